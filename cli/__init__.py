@@ -1,0 +1,1 @@
+"""The fastae command-line application (installed as ``fastae_cli``)."""

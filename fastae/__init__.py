@@ -1,0 +1,9 @@
+"""fastae: autoencoders from scratch, NumPy in and out, hot paths compiled with Numba.
+
+>>> from fastae import Autoencoder
+>>> model = Autoencoder(784, 625, corruption=0.1, sparsity=(0.02, 0.4))
+"""
+from . import config  # noqa: F401  (sets the thread environment before numba loads)
+from .model import Autoencoder
+
+__all__ = ["Autoencoder"]

@@ -1,0 +1,479 @@
+"""CPU kernels, compiled with numba.
+
+Layout of this module, from the bottom up:
+
+* Row kernels ``_name_rows(lo, hi, out, ...)``: serial, no checks, no allocation,
+  outputs first; they work on rows ``lo:hi`` (or columns, where said).
+* Block wrappers ``name(out, ..., n_blocks)``: split the rows into ``n_blocks`` spans
+  and run them in a ``prange`` (``n_blocks == 1`` stays on the calling thread: the
+  small exercises pay no thread wake-ups).
+* Steps and loops (``ae_step``, ``train_autoencoder``, ``classifier_step``, ...):
+  one training step written as a sequence of named kernel calls and BLAS products
+  (``np.dot`` inside numba calls scipy's BLAS), and whole epochs compiled around it
+  so that a run pays no Python overhead per batch.
+
+Matrices are row-major, one pattern per row. The tied autoencoder's ``W`` is
+``n_visible x n_hidden``; the decoder uses ``W.T``, never a copy.
+
+Parallel results are bitwise reproducible for a fixed ``n_blocks``: every row
+and every column sum is computed by one thread, in order. BLAS products may round
+differently with a different BLAS thread count.
+"""
+from collections import namedtuple
+
+import numpy as np
+from numba import njit, prange
+
+from ..config import FASTMATH
+from .mathfn import (
+    kl_divergence,
+    kl_divergence_grad,
+    noise_row_key,
+    noise_uniform,
+    sigmoid,
+    sigmoid_ce,
+)
+
+#: Reconstruction losses, as the integers the compiled code switches on.
+CROSS_ENTROPY = 0
+MSE = 1
+
+#: Hyper-parameters of one autoencoder training step.
+AEHyper = namedtuple("AEHyper", "loss_kind corruption rho beta seed")
+
+#: Buffers of one autoencoder step, for batches of up to ``B`` patterns.
+#: ``xd`` stacks [X~ ; dY] (2B x n_visible) and ``hg`` stacks [dH ; H]
+#: (2B x n_hidden), so that both paths of the tied weight gradient are one product:
+#: dW = X~^T dH + dY^T H = xd^T hg.
+AEWork = namedtuple("AEWork", "xd hg dW db dc rho_hat kl_grad loss_rows")
+
+_jit = dict(cache=True, fastmath=FASTMATH)
+_pjit = dict(cache=True, fastmath=FASTMATH, parallel=True)
+
+
+@njit(inline="always", **_jit)
+def _span(k, n_blocks, n):
+    """Bounds of block ``k`` of ``n_blocks`` nearly equal blocks of ``range(n)``."""
+    return k * n // n_blocks, (k + 1) * n // n_blocks
+
+
+# --------------------------------------------------------------------------- noise
+
+
+@njit(**_jit)
+def _gather_corrupt_rows(lo, hi, out, X, rows, p, seed, stream):
+    for i in range(lo, hi):
+        r = rows[i]
+        if p == 0.0:
+            out[i, :] = X[r, :]
+            continue
+        key = noise_row_key(seed, stream, r)
+        for j in range(X.shape[1]):
+            out[i, j] = X[r, j] if noise_uniform(key, j) >= p else 0.0
+
+
+@njit(**_pjit)
+def gather_corrupt(out, X, rows, p, seed, stream, n_blocks):
+    """``out[i] = X[rows[i]] * m`` with a masking-noise draw ``m`` (keep prob ``1 - p``).
+
+    The mask of a pixel is a hash of ``(seed, stream, rows[i], column)``: the same seed
+    gives the same mask whatever the batch order or the thread count.
+    """
+    n = rows.shape[0]
+    if n_blocks <= 1:
+        _gather_corrupt_rows(0, n, out, X, rows, p, seed, stream)
+    else:
+        for k in prange(n_blocks):
+            lo, hi = _span(k, n_blocks, n)
+            _gather_corrupt_rows(lo, hi, out, X, rows, p, seed, stream)
+
+
+# ---------------------------------------------------------------- forward kernels
+
+
+@njit(**_jit)
+def _bias_sigmoid_rows(lo, hi, Z, bias):
+    for i in range(lo, hi):
+        for j in range(Z.shape[1]):
+            Z[i, j] = sigmoid(Z[i, j] + bias[j])
+
+
+@njit(**_pjit)
+def bias_sigmoid(Z, bias, n_blocks):
+    """In place: ``Z = sigmoid(Z + bias)``; ``Z`` holds a product such as ``X W``."""
+    n = Z.shape[0]
+    if n_blocks <= 1:
+        _bias_sigmoid_rows(0, n, Z, bias)
+    else:
+        for k in prange(n_blocks):
+            lo, hi = _span(k, n_blocks, n)
+            _bias_sigmoid_rows(lo, hi, Z, bias)
+
+
+@njit(**_jit)
+def _output_delta_rows(lo, hi, D, loss_rows, c, X, rows, loss_kind, scale):
+    for i in range(lo, hi):
+        r = rows[i]
+        total = 0.0
+        for j in range(D.shape[1]):
+            z = D[i, j] + c[j]
+            x = X[r, j]
+            if loss_kind == CROSS_ENTROPY:
+                y, term = sigmoid_ce(z, x)
+                D[i, j] = (y - x) * scale
+            else:
+                y = sigmoid(z)
+                term = (y - x) * (y - x)
+                D[i, j] = 2.0 * (y - x) * y * (1.0 - y) * scale
+            total += term
+        loss_rows[i] = total
+
+
+@njit(**_pjit)
+def output_delta(D, loss_rows, c, X, rows, loss_kind, scale, n_blocks):
+    """Reconstruction loss per pattern and its delta at the output pre-activation.
+
+    On entry ``D`` (P x n_visible) holds ``H W^T``; the target of row ``i`` is the clean
+    ``X[rows[i]]``. On exit ``D`` holds ``scale * dJ/dz`` with ``z = H W^T + c`` and
+    ``loss_rows[i]`` the loss of pattern ``i`` summed over visible units:
+
+    * cross-entropy, from ``z`` (stable when outputs saturate): ``dJ/dz = y - x``;
+    * squared error ``sum (y - x)^2``: ``dJ/dz = 2 (y - x) y (1 - y)``.
+    """
+    n = D.shape[0]
+    if n_blocks <= 1:
+        _output_delta_rows(0, n, D, loss_rows, c, X, rows, loss_kind, scale)
+    else:
+        for k in prange(n_blocks):
+            lo, hi = _span(k, n_blocks, n)
+            _output_delta_rows(lo, hi, D, loss_rows, c, X, rows, loss_kind, scale)
+
+
+# ------------------------------------------------------------ batch reductions
+
+
+@njit(**_jit)
+def _col_sum_cols(lo, hi, out, A, scale):
+    out[lo:hi] = 0.0
+    for i in range(A.shape[0]):
+        for j in range(lo, hi):
+            out[j] += A[i, j]
+    for j in range(lo, hi):
+        out[j] *= scale
+
+
+@njit(**_pjit)
+def col_sum(out, A, scale, n_blocks):
+    """``out[j] = scale * sum_i A[i, j]`` (columns split across threads)."""
+    n = A.shape[1]
+    if n_blocks <= 1:
+        _col_sum_cols(0, n, out, A, scale)
+    else:
+        for k in prange(n_blocks):
+            lo, hi = _span(k, n_blocks, n)
+            _col_sum_cols(lo, hi, out, A, scale)
+
+
+@njit(**_jit)
+def kl_penalty(grad, rho_hat, rho, scale):
+    """Sparsity term ``sum_j KL(rho || rho_hat_j)``; fills ``grad``.
+
+    ``grad[j] = scale * dKL/d rho_hat_j``; the caller passes ``scale = beta / P`` so
+    that ``grad`` is the penalty's contribution to dJ/dH for every pattern of the batch.
+    """
+    total = 0.0
+    for j in range(rho_hat.shape[0]):
+        total += kl_divergence(rho, rho_hat[j])
+        grad[j] = scale * kl_divergence_grad(rho, rho_hat[j])
+    return total
+
+
+# --------------------------------------------------------------- backward kernels
+
+
+@njit(**_jit)
+def _hidden_delta_rows(lo, hi, D, H, g):
+    for i in range(lo, hi):
+        for j in range(D.shape[1]):
+            h = H[i, j]
+            D[i, j] = (D[i, j] + g[j]) * h * (1.0 - h)
+
+
+@njit(**_pjit)
+def hidden_delta(D, H, g, n_blocks):
+    """In place: ``D = (D + g) * H * (1 - H)``: back through a sigmoid layer.
+
+    ``D`` holds dJ/dH from the layer above (such as ``dY W``), ``g`` a per-unit term
+    added to every row (the sparsity gradient, or zeros).
+    """
+    n = D.shape[0]
+    if n_blocks <= 1:
+        _hidden_delta_rows(0, n, D, H, g)
+    else:
+        for k in prange(n_blocks):
+            lo, hi = _span(k, n_blocks, n)
+            _hidden_delta_rows(lo, hi, D, H, g)
+
+
+@njit(**_jit)
+def _softmax_xent_rows(lo, hi, D, loss_rows, hits, d, labels, rows, scale):
+    for i in range(lo, hi):
+        label = labels[rows[i]]
+        top = 0
+        for k in range(D.shape[1]):
+            D[i, k] += d[k]
+            if D[i, k] > D[i, top]:
+                top = k
+        total = 0.0
+        for k in range(D.shape[1]):
+            total += np.exp(D[i, k] - D[i, top])
+        log_norm = D[i, top] + np.log(total)
+        loss_rows[i] = log_norm - D[i, label]
+        for k in range(D.shape[1]):
+            target = 1.0 if k == label else 0.0
+            D[i, k] = (np.exp(D[i, k] - log_norm) - target) * scale
+        hits[i] = 1.0 if top == label else 0.0
+
+
+@njit(**_pjit)
+def softmax_xent(D, loss_rows, hits, d, labels, rows, scale, n_blocks):
+    """Softmax cross-entropy per pattern and its delta at the logits.
+
+    On entry ``D`` (P x K) holds ``H V`` without the bias ``d``; the label of row ``i``
+    is ``labels[rows[i]]``. On exit ``D = scale * (softmax(z) - onehot)``,
+    ``loss_rows[i] = -log softmax(z)[label]`` and ``hits[i]`` is 1 where the arg-max
+    is the label.
+    """
+    n = D.shape[0]
+    if n_blocks <= 1:
+        _softmax_xent_rows(0, n, D, loss_rows, hits, d, labels, rows, scale)
+    else:
+        for k in prange(n_blocks):
+            lo, hi = _span(k, n_blocks, n)
+            _softmax_xent_rows(lo, hi, D, loss_rows, hits, d, labels, rows, scale)
+
+
+# ---------------------------------------------------------------------- updates
+
+
+@njit(**_jit)
+def _sgd_span(lo, hi, p, g, lr):
+    for i in range(lo, hi):
+        p[i] -= lr * g[i]
+
+
+@njit(**_pjit)
+def sgd(param, grad, lr, n_blocks):
+    """In place: ``param -= lr * grad`` (any shape, both C-contiguous)."""
+    p = param.reshape(param.size)
+    g = grad.reshape(grad.size)
+    n = p.shape[0]
+    if n_blocks <= 1:
+        _sgd_span(0, n, p, g, lr)
+    else:
+        for k in prange(n_blocks):
+            lo, hi = _span(k, n_blocks, n)
+            _sgd_span(lo, hi, p, g, lr)
+
+
+@njit(**_jit)
+def _adam_span(lo, hi, p, g, m, v, lr_t, beta1, beta2, eps):
+    for i in range(lo, hi):
+        m[i] = beta1 * m[i] + (1.0 - beta1) * g[i]
+        v[i] = beta2 * v[i] + (1.0 - beta2) * g[i] * g[i]
+        p[i] -= lr_t * m[i] / (np.sqrt(v[i]) + eps)
+
+
+@njit(**_pjit)
+def adam(param, grad, m, v, lr, beta1, beta2, eps, t, n_blocks):
+    """In place Adam step ``t`` (1-based), bias correction folded into the rate."""
+    lr_t = lr * np.sqrt(1.0 - beta2**t) / (1.0 - beta1**t)
+    p = param.reshape(param.size)
+    g = grad.reshape(grad.size)
+    mm = m.reshape(m.size)
+    vv = v.reshape(v.size)
+    n = p.shape[0]
+    if n_blocks <= 1:
+        _adam_span(0, n, p, g, mm, vv, lr_t, beta1, beta2, eps)
+    else:
+        for k in prange(n_blocks):
+            lo, hi = _span(k, n_blocks, n)
+            _adam_span(lo, hi, p, g, mm, vv, lr_t, beta1, beta2, eps)
+
+
+# ------------------------------------------------------------ tied autoencoder
+
+
+@njit(**_jit)
+def ae_work(n_visible, n_hidden, batch_size, dtype):
+    """Buffers for ``ae_step`` on batches of up to ``batch_size`` patterns."""
+    B = batch_size
+    return AEWork(
+        np.empty((2 * B, n_visible), dtype),  # xd: [X~ ; dY]
+        np.empty((2 * B, n_hidden), dtype),  # hg: [dH ; H]
+        np.empty((n_visible, n_hidden), dtype),  # dW
+        np.empty(n_hidden, dtype),  # db
+        np.empty(n_visible, dtype),  # dc
+        np.empty(n_hidden, dtype),  # rho_hat
+        np.zeros(n_hidden, dtype),  # kl_grad
+        np.empty(B, dtype),  # loss_rows
+    )
+
+
+@njit(**_jit)
+def ae_step(W, b, c, X, rows, hp, ws, n_blocks):
+    """Loss and gradients of a tied autoencoder on one batch; returns the loss.
+
+    On entry ``ws.xd[:P]`` holds the (corrupted) input ``X~`` of the batch, whose clean
+    targets are ``X[rows]`` (P = ``len(rows)``). On exit ``ws.dW``, ``ws.db``, ``ws.dc``
+    hold the gradients, ``ws.hg[P:2P]`` the hidden activations ``H`` and ``ws.rho_hat``
+    their batch mean (when the sparsity term is on). The loss is the reconstruction
+    term summed over visible units and averaged over the batch, plus
+    ``beta * sum_j KL(rho || rho_hat_j)``.
+    """
+    P = rows.shape[0]
+    Xt = ws.xd[:P]  # P x V   corrupted input
+    D_out = ws.xd[P : 2 * P]  # P x V   H W^T, then dY
+    D_hid = ws.hg[:P]  # P x Hn  dY W, then dH
+    H = ws.hg[P : 2 * P]  # P x Hn  hidden activations
+
+    np.dot(Xt, W, H)
+    bias_sigmoid(H, b, n_blocks)
+    np.dot(H, W.T, D_out)
+    output_delta(D_out, ws.loss_rows[:P], c, X, rows, hp.loss_kind, 1.0 / P, n_blocks)
+    loss = ws.loss_rows[:P].sum() / P
+    if hp.beta > 0.0:
+        col_sum(ws.rho_hat, H, 1.0 / P, n_blocks)
+        loss += hp.beta * kl_penalty(ws.kl_grad, ws.rho_hat, hp.rho, hp.beta / P)
+
+    np.dot(D_out, W, D_hid)
+    hidden_delta(D_hid, H, ws.kl_grad, n_blocks)
+    np.dot(ws.xd[: 2 * P].T, ws.hg[: 2 * P], ws.dW)  # X~^T dH + dY^T H
+    col_sum(ws.db, D_hid, 1.0, n_blocks)
+    col_sum(ws.dc, D_out, 1.0, n_blocks)
+    return loss
+
+
+@njit(**_jit)
+def train_autoencoder(W, b, c, X, orders, first_epoch, batch_size, lr, hp, n_blocks, epoch_loss):
+    """Run ``len(orders)`` epochs of mini-batch SGD on a tied autoencoder, in place.
+
+    ``orders[e]`` is the order in which epoch ``e`` visits the rows of ``X``; batches
+    are consecutive slices of it (the last one may be smaller). Masking noise of epoch
+    ``e`` uses stream ``first_epoch + e``. ``epoch_loss[e]`` receives the mean over the
+    epoch's patterns of the batch losses, each taken before its update.
+    """
+    n = X.shape[0]
+    ws = ae_work(X.shape[1], W.shape[1], min(batch_size, n), W.dtype)
+    for e in range(orders.shape[0]):
+        total = 0.0
+        for start in range(0, n, batch_size):
+            rows = orders[e, start : min(start + batch_size, n)]
+            P = rows.shape[0]
+            gather_corrupt(ws.xd[:P], X, rows, hp.corruption, hp.seed, first_epoch + e, n_blocks)
+            total += P * ae_step(W, b, c, X, rows, hp, ws, n_blocks)
+            sgd(W, ws.dW, lr, n_blocks)
+            sgd(b, ws.db, lr, 1)
+            sgd(c, ws.dc, lr, 1)
+        epoch_loss[e] = total / n
+
+
+@njit(**_jit)
+def encode(out, X, W, b, n_blocks):
+    """``out = sigmoid(X W + b)``."""
+    np.dot(X, W, out)
+    bias_sigmoid(out, b, n_blocks)
+
+
+@njit(**_jit)
+def decode(out, H, W, c, n_blocks):
+    """``out = sigmoid(H W^T + c)`` (the tied decoder)."""
+    np.dot(H, W.T, out)
+    bias_sigmoid(out, c, n_blocks)
+
+
+@njit(**_jit)
+def ae_loss(W, b, c, Xt, X, hp, chunk, n_blocks):
+    """The ``ae_step`` loss over all rows of ``Xt`` (targets ``X``), without gradients.
+
+    Works through ``chunk`` rows at a time; ``rho_hat`` is the mean over all rows.
+    Returns ``(loss, reconstruction term, rho_hat)``.
+    """
+    n, V = X.shape
+    Hn = W.shape[1]
+    H = np.empty((min(chunk, n), Hn), W.dtype)
+    D = np.empty((min(chunk, n), V), W.dtype)
+    loss_rows = np.empty(min(chunk, n), W.dtype)
+    col = np.empty(Hn, W.dtype)
+    rho_hat = np.zeros(Hn, W.dtype)
+    rows = np.arange(n)
+    recon = 0.0
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        P = stop - start
+        encode(H[:P], Xt[start:stop], W, b, n_blocks)
+        np.dot(H[:P], W.T, D[:P])
+        output_delta(D[:P], loss_rows[:P], c, X, rows[start:stop], hp.loss_kind, 1.0, n_blocks)
+        recon += loss_rows[:P].sum()
+        col_sum(col, H[:P], 1.0 / n, n_blocks)
+        rho_hat += col
+    recon /= n
+    loss = recon
+    if hp.beta > 0.0:
+        loss += hp.beta * kl_penalty(col, rho_hat, hp.rho, 0.0)
+    return loss, recon, rho_hat
+
+
+class CPUBackend:
+    """Host-side launchers of the CPU kernels: allocate, then call the compiled code.
+
+    Arrays stay NumPy arrays; ``n_blocks`` picks one thread for small batches and the
+    whole numba thread pool otherwise.
+    """
+
+    name = "cpu"
+
+    def asarray(self, x, dtype):
+        return np.ascontiguousarray(x, dtype=dtype)
+
+    def to_host(self, x):
+        return x
+
+    def n_blocks(self, n_elements):
+        from numba import get_num_threads
+
+        from ..config import PARALLEL_MIN_ELEMENTS
+
+        return 1 if n_elements < PARALLEL_MIN_ELEMENTS else get_num_threads()
+
+    def corrupt(self, X, p, seed, stream):
+        out = np.empty_like(X)
+        rows = np.arange(X.shape[0])
+        gather_corrupt(out, X, rows, p, seed, stream, self.n_blocks(X.size))
+        return out
+
+    def train_autoencoder(self, W, b, c, X, orders, first_epoch, batch_size, lr, hp):
+        losses = np.empty(orders.shape[0])
+        nb = self.n_blocks(min(batch_size, X.shape[0]) * X.shape[1])
+        train_autoencoder(W, b, c, X, orders, first_epoch, batch_size, W.dtype.type(lr), hp, nb, losses)
+        return losses
+
+    def ae_loss_and_grads(self, W, b, c, Xt, X, hp):
+        P = X.shape[0]
+        ws = ae_work(X.shape[1], W.shape[1], P, W.dtype)
+        ws.xd[:P] = Xt
+        loss = ae_step(W, b, c, X, np.arange(P), hp, ws, self.n_blocks(X.size))
+        return loss, {"W": ws.dW, "b": ws.db, "c": ws.dc}
+
+    def ae_loss(self, W, b, c, Xt, X, hp, chunk=4096):
+        return ae_loss(W, b, c, Xt, X, hp, chunk, self.n_blocks(min(chunk, X.shape[0]) * X.shape[1]))
+
+    def encode(self, X, W, b):
+        out = np.empty((X.shape[0], W.shape[1]), W.dtype)
+        encode(out, X, W, b, self.n_blocks(out.size))
+        return out
+
+    def decode(self, H, W, c):
+        out = np.empty((H.shape[0], W.shape[0]), W.dtype)
+        decode(out, H, W, c, self.n_blocks(out.size))
+        return out

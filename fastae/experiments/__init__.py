@@ -1,0 +1,1 @@
+"""The tutorial's exercises as recipes: hyper-parameters, training runs, figures, metrics."""

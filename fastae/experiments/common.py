@@ -1,0 +1,76 @@
+"""What every exercise shares: the run directory, progress reports, text tables."""
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+class RunDirError(ValueError):
+    """The output directory cannot be used."""
+
+
+def prepare_run_dir(out):
+    """Create ``out`` (and parents) and check that files can be written there."""
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunDirError(f"--out: cannot create {out}: {e.strerror or e}") from None
+    if not out.is_dir():
+        raise RunDirError(f"--out: {out} exists and is not a directory")
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise RunDirError(f"--out: {out} is not writable; choose another directory")
+    return out
+
+
+def environment():
+    """Machine and library versions, for metrics files."""
+    import matplotlib
+    import numba
+    import scipy
+
+    return {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "numba_threads": numba.get_num_threads(),
+        "scipy": scipy.__version__,
+        "matplotlib": matplotlib.__version__,
+    }
+
+
+def silent(message):
+    """A progress sink that drops everything."""
+
+
+class Stopwatch:
+    """Seconds since creation, or since the last :meth:`lap`."""
+
+    def __init__(self):
+        self.start = self.last = time.perf_counter()
+
+    def lap(self):
+        now = time.perf_counter()
+        dt, self.last = now - self.last, now
+        return dt
+
+    def total(self):
+        return time.perf_counter() - self.start
+
+
+def fmt_vector(v, digits=2):
+    return "[" + " ".join(f"{x:.{digits}f}" for x in np.asarray(v).ravel()) + "]"
+
+
+def table(header, rows):
+    """A plain-text table with columns padded to their widest cell."""
+    cells = [list(map(str, header))] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,132 @@
+"""Exercise Q1: a 9-4-9 autoencoder on the tutorial's five 3x3 patterns, plain and sparse.
+
+Full-batch gradient descent on the cross-entropy, learning rate 0.1, the tutorial code's
+``N(0, 1/sqrt(9))`` initial weights; then the same with the KL sparsity penalty,
+``beta = 0.5``, ``rho = 0.1``.
+"""
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .. import io, plots
+from ..datasets import q1_patterns
+from ..model import Autoencoder
+from .common import environment, fmt_vector, prepare_run_dir, silent, table
+
+
+@dataclass(frozen=True)
+class Q1Config:
+    """Hyper-parameters of Q1 (defaults: the tutorial's, with enough epochs that every
+    output lies within 0.15 of its binary target)."""
+
+    n_hidden: int = 4
+    lr: float = 0.1
+    epochs: int = 5000
+    rho: float = 0.1
+    beta: float = 0.5
+    seed: int = 0
+    eval_every: int = 10
+
+
+def _bit_errors(model, X):
+    return int(((model.reconstruct(X) > 0.5) != (X > 0.5)).sum())
+
+
+def train_run(X, cfg, sparsity):
+    """Train one Q1 model; returns it with its loss and bit-error curves."""
+    model = Autoencoder(X.shape[1], cfg.n_hidden, sparsity=sparsity, seed=cfg.seed, init="normal")
+    bit_epochs, bit_errors = [], []
+
+    def record(done, _losses):
+        bit_epochs.append(done)
+        bit_errors.append(_bit_errors(model, X))
+
+    losses = model.fit(X, cfg.epochs, cfg.lr, callback=record, chunk_epochs=cfg.eval_every)
+    return model, losses, (np.array(bit_epochs), np.array(bit_errors))
+
+
+def _summary(model, X, losses):
+    H = model.encode(X)
+    Y = model.reconstruct(X)
+    return {
+        "final_loss": float(losses[-1]),
+        "bit_errors": int(((Y > 0.5) != (X > 0.5)).sum()),
+        "max_abs_error": float(np.abs(Y - X).max()),
+        "mean_hidden_activation": float(H.mean()),
+        "mean_activation_per_unit": H.mean(axis=0),
+        "h": H,
+        "y": Y,
+    }
+
+
+def _xhy_table(X, s):
+    rows = [
+        (f"x{p + 1}", fmt_vector(X[p], 0), fmt_vector(s["h"][p]), fmt_vector(s["y"][p]))
+        for p in range(X.shape[0])
+    ]
+    return table(("", "x (3x3, row by row)", "h", "y"), rows)
+
+
+def run(cfg=Q1Config(), out="runs/q1", echo=silent):
+    """Run both Q1 models, write the figures, models and ``metrics.json`` into ``out``."""
+    out = prepare_run_dir(out)
+    X = q1_patterns()
+    runs = {"plain": None, "sparse": (cfg.rho, cfg.beta)}
+    metrics = {"exercise": "q1", "config": asdict(cfg), "environment": environment(), "runs": {}}
+    curves, bit_curves = {}, {}
+    for name, sparsity in runs.items():
+        model, losses, bits = train_run(X, cfg, sparsity)
+        s = _summary(model, X, losses)
+        metrics["runs"][name] = {"sparsity": sparsity, **s, "loss_curve": losses}
+        curves[name] = losses
+        bit_curves[name] = bits
+        model.save(out / f"model_{name}", history={"loss": losses})
+
+        label = f"{name} (rho={cfg.rho}, beta={cfg.beta})" if sparsity else name
+        plots.tiles(
+            out / f"weights_{name}.png",
+            model.W.T,
+            (3, 3),
+            title=f"Q1 {label}: weights of the 4 hidden units",
+            normalize="global",
+            colorbar=True,
+            labels=[f"h{j + 1}" for j in range(cfg.n_hidden)],
+        )
+        plots.heatmap(
+            out / f"hidden_{name}.png",
+            s["h"],
+            title=f"Q1 {label}: hidden activations (mean {s['mean_hidden_activation']:.3f})",
+            xlabel="hidden unit",
+            ylabel="pattern",
+            xticklabels=[f"h{j + 1}" for j in range(cfg.n_hidden)],
+            yticklabels=[f"x{p + 1}" for p in range(X.shape[0])],
+            annotate=True,
+            vmin=0.0,
+            vmax=1.0,
+            colorbar_label="activation",
+        )
+        plots.image_rows(
+            out / f"reconstructions_{name}.png",
+            {"input": X, "reconstruction": s["y"]},
+            (3, 3),
+            title=f"Q1 {label}: inputs and reconstructions",
+            colorbar=True,
+        )
+        echo(
+            f"\nQ1 {label}: loss {s['final_loss']:.4f}, bit errors {s['bit_errors']}, "
+            f"max |y - x| {s['max_abs_error']:.3f}, mean hidden activation {s['mean_hidden_activation']:.3f}"
+        )
+        echo(_xhy_table(X, s))
+
+    plots.learning_curves(
+        out / "learning_curves.png",
+        None,
+        title=f"Q1: 9-4-9 autoencoder, gradient descent, lr {cfg.lr}",
+        panels=[
+            ("cross-entropy loss", "loss", curves),
+            ("bit errors (outputs thresholded at 0.5)", "bit errors", {k: tuple(v) for k, v in bit_curves.items()}),
+        ],
+    )
+    io.save_json(out / "metrics.json", metrics)
+    echo(f"\nWrote {out}/")
+    return metrics

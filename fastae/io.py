@@ -1,0 +1,76 @@
+"""Saving and loading: models as ``.npz`` arrays plus a ``.json`` config, metrics as JSON.
+
+Every file is written atomically: to a temporary file in the same directory, then
+renamed over the target, so an interrupted run never leaves a half-written file.
+No pickle is used anywhere: ``np.load`` runs with ``allow_pickle=False``.
+"""
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+def _atomic_write(path, write):
+    """Call ``write(file_object)`` on a temporary file, then rename it to ``path``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return path
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def save_json(path, data):
+    """Write ``data`` (dicts, lists, numbers, strings, NumPy arrays) as indented JSON."""
+    text = json.dumps(_jsonable(data), indent=2, allow_nan=True) + "\n"
+    return _atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def load_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def model_paths(path):
+    """The ``(arrays, config)`` file pair of a model saved under ``path``."""
+    path = Path(path)
+    if path.suffix in (".npz", ".json"):
+        path = path.with_suffix("")
+    return path.with_name(path.name + ".npz"), path.with_name(path.name + ".json")
+
+
+def save_model(path, arrays, config):
+    """Save named arrays to ``PATH.npz`` and ``config`` to ``PATH.json``; returns both paths."""
+    npz, js = model_paths(path)
+    _atomic_write(npz, lambda f: np.savez(f, **arrays))
+    save_json(js, config)
+    return npz, js
+
+
+def load_model(path):
+    """Read back what :func:`save_model` wrote: ``(arrays, config)``."""
+    npz, js = model_paths(path)
+    for p in (npz, js):
+        if not p.is_file():
+            raise FileNotFoundError(f"{p}: no such model file (a saved model is a .npz and a .json pair)")
+    with np.load(npz, allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files}
+    return arrays, load_json(js)

@@ -1,0 +1,330 @@
+"""Models: the tied-weight autoencoder and the stacked softmax classifier.
+
+Conventions (the tutorial's code uses the same):
+
+* One pattern per row. ``W`` is ``n_visible x n_hidden``; the encoder computes
+  ``H = sigmoid(X~ W + b)`` and the tied decoder ``Y = sigmoid(H W^T + c)``.
+* The reconstruction term is summed over visible units and averaged over the patterns
+  of a batch: cross-entropy ``-sum_i (x_i log y_i + (1 - x_i) log(1 - y_i))`` or squared
+  error ``sum_i (y_i - x_i)^2``.
+* The sparsity term is ``beta * sum_j KL(rho || rho_hat_j)`` with ``rho_hat_j`` the mean
+  activation of hidden unit ``j`` over the batch.
+* With masking noise the encoder sees ``X~`` (each pixel kept with probability
+  ``1 - corruption``), and the target is always the clean ``X``.
+"""
+import numpy as np
+
+from . import io
+from .backends import get_backend
+from .backends.cpu import CROSS_ENTROPY, MSE, AEHyper
+
+LOSSES = {"cross_entropy": CROSS_ENTROPY, "mse": MSE}
+INITS = ("normal", "sigmoid_uniform")
+
+
+def check_data(X, n_features, *, name="X", unit_interval=False, dtype=np.float32):
+    """``X`` as a C-contiguous 2-D array of ``dtype``, or a ValueError naming ``name``."""
+    X = np.asarray(X)
+    if X.ndim == 1 and n_features is not None and X.shape[0] == n_features:
+        X = X[None, :]
+    if X.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D array (patterns x features), got shape {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name}: has no rows")
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(f"{name}: expected {n_features} features per row, got {X.shape[1]}")
+    if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
+        raise ValueError(f"{name}: expected real numbers, got dtype {X.dtype}")
+    X = np.ascontiguousarray(X, dtype=dtype)
+    if not np.isfinite(X).all():
+        raise ValueError(f"{name}: contains NaN or infinite values")
+    if unit_interval and (X.min() < 0.0 or X.max() > 1.0):
+        raise ValueError(
+            f"{name}: values must lie in [0, 1] for the cross-entropy loss "
+            f"(found {X.min():g} .. {X.max():g}); rescale, e.g. X / X.max(), or use loss='mse'"
+        )
+    return X
+
+
+def _check_positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    return int(value)
+
+
+def _check_rate(value, name):
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected a positive number, got {value!r}") from None
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name}: expected a positive number, got {value!r}")
+    return value
+
+
+def epoch_order(seed, epoch, n):
+    """The order in which epoch ``epoch`` visits ``n`` patterns: a permutation drawn from
+    ``(seed, epoch)`` alone, so a resumed run visits them as an uninterrupted one does."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+class Autoencoder:
+    """A tied-weight autoencoder with sigmoid units.
+
+    Parameters
+    ----------
+    n_visible, n_hidden : int
+        Sizes of the input and of the code.
+    loss : {"cross_entropy", "mse"}
+        Reconstruction term (see the module docstring). Cross-entropy needs data in [0, 1].
+    corruption : float in [0, 1)
+        Masking-noise level: each input pixel is zeroed with this probability, redrawn
+        for every batch of every epoch. 0 trains a plain autoencoder.
+    sparsity : None or (rho, beta)
+        KL sparsity target ``rho`` in (0, 1) and weight ``beta >= 0``.
+    seed : int
+        Seeds the initial weights, the shuffling and the masking noise.
+    dtype : np.float32 or np.float64
+        float32 for speed; float64 for gradient checks.
+    device : {"cpu"}
+        Where the computation runs.
+    init : {"normal", "sigmoid_uniform"}
+        ``normal``: ``W ~ N(0, 1/sqrt(n_visible))`` (standard deviation), as the tutorial's
+        code for Q1; ``sigmoid_uniform``: ``U(+-4 sqrt(6 / (n_visible + n_hidden)))``.
+        Biases start at zero.
+
+    Attributes
+    ----------
+    W : ndarray (n_visible, n_hidden)
+    b : ndarray (n_hidden,), the encoder bias
+    c : ndarray (n_visible,), the decoder bias
+    epochs_trained : int
+    """
+
+    def __init__(
+        self,
+        n_visible,
+        n_hidden,
+        *,
+        loss="cross_entropy",
+        corruption=0.0,
+        sparsity=None,
+        seed=0,
+        dtype=np.float32,
+        device="cpu",
+        init="normal",
+    ):
+        self.n_visible = _check_positive_int(n_visible, "n_visible")
+        self.n_hidden = _check_positive_int(n_hidden, "n_hidden")
+        if loss not in LOSSES:
+            raise ValueError(f"loss: expected one of {', '.join(LOSSES)}, got {loss!r}")
+        self.loss_name = loss
+        corruption = float(corruption)
+        if not 0.0 <= corruption < 1.0:
+            raise ValueError(f"corruption: expected a probability in [0, 1), got {corruption!r}")
+        self.corruption = corruption
+        if sparsity is None:
+            self.rho, self.beta = 0.0, 0.0
+        else:
+            try:
+                rho, beta = (float(v) for v in sparsity)
+            except (TypeError, ValueError):
+                raise ValueError(f"sparsity: expected None or a pair (rho, beta), got {sparsity!r}") from None
+            if not 0.0 < rho < 1.0:
+                raise ValueError(f"sparsity: rho must lie in (0, 1), got {rho!r}")
+            if not (np.isfinite(beta) and beta >= 0.0):
+                raise ValueError(f"sparsity: beta must be a number >= 0, got {beta!r}")
+            self.rho, self.beta = rho, beta
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
+        self.seed = int(seed)
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype: expected float32 or float64, got {self.dtype}")
+        if init not in INITS:
+            raise ValueError(f"init: expected one of {', '.join(INITS)}, got {init!r}")
+        self.init = init
+        self.device = device
+        self.backend = get_backend(device)
+        self.epochs_trained = 0
+        self._noise_stream = 0
+        self.W, self.b, self.c = self._initial_params()
+
+    # ------------------------------------------------------------------ set-up
+
+    def _initial_params(self):
+        rng = np.random.default_rng([self.seed, 0xAE])
+        shape = (self.n_visible, self.n_hidden)
+        if self.init == "normal":
+            W = rng.normal(0.0, 1.0 / np.sqrt(self.n_visible), shape)
+        else:
+            bound = 4.0 * np.sqrt(6.0 / (self.n_visible + self.n_hidden))
+            W = rng.uniform(-bound, bound, shape)
+        as_dev = self.backend.asarray
+        return (
+            as_dev(W, self.dtype),
+            as_dev(np.zeros(self.n_hidden), self.dtype),
+            as_dev(np.zeros(self.n_visible), self.dtype),
+        )
+
+    @property
+    def sparsity(self):
+        return None if self.beta == 0.0 and self.rho == 0.0 else (self.rho, self.beta)
+
+    def _hyper(self):
+        return AEHyper(LOSSES[self.loss_name], self.corruption, self.rho, self.beta, self.seed)
+
+    def _data(self, X, name="X"):
+        X = check_data(
+            X, self.n_visible, name=name, unit_interval=self.loss_name == "cross_entropy", dtype=self.dtype
+        )
+        return self.backend.asarray(X, self.dtype)
+
+    def _corrupted(self, X, mask):
+        """The encoder's input: ``X * mask``, or a fresh noise draw when ``mask`` is None."""
+        if mask is not None:
+            mask = np.asarray(mask)
+            if mask.shape != X.shape:
+                raise ValueError(f"mask: expected the shape of X {X.shape}, got {mask.shape}")
+            if not np.isin(mask, (0, 1)).all():
+                raise ValueError("mask: expected only 0 and 1")
+            return self.backend.asarray(X * mask, self.dtype)
+        if self.corruption == 0.0:
+            return X
+        self._noise_stream += 1
+        # Streams of explicit draws count down from the top, away from the epochs'.
+        return self.backend.corrupt(X, self.corruption, self.seed, 2**62 - self._noise_stream)
+
+    # ----------------------------------------------------------------- public
+
+    def loss(self, X, mask=None):
+        """The training loss on all of ``X`` taken as one batch (see the module docstring)."""
+        X = self._data(X)
+        loss, _, _ = self.backend.ae_loss(self.W, self.b, self.c, self._corrupted(X, mask), X, self._hyper())
+        return float(loss)
+
+    def loss_and_grads(self, X, mask=None):
+        """Loss and its gradients ``{"W", "b", "c"}`` on ``X`` taken as one batch.
+
+        ``mask``, a 0/1 array of X's shape, replaces the drawn masking noise (the target
+        is still the clean ``X``).
+        """
+        X = self._data(X)
+        loss, grads = self.backend.ae_loss_and_grads(
+            self.W, self.b, self.c, self._corrupted(X, mask), X, self._hyper()
+        )
+        return float(loss), {k: self.backend.to_host(v).copy() for k, v in grads.items()}
+
+    def fit(self, X, epochs, lr, batch_size=None, *, shuffle=True, callback=None, chunk_epochs=None):
+        """Train with mini-batch gradient descent; returns the loss of each epoch.
+
+        Parameters
+        ----------
+        X : array (n_patterns, n_visible)
+        epochs : int
+        lr : float
+            Learning rate.
+        batch_size : int or None
+            None trains full-batch (plain gradient descent, as in Q1).
+        shuffle : bool
+            Visit the patterns in a new seeded order every epoch.
+        callback : callable(epochs_done, losses_so_far) or None
+            Called after every chunk of epochs (for progress display).
+        chunk_epochs : int or None
+            Epochs run per compiled call; by default a twentieth of ``epochs``.
+
+        Returns
+        -------
+        ndarray (epochs,)
+            Each epoch's mean over its patterns of the batch losses, taken before each
+            batch's update.
+        """
+        X = self._data(X)
+        epochs = _check_positive_int(epochs, "epochs")
+        lr = _check_rate(lr, "lr")
+        n = X.shape[0]
+        batch_size = n if batch_size is None else min(_check_positive_int(batch_size, "batch_size"), n)
+        shuffle = shuffle and batch_size < n  # a full batch's order changes nothing
+        chunk = chunk_epochs or max(1, epochs // 20)
+        losses = np.empty(epochs)
+        done = 0
+        while done < epochs:
+            todo = min(chunk, epochs - done)
+            first = self.epochs_trained
+            if shuffle:
+                orders = np.stack([epoch_order(self.seed, first + e, n) for e in range(todo)])
+            else:
+                orders = np.broadcast_to(np.arange(n), (todo, n)).copy()
+            losses[done : done + todo] = self.backend.train_autoencoder(
+                self.W, self.b, self.c, X, orders, first, batch_size, lr, self._hyper()
+            )
+            self.epochs_trained += todo
+            done += todo
+            if callback is not None:
+                callback(done, losses[:done])
+        return losses
+
+    def encode(self, X):
+        """Hidden activations ``sigmoid(X W + b)`` of clean inputs."""
+        return self.backend.to_host(self.backend.encode(self._data(X), self.W, self.b))
+
+    def decode(self, H):
+        """Outputs ``sigmoid(H W^T + c)`` of codes ``H``."""
+        H = check_data(H, self.n_hidden, name="H", dtype=self.dtype)
+        return self.backend.to_host(self.backend.decode(self.backend.asarray(H, self.dtype), self.W, self.c))
+
+    def reconstruct(self, X):
+        """``decode(encode(X))``."""
+        X = self._data(X)
+        H = self.backend.encode(X, self.W, self.b)
+        return self.backend.to_host(self.backend.decode(H, self.W, self.c))
+
+    def corrupt(self, X, stream=0):
+        """``X`` with the masking noise of ``stream`` (as training draws it for an epoch)."""
+        return self.backend.to_host(self.backend.corrupt(self._data(X), self.corruption, self.seed, stream))
+
+    # ------------------------------------------------------------------- files
+
+    def config(self):
+        return {
+            "kind": "Autoencoder",
+            "n_visible": self.n_visible,
+            "n_hidden": self.n_hidden,
+            "loss": self.loss_name,
+            "corruption": self.corruption,
+            "sparsity": self.sparsity,
+            "seed": self.seed,
+            "dtype": self.dtype.name,
+            "init": self.init,
+            "epochs_trained": self.epochs_trained,
+        }
+
+    def save(self, path, **extra):
+        """Write ``PATH.npz`` (W, b, c) and ``PATH.json`` (the config, plus ``extra``)."""
+        arrays = {k: self.backend.to_host(getattr(self, k)) for k in ("W", "b", "c")}
+        return io.save_model(path, arrays, {**self.config(), **extra})
+
+    @classmethod
+    def load(cls, path, device="cpu"):
+        """An autoencoder saved by :meth:`save`."""
+        arrays, cfg = io.load_model(path)
+        if cfg.get("kind") != "Autoencoder":
+            raise ValueError(f"path: {path} holds a {cfg.get('kind')!r}, not an Autoencoder")
+        model = cls(
+            cfg["n_visible"],
+            cfg["n_hidden"],
+            loss=cfg["loss"],
+            corruption=cfg["corruption"],
+            sparsity=cfg["sparsity"],
+            seed=cfg["seed"],
+            dtype=np.dtype(cfg["dtype"]),
+            device=device,
+            init=cfg["init"],
+        )
+        for k in ("W", "b", "c"):
+            expected = getattr(model, k).shape
+            if arrays[k].shape != expected:
+                raise ValueError(f"path: {k} in {path} has shape {arrays[k].shape}, expected {expected}")
+            setattr(model, k, model.backend.asarray(arrays[k], model.dtype))
+        model.epochs_trained = int(cfg["epochs_trained"])
+        return model

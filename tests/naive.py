@@ -1,0 +1,87 @@
+"""Slow, obviously correct NumPy twins of the compiled kernels, for the tests."""
+import numpy as np
+
+KL_EPS = 1e-6
+
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def noise_mask(shape_rows, n_cols, p, seed, stream):
+    """The counter-based masking noise, one pixel at a time in Python integers."""
+    M64 = (1 << 64) - 1
+    golden, mix1, mix2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+
+    def mix(z):
+        z = ((z ^ (z >> 30)) * mix1) & M64
+        z = ((z ^ (z >> 27)) * mix2) & M64
+        return z ^ (z >> 31)
+
+    keep = np.empty((len(shape_rows), n_cols), dtype=bool)
+    for i, r in enumerate(shape_rows):
+        k = mix((seed + golden * (stream + 1)) & M64)
+        key = mix(k ^ ((int(r) * mix2) & M64))
+        for j in range(n_cols):
+            u = (mix((key + golden * (j + 1)) & M64) >> 40) / 2.0**24
+            keep[i, j] = u >= p
+    return keep
+
+
+def gather_corrupt(X, rows, p, seed, stream):
+    return X[rows] * noise_mask(rows, X.shape[1], p, seed, stream)
+
+
+def bias_sigmoid(Z, bias):
+    return sigmoid(Z + bias)
+
+
+def output_delta(Z, c, X_target, loss_kind, scale):
+    """(delta, loss per row) for cross-entropy (0) or squared error (1)."""
+    Y = sigmoid(Z + c)
+    if loss_kind == 0:
+        loss = -(X_target * np.log(Y) + (1 - X_target) * np.log(1 - Y)).sum(axis=1)
+        return (Y - X_target) * scale, loss
+    loss = ((Y - X_target) ** 2).sum(axis=1)
+    return 2 * (Y - X_target) * Y * (1 - Y) * scale, loss
+
+
+def kl_penalty(rho_hat, rho, scale):
+    q = np.clip(rho_hat, KL_EPS, 1 - KL_EPS)
+    value = (rho * np.log(rho / q) + (1 - rho) * np.log((1 - rho) / (1 - q))).sum()
+    return value, scale * (-rho / q + (1 - rho) / (1 - q))
+
+
+def hidden_delta(D, H, g):
+    return (D + g) * H * (1 - H)
+
+
+def softmax_xent(Z, d, labels, scale):
+    """(delta, loss per row, hits) of softmax cross-entropy on logits ``Z + d``."""
+    Z = Z + d
+    Z = Z - Z.max(axis=1, keepdims=True)
+    P = np.exp(Z) / np.exp(Z).sum(axis=1, keepdims=True)
+    onehot = np.eye(Z.shape[1])[labels]
+    loss = -np.log(P[np.arange(len(labels)), labels])
+    return (P - onehot) * scale, loss, (P.argmax(axis=1) == labels).astype(float)
+
+
+def adam(p, g, m, v, lr, beta1, beta2, eps, t):
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    lr_t = lr * np.sqrt(1 - beta2**t) / (1 - beta1**t)
+    return p - lr_t * m / (np.sqrt(v) + eps), m, v
+
+
+def ae_loss_and_grads(W, b, c, Xt, X, loss_kind, rho, beta):
+    """Loss and gradients of the tied autoencoder on one batch, written out plainly."""
+    P = X.shape[0]
+    H = sigmoid(Xt @ W + b)
+    dY, loss_rows = output_delta(H @ W.T, c, X, loss_kind, 1.0 / P)
+    loss = loss_rows.mean()
+    g = np.zeros(W.shape[1])
+    if beta > 0:
+        kl, g = kl_penalty(H.mean(axis=0), rho, beta / P)
+        loss += beta * kl
+    dH = hidden_delta(dY @ W, H, g)
+    return loss, {"W": Xt.T @ dH + dY.T @ H, "b": dH.sum(axis=0), "c": dY.sum(axis=0)}

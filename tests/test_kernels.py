@@ -1,0 +1,165 @@
+"""Every CPU kernel against its NumPy twin in tests/naive.py, float32 and float64."""
+import naive
+import numpy as np
+import pytest
+
+from fastae.backends import cpu
+
+DTYPES = [np.float32, np.float64]
+BLOCKS = [1, 3]
+
+
+def tol(dtype):
+    return dict(rtol=2e-5, atol=2e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("n_blocks", BLOCKS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gather_corrupt(rng, dtype, n_blocks):
+    X = rng.random((23, 13)).astype(dtype)
+    rows = rng.permutation(23)[:11]
+    out = np.empty((11, 13), dtype)
+    cpu.gather_corrupt(out, X, rows, 0.3, 7, 5, n_blocks)
+    np.testing.assert_array_equal(out, naive.gather_corrupt(X, rows, 0.3, 7, 5))
+    cpu.gather_corrupt(out, X, rows, 0.0, 7, 5, n_blocks)
+    np.testing.assert_array_equal(out, X[rows])
+
+
+def test_noise_rate_and_independence():
+    X = np.ones((400, 250), np.float32)
+    rows = np.arange(400)
+    a, b = np.empty_like(X), np.empty_like(X)
+    cpu.gather_corrupt(a, X, rows, 0.1, 1, 0, 2)
+    cpu.gather_corrupt(b, X, rows, 0.1, 1, 1, 2)
+    assert abs(1 - a.mean() - 0.1) < 0.005  # 100,000 pixels: sd of the rate 0.001
+    assert abs(((a == 0) & (b == 0)).mean() - 0.01) < 0.002  # streams independent
+    # One seed gives one mask whatever the order of the rows and the thread count.
+    perm = np.random.default_rng(0).permutation(400)
+    c = np.empty_like(X)
+    cpu.gather_corrupt(c, X, perm, 0.1, 1, 0, 1)
+    np.testing.assert_array_equal(c, a[perm])
+
+
+@pytest.mark.parametrize("n_blocks", BLOCKS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bias_sigmoid(rng, dtype, n_blocks):
+    Z = (rng.normal(size=(17, 9)) * 30).astype(dtype)  # saturating values included
+    bias = rng.normal(size=9).astype(dtype)
+    expected = naive.bias_sigmoid(Z.astype(np.float64), bias)
+    cpu.bias_sigmoid(Z, bias, n_blocks)
+    np.testing.assert_allclose(Z, expected, **tol(dtype))
+
+
+@pytest.mark.parametrize("loss_kind", [cpu.CROSS_ENTROPY, cpu.MSE])
+@pytest.mark.parametrize("n_blocks", BLOCKS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_output_delta(rng, dtype, n_blocks, loss_kind):
+    X = rng.random((19, 11)).astype(dtype)
+    rows = rng.permutation(19)[:13]
+    Z = rng.normal(size=(13, 11)).astype(dtype) * 3
+    c = rng.normal(size=11).astype(dtype)
+    expected_d, expected_loss = naive.output_delta(Z.astype(np.float64), c, X[rows], loss_kind, 1 / 13)
+    loss_rows = np.empty(13, dtype)
+    cpu.output_delta(Z, loss_rows, c, X, rows, loss_kind, 1 / 13, n_blocks)
+    np.testing.assert_allclose(Z, expected_d, **tol(dtype))
+    np.testing.assert_allclose(loss_rows, expected_loss, rtol=tol(dtype)["rtol"] * 10)
+
+
+def test_cross_entropy_is_finite_when_outputs_saturate():
+    X = np.array([[0.0, 1.0, 1.0, 0.0]], np.float32)
+    Z = np.array([[200.0, -200.0, 200.0, -200.0]], np.float32)  # y is exactly 1 or 0 in float32
+    loss_rows = np.empty(1, np.float32)
+    cpu.output_delta(Z, loss_rows, np.zeros(4, np.float32), X, np.arange(1), cpu.CROSS_ENTROPY, 1.0, 1)
+    assert np.isfinite(loss_rows).all() and np.isfinite(Z).all()
+    assert loss_rows[0] == pytest.approx(400.0)
+    np.testing.assert_array_equal(Z, [[1.0, -1.0, 0.0, 0.0]])
+
+
+@pytest.mark.parametrize("n_blocks", BLOCKS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_col_sum(rng, dtype, n_blocks):
+    A = rng.normal(size=(15, 29)).astype(dtype)
+    out = np.empty(29, dtype)
+    cpu.col_sum(out, A, 0.5, n_blocks)
+    np.testing.assert_allclose(out, 0.5 * A.astype(np.float64).sum(axis=0), **tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_kl_penalty_clips_rho_hat(dtype):
+    rho_hat = np.array([0.0, 1e-9, 0.02, 0.5, 1.0], dtype)
+    grad = np.empty(5, dtype)
+    value = cpu.kl_penalty(grad, rho_hat, 0.05, 0.25)
+    expected_value, expected_grad = naive.kl_penalty(rho_hat.astype(np.float64), 0.05, 0.25)
+    assert np.isfinite(value) and np.isfinite(grad).all()
+    assert value == pytest.approx(expected_value, rel=1e-6)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-5)
+
+
+@pytest.mark.parametrize("n_blocks", BLOCKS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_hidden_delta(rng, dtype, n_blocks):
+    D = rng.normal(size=(13, 7)).astype(dtype)
+    H = rng.random((13, 7)).astype(dtype)
+    g = rng.normal(size=7).astype(dtype)
+    expected = naive.hidden_delta(D.astype(np.float64), H, g)
+    cpu.hidden_delta(D, H, g, n_blocks)
+    np.testing.assert_allclose(D, expected, **tol(dtype))
+
+
+@pytest.mark.parametrize("n_blocks", BLOCKS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_xent(rng, dtype, n_blocks):
+    labels = rng.integers(0, 10, size=31)
+    rows = rng.permutation(31)[:17]
+    Z = (rng.normal(size=(17, 10)) * 5).astype(dtype)
+    d = rng.normal(size=10).astype(dtype)
+    expected_d, expected_loss, expected_hits = naive.softmax_xent(Z.astype(np.float64), d, labels[rows], 1 / 17)
+    loss_rows, hits = np.empty(17, dtype), np.empty(17, dtype)
+    cpu.softmax_xent(Z, loss_rows, hits, d, labels, rows, 1 / 17, n_blocks)
+    np.testing.assert_allclose(Z, expected_d, **tol(dtype))
+    np.testing.assert_allclose(loss_rows, expected_loss, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(hits, expected_hits)
+
+
+@pytest.mark.parametrize("n_blocks", BLOCKS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sgd(rng, dtype, n_blocks):
+    P = rng.normal(size=(9, 5)).astype(dtype)
+    G = rng.normal(size=(9, 5)).astype(dtype)
+    expected = P.astype(np.float64) - dtype(0.1) * G
+    cpu.sgd(P, G, dtype(0.1), n_blocks)
+    np.testing.assert_allclose(P, expected, **tol(dtype))
+
+
+@pytest.mark.parametrize("n_blocks", BLOCKS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adam(rng, dtype, n_blocks):
+    P = rng.normal(size=(7, 3)).astype(dtype)
+    M = np.zeros_like(P)
+    V = np.zeros_like(P)
+    p, m, v = P.astype(np.float64), M.astype(np.float64), V.astype(np.float64)
+    for t in (1, 2, 3):
+        G = rng.normal(size=(7, 3)).astype(dtype)
+        cpu.adam(P, G, M, V, 1e-3, 0.9, 0.999, 1e-8, t, n_blocks)
+        p, m, v = naive.adam(p, G, m, v, 1e-3, 0.9, 0.999, 1e-8, t)
+    np.testing.assert_allclose(P, p, **tol(dtype))
+    np.testing.assert_allclose(M, m, **tol(dtype))
+
+
+@pytest.mark.parametrize("loss_kind", [cpu.CROSS_ENTROPY, cpu.MSE])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_ae_step_against_naive(rng, dtype, loss_kind):
+    V, Hn, P = 11, 6, 9
+    X = rng.random((P, V)).astype(dtype)
+    W = (rng.normal(size=(V, Hn)) * 0.5).astype(dtype)
+    b = rng.normal(size=Hn).astype(dtype) * 0.1
+    c = rng.normal(size=V).astype(dtype) * 0.1
+    Xt = X * (rng.random(X.shape) > 0.2)
+    hp = cpu.AEHyper(loss_kind, 0.2, 0.1, 0.5, 0)
+    loss, grads = cpu.CPUBackend().ae_loss_and_grads(W, b, c, Xt, X, hp)
+    expected_loss, expected = naive.ae_loss_and_grads(
+        W.astype(np.float64), b, c, Xt.astype(np.float64), X.astype(np.float64), loss_kind, 0.1, 0.5
+    )
+    assert loss == pytest.approx(expected_loss, rel=1e-5 if dtype == np.float32 else 1e-12)
+    for k in ("W", "b", "c"):
+        np.testing.assert_allclose(grads[k], expected[k], rtol=1e-4 if dtype == np.float32 else 1e-10, atol=1e-6)

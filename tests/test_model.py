@@ -1,0 +1,96 @@
+"""The Autoencoder API: training Q1, bad input, files."""
+import json
+
+import numpy as np
+import pytest
+
+from fastae.datasets import q1_patterns
+from fastae.model import Autoencoder
+
+
+@pytest.fixture(scope="module")
+def q1_models():
+    X = q1_patterns()
+    plain = Autoencoder(9, 4, seed=0)
+    sparse = Autoencoder(9, 4, sparsity=(0.1, 0.5), seed=0)
+    losses = {"plain": plain.fit(X, 5000, 0.1), "sparse": sparse.fit(X, 5000, 0.1)}
+    return X, plain, sparse, losses
+
+
+def test_q1_reconstructs_every_pattern(q1_models):
+    X, plain, sparse, losses = q1_models
+    for model in (plain, sparse):
+        Y = model.reconstruct(X)
+        assert np.abs(Y - X).max() < 0.15
+        assert ((Y > 0.5) != (X > 0.5)).sum() == 0
+    assert losses["plain"][-1] < losses["plain"][0] / 10
+
+
+def test_q1_sparse_run_is_sparser(q1_models):
+    X, plain, sparse, _ = q1_models
+    assert sparse.encode(X).mean() < plain.encode(X).mean()
+
+
+def test_fit_is_reproducible_and_resumable():
+    X = np.random.default_rng(0).random((37, 10)).astype(np.float32)
+    whole = Autoencoder(10, 6, corruption=0.2, seed=4)
+    parts = Autoencoder(10, 6, corruption=0.2, seed=4)
+    a = whole.fit(X, 6, 0.1, batch_size=8)
+    b = np.concatenate([parts.fit(X, 2, 0.1, batch_size=8), parts.fit(X, 4, 0.1, batch_size=8)])
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(whole.W, parts.W)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    X = q1_patterns()
+    model = Autoencoder(9, 4, loss="mse", sparsity=(0.2, 0.3), corruption=0.1, seed=7)
+    model.fit(X, 20, 0.1)
+    npz, js = model.save(tmp_path / "m")
+    assert npz.name == "m.npz" and json.loads(js.read_text())["n_hidden"] == 4
+    back = Autoencoder.load(tmp_path / "m")
+    np.testing.assert_array_equal(back.W, model.W)
+    np.testing.assert_array_equal(back.reconstruct(X), model.reconstruct(X))
+    assert back.config() == model.config()
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(corruption=1.0), "corruption"),
+        (dict(corruption=-0.1), "corruption"),
+        (dict(sparsity=(0.0, 0.5)), "sparsity"),
+        (dict(sparsity=(1.0, 0.5)), "sparsity"),
+        (dict(sparsity=(0.1, -1)), "sparsity"),
+        (dict(loss="hinge"), "loss"),
+        (dict(dtype=np.int32), "dtype"),
+        (dict(init="zeros"), "init"),
+        (dict(seed=-1), "seed"),
+    ],
+)
+def test_bad_constructor_arguments(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        Autoencoder(9, 4, **kwargs)
+
+
+def test_bad_data():
+    model = Autoencoder(9, 4)
+    X = q1_patterns()
+    with pytest.raises(ValueError, match="X: expected 9 features"):
+        model.fit(X[:, :8], 1, 0.1)
+    with pytest.raises(ValueError, match="X: expected a 2-D"):
+        model.loss(np.zeros((2, 3, 3)))
+    bad = X.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="X: contains NaN"):
+        model.fit(bad, 1, 0.1)
+    with pytest.raises(ValueError, match=r"X: values must lie in \[0, 1\]"):
+        model.fit(X * 2, 1, 0.1)
+    Autoencoder(9, 4, loss="mse").fit(X * 2, 1, 0.1)  # fine for squared error
+    with pytest.raises(ValueError, match="mask"):
+        model.loss_and_grads(X, mask=np.ones((5, 8)))
+    with pytest.raises(ValueError, match="epochs"):
+        model.fit(X, 0, 0.1)
+    with pytest.raises(ValueError, match="lr"):
+        model.fit(X, 1, -0.1)
+    with pytest.raises(ValueError, match="batch_size"):
+        model.fit(X, 1, 0.1, batch_size=0)
