@@ -4,6 +4,6 @@
 >>> model = Autoencoder(784, 625, corruption=0.1, sparsity=(0.02, 0.4))
 """
 from . import config  # noqa: F401  (sets the thread environment before numba loads)
-from .model import Autoencoder
+from .model import Autoencoder, StackedClassifier
 
-__all__ = ["Autoencoder"]
+__all__ = ["Autoencoder", "StackedClassifier"]

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import io
 from .backends import get_backend
-from .backends.cpu import CROSS_ENTROPY, MSE, AEHyper
+from .backends.cpu import ADAM, CROSS_ENTROPY, MSE, SGD, AEHyper, Optim
 
 LOSSES = {"cross_entropy": CROSS_ENTROPY, "mse": MSE}
 INITS = ("normal", "sigmoid_uniform")
@@ -326,5 +326,235 @@ class Autoencoder:
             if arrays[k].shape != expected:
                 raise ValueError(f"path: {k} in {path} has shape {arrays[k].shape}, expected {expected}")
             setattr(model, k, model.backend.asarray(arrays[k], model.dtype))
+        model.epochs_trained = int(cfg["epochs_trained"])
+        return model
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": ADAM}
+
+
+class StackedClassifier:
+    """Sigmoid layers topped by a softmax layer, trained with softmax cross-entropy.
+
+    ``H_l = sigmoid(H_{l-1} W_l + b_l)`` for each hidden layer (``H_0`` = the input),
+    then ``p = softmax(H_L V + d)``. The loss is the mean over the batch of
+    ``-log p[label]``. Build it from pretrained autoencoders with
+    :meth:`from_autoencoders` (their encoders become the hidden layers; the decoders take
+    no part), or from random weights.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        ``(n_input, n_hidden_1, ..., n_hidden_L)``.
+    n_classes : int
+    seed : int
+        Seeds the random weights, the shuffling and any input noise.
+    dtype, device, init : as for :class:`Autoencoder` (``init`` of the hidden layers;
+        the softmax layer starts at zero, as is usual for a convex top layer).
+
+    Attributes
+    ----------
+    weights : list of ndarray, ``W_1 ... W_L`` then ``V`` (n_hidden_L x n_classes)
+    biases : list of ndarray, ``b_1 ... b_L`` then ``d``
+    """
+
+    def __init__(self, layer_sizes, n_classes=10, *, seed=0, dtype=np.float32, device="cpu",
+                 init="sigmoid_uniform"):
+        sizes = [_check_positive_int(n, "layer_sizes") for n in layer_sizes]
+        if len(sizes) < 1:
+            raise ValueError("layer_sizes: give at least the input size")
+        self.layer_sizes = sizes
+        self.n_classes = _check_positive_int(n_classes, "n_classes")
+        if n_classes < 2:
+            raise ValueError("n_classes: a softmax needs at least 2 classes")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
+        self.seed = int(seed)
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype: expected float32 or float64, got {self.dtype}")
+        if init not in INITS:
+            raise ValueError(f"init: expected one of {', '.join(INITS)}, got {init!r}")
+        self.init = init
+        self.device = device
+        self.backend = get_backend(device)
+        self.epochs_trained = 0
+        rng = np.random.default_rng([self.seed, 0xC1A55])
+        weights, biases = [], []
+        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+            if init == "normal":
+                W = rng.normal(0.0, 1.0 / np.sqrt(n_in), (n_in, n_out))
+            else:
+                bound = 4.0 * np.sqrt(6.0 / (n_in + n_out))
+                W = rng.uniform(-bound, bound, (n_in, n_out))
+            weights.append(W)
+            biases.append(np.zeros(n_out))
+        weights.append(np.zeros((sizes[-1], self.n_classes)))
+        biases.append(np.zeros(self.n_classes))
+        self._set_params(weights, biases)
+
+    def _set_params(self, weights, biases):
+        as_dev = self.backend.asarray
+        self.weights = self.backend.param_list([as_dev(W, self.dtype) for W in weights])
+        self.biases = self.backend.param_list([as_dev(b, self.dtype) for b in biases])
+        self._opt_state = None
+
+    @classmethod
+    def from_autoencoders(cls, autoencoders, n_classes=10, *, seed=0, device="cpu"):
+        """A classifier whose hidden layers start as copies of the autoencoders' encoders."""
+        aes = list(autoencoders)
+        if not aes:
+            raise ValueError("autoencoders: give at least one")
+        sizes = [aes[0].n_visible] + [ae.n_hidden for ae in aes]
+        for below, above in zip(aes[:-1], aes[1:]):
+            if above.n_visible != below.n_hidden:
+                raise ValueError(
+                    f"autoencoders: a layer of {above.n_visible} inputs cannot sit on {below.n_hidden} codes"
+                )
+        model = cls(sizes, n_classes, seed=seed, dtype=aes[0].dtype, device=device)
+        weights = [ae.backend.to_host(ae.W) for ae in aes] + [model.backend.to_host(model.weights[-1])]
+        biases = [ae.backend.to_host(ae.b) for ae in aes] + [model.backend.to_host(model.biases[-1])]
+        model._set_params([np.array(W) for W in weights], [np.array(b) for b in biases])
+        return model
+
+    @property
+    def param_names(self):
+        L = len(self.layer_sizes) - 1
+        return [f"W{l + 1}" for l in range(L)] + ["V"], [f"b{l + 1}" for l in range(L)] + ["d"]
+
+    def _inputs(self, X, y=None):
+        X = check_data(X, self.layer_sizes[0], name="X", dtype=self.dtype)
+        X = self.backend.asarray(X, self.dtype)
+        if y is None:
+            return X
+        y = np.asarray(y)
+        if y.ndim != 1 or y.shape[0] != X.shape[0]:
+            raise ValueError(f"y: expected {X.shape[0]} labels (one per row of X), got shape {y.shape}")
+        if not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"y: expected integer class labels, got dtype {y.dtype}")
+        if y.min() < 0 or y.max() >= self.n_classes:
+            raise ValueError(f"y: labels must lie in 0..{self.n_classes - 1}, found {y.min()}..{y.max()}")
+        return X, self.backend.asarray(y, np.int64)
+
+    def loss_and_grads(self, X, y):
+        """Mean softmax cross-entropy on ``(X, y)`` as one batch, and its gradients by name."""
+        X, y = self._inputs(X, y)
+        loss, dWs, dbs = self.backend.classifier_loss_and_grads(self.weights, self.biases, X, y)
+        w_names, b_names = self.param_names
+        grads = {n: self.backend.to_host(g).copy() for n, g in zip(w_names + b_names, dWs + dbs)}
+        return float(loss), grads
+
+    def loss(self, X, y):
+        X, y = self._inputs(X, y)
+        logits = self.backend.to_host(self.backend.classifier_layers(self.weights, self.biases, X)[-1])
+        z = logits - logits.max(axis=1, keepdims=True)
+        log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        return float(-log_p[np.arange(len(y)), y].mean())
+
+    def layers(self, X):
+        """Every layer's output for ``X``: the hidden activations, then the logits."""
+        X = self._inputs(X)
+        return [self.backend.to_host(a) for a in self.backend.classifier_layers(self.weights, self.biases, X)]
+
+    def predict_proba(self, X):
+        logits = self.layers(X)[-1]
+        z = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return z / z.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        return self.layers(X)[-1].argmax(axis=1)
+
+    def accuracy(self, X, y):
+        X, y = self._inputs(X, y)
+        return float((self.predict(X) == self.backend.to_host(y)).mean())
+
+    def fit(self, X, y, epochs, lr, batch_size=128, *, optimizer="sgd", corruption=0.0, eval_sets=None,
+            callback=None):
+        """Train every layer together; returns the history of each epoch.
+
+        Parameters
+        ----------
+        X, y : training patterns and their integer labels
+        epochs : int
+        lr : float
+        batch_size : int
+        optimizer : {"sgd", "adam"}
+            Adam uses beta1 0.9, beta2 0.999, eps 1e-8; its moments persist across calls.
+        corruption : float in [0, 1)
+            Masking noise on the input during training (0: none).
+        eval_sets : dict name -> (X, y), optional
+            Data sets whose accuracy is measured after every epoch.
+        callback : callable(epoch, record) or None
+            Called after every epoch with that epoch's record.
+
+        Returns
+        -------
+        dict of lists: ``loss`` and ``train_accuracy`` (measured during each epoch, before
+        each batch's update), ``accuracy_NAME`` for each evaluation set, and ``seconds``.
+        """
+        import time
+
+        X, y = self._inputs(X, y)
+        epochs = _check_positive_int(epochs, "epochs")
+        lr = _check_rate(lr, "lr")
+        batch_size = _check_positive_int(batch_size, "batch_size")
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer: expected one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
+        corruption = float(corruption)
+        if not 0.0 <= corruption < 1.0:
+            raise ValueError(f"corruption: expected a probability in [0, 1), got {corruption!r}")
+        evals = {name: self._inputs(*xy) for name, xy in (eval_sets or {}).items()}
+        opt = Optim(OPTIMIZERS[optimizer], lr, 0.9, 0.999, 1e-8)
+        if self._opt_state is None:
+            self._opt_state = self.backend.optimizer_state(self.weights, self.biases)
+        history = {"loss": [], "train_accuracy": [], "seconds": [], **{f"accuracy_{k}": [] for k in evals}}
+        n = X.shape[0]
+        for _ in range(epochs):
+            start = time.perf_counter()
+            order = epoch_order(self.seed, self.epochs_trained, n)[None, :]
+            loss, hits = self.backend.train_classifier(
+                self.weights, self.biases, X, y, order, self.epochs_trained, batch_size, opt, self._opt_state,
+                corruption, self.seed,
+            )
+            self.epochs_trained += 1
+            record = {"loss": float(loss[0]), "train_accuracy": float(hits[0] / n)}
+            for name, (Xe, ye) in evals.items():
+                record[f"accuracy_{name}"] = self.accuracy(Xe, ye)
+            record["seconds"] = time.perf_counter() - start
+            for k, v in record.items():
+                history[k].append(v)
+            if callback is not None:
+                callback(self.epochs_trained, record)
+        return history
+
+    def config(self):
+        return {
+            "kind": "StackedClassifier",
+            "layer_sizes": self.layer_sizes,
+            "n_classes": self.n_classes,
+            "seed": self.seed,
+            "dtype": self.dtype.name,
+            "init": self.init,
+            "epochs_trained": self.epochs_trained,
+        }
+
+    def save(self, path, **extra):
+        """Write ``PATH.npz`` (W1, b1, ..., V, d) and ``PATH.json`` (the config, plus ``extra``)."""
+        w_names, b_names = self.param_names
+        arrays = {n: self.backend.to_host(a) for n, a in zip(w_names + b_names, list(self.weights) + list(self.biases))}
+        return io.save_model(path, arrays, {**self.config(), **extra})
+
+    @classmethod
+    def load(cls, path, device="cpu"):
+        arrays, cfg = io.load_model(path)
+        if cfg.get("kind") != "StackedClassifier":
+            raise ValueError(f"path: {path} holds a {cfg.get('kind')!r}, not a StackedClassifier")
+        model = cls(cfg["layer_sizes"], cfg["n_classes"], seed=cfg["seed"], dtype=np.dtype(cfg["dtype"]),
+                    device=device, init=cfg["init"])
+        w_names, b_names = model.param_names
+        for n, a in zip(w_names + b_names, list(model.weights) + list(model.biases)):
+            if arrays[n].shape != a.shape:
+                raise ValueError(f"path: {n} in {path} has shape {arrays[n].shape}, expected {a.shape}")
+        model._set_params([arrays[n] for n in w_names], [arrays[n] for n in b_names])
         model.epochs_trained = int(cfg["epochs_trained"])
         return model

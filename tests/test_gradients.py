@@ -100,3 +100,27 @@ def test_kl_penalty_derivative(rng):
             2 * EPS
         )
         assert rel_error(grad[j], numeric) < MAX_REL
+
+
+def make_classifier(rng, sizes, n_classes):
+    from fastae import StackedClassifier
+
+    model = StackedClassifier(sizes, n_classes, dtype=np.float64, seed=2)
+    for W in model.weights:
+        W[:] = rng.normal(size=W.shape) * 0.7
+    for b in model.biases:
+        b[:] = rng.normal(size=b.shape) * 0.3
+    return model
+
+
+@pytest.mark.parametrize("sizes", [[9], [9, 6], [9, 7, 5]], ids=["softmax-only", "one-layer", "two-layer-stack"])
+def test_classifier_gradients(rng, sizes):
+    """Softmax cross-entropy alone, and back through one and two fine-tuned sigmoid layers."""
+    model = make_classifier(rng, sizes, 4)
+    X = rng.random((11, 9))
+    y = rng.integers(0, 4, size=11)
+    value, grads = model.loss_and_grads(X, y)
+    assert value == pytest.approx(model.loss(X, y), rel=1e-12)
+    w_names, b_names = model.param_names
+    params = dict(zip(w_names + b_names, list(model.weights) + list(model.biases)))
+    check(grads, numeric_grads(lambda: model.loss(X, y), params, 30, rng))

@@ -94,3 +94,47 @@ def test_bad_data():
         model.fit(X, 1, -0.1)
     with pytest.raises(ValueError, match="batch_size"):
         model.fit(X, 1, 0.1, batch_size=0)
+
+
+def test_classifier_learns_and_round_trips(tmp_path):
+    from fastae import StackedClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.random((600, 12)).astype(np.float32)
+    y = X[:, :3].argmax(axis=1)
+    for optimizer, lr in (("sgd", 0.5), ("adam", 0.01)):
+        model = StackedClassifier([12, 10, 6], 3, seed=1)
+        history = model.fit(X, y, 40, lr, 32, optimizer=optimizer, eval_sets={"train": (X, y)})
+        assert history["loss"][-1] < history["loss"][0] / 2
+        assert history["accuracy_train"][-1] > 0.9
+    model.save(tmp_path / "clf")
+    back = StackedClassifier.load(tmp_path / "clf")
+    np.testing.assert_array_equal(back.predict_proba(X), model.predict_proba(X))
+
+
+def test_classifier_from_autoencoders_copies_encoders():
+    from fastae import StackedClassifier
+
+    a1, a2 = Autoencoder(12, 8, seed=1), Autoencoder(8, 5, seed=2)
+    model = StackedClassifier.from_autoencoders([a1, a2], 3)
+    np.testing.assert_array_equal(model.weights[0], a1.W)
+    np.testing.assert_array_equal(model.weights[1], a2.W)
+    X = np.random.default_rng(0).random((4, 12)).astype(np.float32)
+    np.testing.assert_allclose(model.layers(X)[1], a2.encode(a1.encode(X)), rtol=1e-6)
+    model.weights[0][0, 0] += 1.0
+    assert a1.W[0, 0] != model.weights[0][0, 0]  # fine-tuning leaves the autoencoders alone
+    with pytest.raises(ValueError, match="autoencoders"):
+        StackedClassifier.from_autoencoders([a2, a1], 3)
+
+
+def test_classifier_bad_labels():
+    from fastae import StackedClassifier
+
+    model = StackedClassifier([4, 3], 2)
+    X = np.zeros((3, 4))
+    with pytest.raises(ValueError, match="y: labels must lie"):
+        model.fit(X, np.array([0, 1, 2]), 1, 0.1)
+    with pytest.raises(ValueError, match="y: expected 3 labels"):
+        model.fit(X, np.array([0, 1]), 1, 0.1)
+    with pytest.raises(ValueError, match="optimizer"):
+        model.fit(X, np.array([0, 1, 1]), 1, 0.1, optimizer="rmsprop")

@@ -23,6 +23,7 @@ from collections import namedtuple
 
 import numpy as np
 from numba import njit, prange
+from numba.typed import List
 
 from ..config import FASTMATH
 from .mathfn import (
@@ -37,6 +38,17 @@ from .mathfn import (
 #: Reconstruction losses, as the integers the compiled code switches on.
 CROSS_ENTROPY = 0
 MSE = 1
+
+#: Optimisers, as the integers the compiled code switches on.
+SGD = 0
+ADAM = 1
+
+#: An optimiser: ``kind`` (SGD or ADAM), learning rate, and Adam's constants.
+Optim = namedtuple("Optim", "kind lr beta1 beta2 eps")
+
+#: Optimiser state of a classifier: Adam's moments per parameter (typed lists shaped like
+#: the weights and the biases) and the step count ``t`` (1-element int64 array).
+OptState = namedtuple("OptState", "mW vW mb vb t")
 
 #: Hyper-parameters of one autoencoder training step.
 AEHyper = namedtuple("AEHyper", "loss_kind corruption rho beta seed")
@@ -424,6 +436,135 @@ def ae_loss(W, b, c, Xt, X, hp, chunk, n_blocks):
     return loss, recon, rho_hat
 
 
+# ----------------------------------------------------- stacked softmax classifier
+#
+# The network is a list of layers: sigmoid layers ``H_l = sigmoid(H_{l-1} W_l + b_l)``
+# (``H_0`` = the input), then a softmax layer on the last one. ``weights`` and ``biases``
+# are numba typed lists of the parameter arrays (shared with the model, not copied).
+
+#: Buffers of one classifier step for batches of up to B patterns: ``xin`` (B x n_0) the
+#: input, ``acts[l]`` (B x n_{l+1}) layer outputs (the last: logits, then their delta),
+#: ``deltas[l]`` (B x n_{l+1}) dJ/d(pre-activation) of hidden layers, gradients ``dWs``,
+#: ``dbs`` shaped like the parameters, ``zeros[l]`` a zero per-unit term.
+ClassifierWork = namedtuple("ClassifierWork", "xin acts deltas zeros dWs dbs loss_rows hits")
+
+
+@njit(**_jit)
+def classifier_work(weights, batch_size):
+    B = batch_size
+    dtype = weights[0].dtype
+    acts = [np.empty((B, W.shape[1]), dtype) for W in weights]
+    deltas = [np.empty((B, W.shape[1]), dtype) for W in weights]
+    zeros = [np.zeros(W.shape[1], dtype) for W in weights]
+    dWs = [np.empty_like(W) for W in weights]
+    dbs = [np.empty(W.shape[1], dtype) for W in weights]
+    xin = np.empty((B, weights[0].shape[0]), dtype)
+    return ClassifierWork(xin, acts, deltas, zeros, dWs, dbs, np.empty(B, dtype), np.empty(B, dtype))
+
+
+@njit(**_jit)
+def classifier_forward(weights, biases, X, acts, n_blocks):
+    """Layer outputs for the rows of ``X`` into ``acts[l][:P]``; the last holds the
+    logits without their bias (``softmax_xent`` adds it)."""
+    P = X.shape[0]
+    top = len(weights) - 1
+    np.dot(X, weights[0], acts[0][:P])
+    for l in range(1, top + 1):
+        bias_sigmoid(acts[l - 1][:P], biases[l - 1], n_blocks)
+        np.dot(acts[l - 1][:P], weights[l], acts[l][:P])
+
+
+@njit(**_jit)
+def classifier_step(weights, biases, labels, rows, ws, n_blocks):
+    """Softmax cross-entropy of one batch and its gradients; returns ``(loss, hits)``.
+
+    On entry ``ws.xin[:P]`` holds the batch's input, whose labels are ``labels[rows]``.
+    On exit ``ws.dWs``, ``ws.dbs`` hold the gradients of the mean loss over the batch.
+    """
+    P = rows.shape[0]
+    top = len(weights) - 1
+    xin = ws.xin[:P]
+    classifier_forward(weights, biases, xin, ws.acts, n_blocks)
+    D = ws.acts[top][:P]  # logits, then dJ/dlogits
+    softmax_xent(D, ws.loss_rows[:P], ws.hits[:P], biases[top], labels, rows, 1.0 / P, n_blocks)
+    for l in range(top, -1, -1):
+        if l == 0:
+            np.dot(xin.T, D, ws.dWs[0])
+        else:
+            np.dot(ws.acts[l - 1][:P].T, D, ws.dWs[l])
+        col_sum(ws.dbs[l], D, 1.0, n_blocks)
+        if l > 0:
+            below = ws.deltas[l - 1][:P]
+            np.dot(D, weights[l].T, below)
+            hidden_delta(below, ws.acts[l - 1][:P], ws.zeros[l - 1], n_blocks)
+            D = below
+    return ws.loss_rows[:P].sum() / P, ws.hits[:P].sum()
+
+
+@njit(**_jit)
+def update(param, grad, m, v, opt, t, n_blocks):
+    """One optimiser step on one parameter: ``opt.kind`` 0 is SGD, 1 is Adam (step ``t``)."""
+    if opt.kind == SGD:
+        sgd(param, grad, param.dtype.type(opt.lr), n_blocks)
+    else:
+        adam(param, grad, m, v, opt.lr, opt.beta1, opt.beta2, opt.eps, t, n_blocks)
+
+
+@njit(**_jit)
+def train_classifier(weights, biases, X, labels, orders, first_epoch, batch_size, opt, state, corruption, seed,
+                     n_blocks, epoch_loss, epoch_hits):
+    """Run ``len(orders)`` epochs of mini-batch training of the whole network, in place.
+
+    ``state`` holds the optimiser's moments (``mW``, ``vW``, ``mb``, ``vb``, lists like
+    the parameters) and its step count ``t`` (a 1-element array). ``corruption`` > 0
+    masks the input as the autoencoders' training does.
+    """
+    n = X.shape[0]
+    ws = classifier_work(weights, min(batch_size, n))
+    for e in range(orders.shape[0]):
+        total, hits = 0.0, 0.0
+        for start in range(0, n, batch_size):
+            rows = orders[e, start : min(start + batch_size, n)]
+            P = rows.shape[0]
+            gather_corrupt(ws.xin[:P], X, rows, corruption, seed, first_epoch + e, n_blocks)
+            loss, h = classifier_step(weights, biases, labels, rows, ws, n_blocks)
+            total += P * loss
+            hits += h
+            state.t[0] += 1
+            for l in range(len(weights)):
+                update(weights[l], ws.dWs[l], state.mW[l], state.vW[l], opt, state.t[0], n_blocks)
+                update(biases[l], ws.dbs[l], state.mb[l], state.vb[l], opt, state.t[0], 1)
+        epoch_loss[e] = total / n
+        epoch_hits[e] = hits
+
+
+@njit(**_jit)
+def classifier_loss_and_grads(weights, biases, X, labels, n_blocks):
+    """Mean softmax cross-entropy over all rows of ``X`` and its gradients."""
+    P = X.shape[0]
+    ws = classifier_work(weights, P)
+    ws.xin[:] = X
+    loss, _ = classifier_step(weights, biases, labels, np.arange(P), ws, n_blocks)
+    return loss, ws.dWs, ws.dbs
+
+
+@njit(**_jit)
+def classifier_layers(weights, biases, X, chunk, n_blocks):
+    """Every layer's output for all rows of ``X``: sigmoid layers, then the logits."""
+    n = X.shape[0]
+    outs = [np.empty((n, W.shape[1]), X.dtype) for W in weights]
+    acts = classifier_work(weights, min(chunk, n)).acts
+    top = len(weights) - 1
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        P = stop - start
+        classifier_forward(weights, biases, X[start:stop], acts, n_blocks)
+        for l in range(top + 1):
+            outs[l][start:stop] = acts[l][:P]
+        outs[top][start:stop] += biases[top]
+    return outs
+
+
 class CPUBackend:
     """Host-side launchers of the CPU kernels: allocate, then call the compiled code.
 
@@ -477,3 +618,31 @@ class CPUBackend:
         out = np.empty((H.shape[0], W.shape[0]), W.dtype)
         decode(out, H, W, c, self.n_blocks(out.size))
         return out
+
+    def param_list(self, arrays):
+        """A typed list sharing the given arrays (the compiled code updates them in place)."""
+        out = List()
+        for a in arrays:
+            out.append(a)
+        return out
+
+    def optimizer_state(self, weights, biases):
+        zeros = lambda arrays: self.param_list([np.zeros_like(a) for a in arrays])  # noqa: E731
+        return OptState(zeros(weights), zeros(weights), zeros(biases), zeros(biases), np.zeros(1, np.int64))
+
+    def train_classifier(self, weights, biases, X, labels, orders, first_epoch, batch_size, opt, state,
+                         corruption, seed):
+        losses = np.empty(orders.shape[0])
+        hits = np.empty(orders.shape[0])
+        nb = self.n_blocks(min(batch_size, X.shape[0]) * X.shape[1])
+        train_classifier(weights, biases, X, labels, orders, first_epoch, batch_size, opt, state, corruption,
+                         seed, nb, losses, hits)
+        return losses, hits
+
+    def classifier_loss_and_grads(self, weights, biases, X, labels):
+        loss, dWs, dbs = classifier_loss_and_grads(weights, biases, X, labels, self.n_blocks(X.size))
+        return loss, list(dWs), list(dbs)
+
+    def classifier_layers(self, weights, biases, X, chunk=4096):
+        nb = self.n_blocks(min(chunk, X.shape[0]) * X.shape[1])
+        return list(classifier_layers(weights, biases, X, chunk, nb))
