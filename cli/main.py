@@ -83,6 +83,23 @@ def run_q1(epochs, lr, seed, out, quiet):
     q1.run(q1.Q1Config(epochs=epochs, lr=lr, seed=seed), out=out, echo=_echo(quiet))
 
 
+@run.command("q2")
+@epochs_option(1000, help="Epochs of mini-batch SGD for each of the three models.")
+@lr_option(0.2)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Mini-batch size.")
+@seed_option
+@click.option("--data-seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the random images.")
+@out_option("runs/q2")
+@quiet_option
+@_fail_cleanly
+def run_q2(epochs, lr, batch_size, seed, data_seed, out, quiet):
+    """Q2: undercomplete (49), overcomplete (144) and sparse (144) autoencoders on 100 random 10x10 images."""
+    from fastae.experiments import q2
+
+    cfg = q2.Q2Config(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, data_seed=data_seed)
+    q2.run(cfg, out=out, echo=_echo(quiet))
+
+
 def main():
     cli(prog_name="fastae")
 

@@ -57,3 +57,14 @@ def test_unwritable_out(tmp_path):
     result = invoke("run", "q1", "--epochs", "5", "--out", str(blocker / "sub"))
     assert_one_line_error(result, code=1)
     assert "--out" in result.output
+
+
+def test_run_q2(tmp_path):
+    out = tmp_path / "q2"
+    result = invoke("run", "q2", "--epochs", "5", "--out", str(out), "--quiet")
+    assert result.exit_code == 0, result.output
+    assert result.output == ""
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["epochs"] == 5
+    assert (out / "comparison.png").is_file()
+    assert_one_line_error(invoke("run", "q2", "--batch-size", "0"))
