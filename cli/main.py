@@ -100,6 +100,47 @@ def run_q2(epochs, lr, batch_size, seed, data_seed, out, quiet):
     q2.run(cfg, out=out, echo=_echo(quiet))
 
 
+@run.command("q3")
+@click.option("--quick", is_flag=True, help="A subset of MNIST and a few epochs: all three stages in about a minute.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs of every stage [default: 50].")
+@click.option("--epochs-layer1", type=click.IntRange(min=1), default=None, help="Epochs of layer 1 (overrides --epochs).")
+@click.option("--epochs-layer2", type=click.IntRange(min=1), default=None, help="Epochs of layer 2 (overrides --epochs).")
+@click.option("--epochs-classifier", type=click.IntRange(min=1), default=None,
+              help="Epochs of fine-tuning (overrides --epochs).")
+@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True,
+              help="Optimiser of the fine-tuning stage.")
+@click.option("--classifier-lr", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Fine-tuning learning rate [default: 0.001 for adam, 0.1 for sgd].")
+@lr_option(0.1)
+@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True, help="Mini-batch size.")
+@click.option("--layer2-corruption", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
+              help="Masking noise on layer 2's input.")
+@seed_option
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Directory with the four MNIST files [default: $FASTAE_DATA, then the user cache].")
+@click.option("--resume", is_flag=True, help="Load the stages already saved in --out instead of training them.")
+@out_option("runs/q3")
+@quiet_option
+@_fail_cleanly
+def run_q3(quick, epochs, epochs_layer1, epochs_layer2, epochs_classifier, optimizer, classifier_lr, lr, batch_size,
+           layer2_corruption, seed, data_dir, resume, out, quiet):
+    """Q3: MNIST denoising autoencoder (784-625), a second layer (625-100), a softmax classifier fine-tuned.
+
+    Per-epoch progress is shown on a terminal; the summary always (unless --quiet).
+    """
+    from fastae.experiments import q3
+
+    settings = dict(optimizer=optimizer, classifier_lr=classifier_lr, lr=lr, batch_size=batch_size,
+                    layer2_corruption=layer2_corruption, seed=seed)
+    for stage, value in (("layer1", epochs_layer1), ("layer2", epochs_layer2), ("classifier", epochs_classifier)):
+        if value or epochs:
+            settings[f"epochs_{stage}"] = value or epochs
+    cfg = q3.Q3Config.quick(**settings) if quick else q3.Q3Config(**settings)
+    echo = _echo(quiet)
+    progress = echo if sys.stdout.isatty() else (lambda message: None)
+    q3.run(cfg, out=out, echo=echo, data_dir=data_dir, resume=resume, progress=progress)
+
+
 def main():
     cli(prog_name="fastae")
 

@@ -6,13 +6,13 @@ set in the environment is never overridden.
 """
 import os
 
-#: Environment fastae needs for one quiet thread pool (see README, "Threads").
-#: ``GOMP_SPINCOUNT`` lets numba's OpenMP workers spin briefly between the many
-#: short parallel regions of a training step (waking a sleeping thread costs about
-#: 50 us here) and then sleep, so that they never compete with the BLAS threads
-#: that run the matrix products in between.
+#: Environment for fastae's thread design (README, "Threads"): BLAS's threads run the
+#: matrix products, and fastae's elementwise kernels run on the calling thread between
+#: them. ``OPENBLAS_THREAD_TIMEOUT`` shortens how long OpenBLAS's idle workers spin
+#: (2^16 cycles instead of 2^28), so that they do not slow the calling thread's kernels.
+#: It takes effect when scipy's BLAS loads, which ``import fastae`` triggers.
 THREAD_ENV = {
-    "GOMP_SPINCOUNT": "20000",
+    "OPENBLAS_THREAD_TIMEOUT": "16",
 }
 
 for _name, _value in THREAD_ENV.items():
@@ -21,8 +21,13 @@ for _name, _value in THREAD_ENV.items():
 #: rho_hat is clipped to [KL_EPS, 1 - KL_EPS] inside the KL sparsity term.
 KL_EPS = 1e-6
 
-#: Below this many elements per batch (rows x columns of the input), kernels run on
-#: the calling thread: waking a thread pool costs more than the work.
+#: Threads of fastae's own (elementwise) kernels. 1 keeps them on the calling thread,
+#: which measured fastest on a 2-core machine, where numba's pool and BLAS's pool
+#: would take turns on the same cores. More splits a batch's rows across numba threads.
+KERNEL_THREADS = 1
+
+#: With KERNEL_THREADS > 1, batches smaller than this many elements (rows x columns)
+#: still run on the calling thread: waking a thread pool costs more than the work.
 PARALLEL_MIN_ELEMENTS = 16384
 
 #: numba compiles with IEEE-exact math; the gradient checks rely on it.

@@ -68,3 +68,25 @@ def test_run_q2(tmp_path):
     assert metrics["config"]["epochs"] == 5
     assert (out / "comparison.png").is_file()
     assert_one_line_error(invoke("run", "q2", "--batch-size", "0"))
+
+
+def test_run_q3_quick(tmp_path):
+    from conftest import mnist_dir
+
+    if mnist_dir() is None:
+        pytest.skip("FASTAE_DATA does not name the MNIST directory")
+    out = tmp_path / "q3"
+    result = invoke("run", "q3", "--quick", "--epochs", "1", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["epochs_layer1"] == 1 and metrics["config"]["n_train"] == 6000
+    assert "epoch   1/1" not in result.output  # per-epoch progress only on a terminal
+    assert "summary" in result.output
+
+
+def test_run_q3_missing_data(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = invoke("run", "q3", "--quick", "--data-dir", str(empty), "--out", str(tmp_path / "q3"))
+    assert_one_line_error(result, code=1)
+    assert "train-images-idx3-ubyte" in result.output

@@ -72,7 +72,33 @@ def test_cross_entropy_is_finite_when_outputs_saturate():
     cpu.output_delta(Z, loss_rows, np.zeros(4, np.float32), X, np.arange(1), cpu.CROSS_ENTROPY, 1.0, 1)
     assert np.isfinite(loss_rows).all() and np.isfinite(Z).all()
     assert loss_rows[0] == pytest.approx(400.0)
-    np.testing.assert_array_equal(Z, [[1.0, -1.0, 0.0, 0.0]])
+    np.testing.assert_allclose(Z, [[1.0, -1.0, 0.0, 0.0]], rtol=0, atol=1e-30)
+
+
+def test_float32_exp_and_log_accuracy():
+    from numba import njit
+
+    from fastae.backends.mathfn import exp_f32, log_f32
+
+    @njit
+    def apply(f, xs):
+        out = np.empty_like(xs)
+        for i in range(xs.size):
+            out[i] = f(xs[i])
+        return out
+
+    xs = np.linspace(-87, 88, 200001).astype(np.float32)
+    exact = np.exp(xs.astype(np.float64))
+    assert np.max(np.abs(apply(exp_f32, xs) / exact - 1)) < 1e-7
+    xs = np.concatenate([np.linspace(1e-6, 10, 100001), np.geomspace(1e-30, 1e30, 1001)]).astype(np.float32)
+    exact = np.log(xs.astype(np.float64))
+    assert np.all(np.abs(apply(log_f32, xs) - exact) <= 4e-7 + 2e-7 * np.abs(exact))
+
+
+def test_row_sum(rng):
+    for n in (1, 15, 16, 17, 784):
+        a = rng.normal(size=n)
+        assert cpu.row_sum(a, np.empty(16)) == pytest.approx(a.sum(), rel=1e-12)
 
 
 @pytest.mark.parametrize("n_blocks", BLOCKS)

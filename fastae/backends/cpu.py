@@ -15,6 +15,9 @@ Layout of this module, from the bottom up:
 Matrices are row-major, one pattern per row. The tied autoencoder's ``W`` is
 ``n_visible x n_hidden``; the decoder uses ``W.T``, never a copy.
 
+Kernels compile with numba's ``error_model="numpy"``: a float division by zero gives
+inf (as in NumPy) instead of raising, which lets the compiler vectorise the loops.
+
 Parallel results are bitwise reproducible for a fixed ``n_blocks``: every row
 and every column sum is computed by one thread, in order. BLAS products may round
 differently with a different BLAS thread count.
@@ -26,11 +29,13 @@ from numba import njit, prange
 from numba.typed import List
 
 from ..config import FASTMATH
+from .blas import gemm
 from .mathfn import (
+    keep_threshold,
     kl_divergence,
     kl_divergence_grad,
+    noise_bits,
     noise_row_key,
-    noise_uniform,
     sigmoid,
     sigmoid_ce,
 )
@@ -59,8 +64,8 @@ AEHyper = namedtuple("AEHyper", "loss_kind corruption rho beta seed")
 #: dW = X~^T dH + dY^T H = xd^T hg.
 AEWork = namedtuple("AEWork", "xd hg dW db dc rho_hat kl_grad loss_rows")
 
-_jit = dict(cache=True, fastmath=FASTMATH)
-_pjit = dict(cache=True, fastmath=FASTMATH, parallel=True)
+_jit = dict(cache=True, fastmath=FASTMATH, error_model="numpy")
+_pjit = dict(_jit, parallel=True)
 
 
 @njit(inline="always", **_jit)
@@ -74,6 +79,8 @@ def _span(k, n_blocks, n):
 
 @njit(**_jit)
 def _gather_corrupt_rows(lo, hi, out, X, rows, p, seed, stream):
+    threshold = keep_threshold(p)
+    zero = out.dtype.type(0.0)
     for i in range(lo, hi):
         r = rows[i]
         if p == 0.0:
@@ -81,7 +88,7 @@ def _gather_corrupt_rows(lo, hi, out, X, rows, p, seed, stream):
             continue
         key = noise_row_key(seed, stream, r)
         for j in range(X.shape[1]):
-            out[i, j] = X[r, j] if noise_uniform(key, j) >= p else 0.0
+            out[i, j] = X[r, j] if noise_bits(key, j) >= threshold else zero
 
 
 @njit(**_pjit)
@@ -123,22 +130,45 @@ def bias_sigmoid(Z, bias, n_blocks):
 
 
 @njit(**_jit)
+def row_sum(a, acc):
+    """``sum(a)`` with ``len(acc)`` interleaved partial sums (``acc`` is scratch).
+
+    A plain running sum is one long dependency chain, and it keeps the compiler from
+    vectorising the loop it sits in; the kernels store per-element terms instead and
+    add them up here.
+    """
+    w = acc.shape[0]
+    acc[:] = 0.0
+    n = a.shape[0] - a.shape[0] % w
+    for j in range(0, n, w):
+        for k in range(w):
+            acc[k] += a[j + k]
+    total = 0.0
+    for j in range(n, a.shape[0]):
+        total += a[j]
+    for k in range(w):
+        total += acc[k]
+    return total
+
+
+@njit(**_jit)
 def _output_delta_rows(lo, hi, D, loss_rows, c, X, rows, loss_kind, scale):
+    s = D.dtype.type(scale)
+    one, two = D.dtype.type(1.0), D.dtype.type(2.0)
+    terms = np.empty(D.shape[1], D.dtype)
+    acc = np.empty(16, D.dtype)
     for i in range(lo, hi):
         r = rows[i]
-        total = 0.0
-        for j in range(D.shape[1]):
-            z = D[i, j] + c[j]
-            x = X[r, j]
-            if loss_kind == CROSS_ENTROPY:
-                y, term = sigmoid_ce(z, x)
-                D[i, j] = (y - x) * scale
-            else:
-                y = sigmoid(z)
-                term = (y - x) * (y - x)
-                D[i, j] = 2.0 * (y - x) * y * (1.0 - y) * scale
-            total += term
-        loss_rows[i] = total
+        if loss_kind == CROSS_ENTROPY:
+            for j in range(D.shape[1]):
+                y, terms[j] = sigmoid_ce(D[i, j] + c[j], X[r, j])
+                D[i, j] = (y - X[r, j]) * s
+        else:
+            for j in range(D.shape[1]):
+                y = sigmoid(D[i, j] + c[j])
+                terms[j] = (y - X[r, j]) * (y - X[r, j])
+                D[i, j] = two * (y - X[r, j]) * y * (one - y) * s
+        loss_rows[i] = row_sum(terms, acc)
 
 
 @njit(**_pjit)
@@ -205,10 +235,11 @@ def kl_penalty(grad, rho_hat, rho, scale):
 
 @njit(**_jit)
 def _hidden_delta_rows(lo, hi, D, H, g):
+    one = D.dtype.type(1.0)
     for i in range(lo, hi):
         for j in range(D.shape[1]):
             h = H[i, j]
-            D[i, j] = (D[i, j] + g[j]) * h * (1.0 - h)
+            D[i, j] = (D[i, j] + g[j]) * h * (one - h)
 
 
 @njit(**_pjit)
@@ -290,9 +321,12 @@ def sgd(param, grad, lr, n_blocks):
 
 @njit(**_jit)
 def _adam_span(lo, hi, p, g, m, v, lr_t, beta1, beta2, eps):
+    t = p.dtype.type
+    lr_t, b1, b2, eps = t(lr_t), t(beta1), t(beta2), t(eps)
+    c1, c2 = t(1.0) - b1, t(1.0) - b2
     for i in range(lo, hi):
-        m[i] = beta1 * m[i] + (1.0 - beta1) * g[i]
-        v[i] = beta2 * v[i] + (1.0 - beta2) * g[i] * g[i]
+        m[i] = b1 * m[i] + c1 * g[i]
+        v[i] = b2 * v[i] + c2 * g[i] * g[i]
         p[i] -= lr_t * m[i] / (np.sqrt(v[i]) + eps)
 
 
@@ -317,13 +351,15 @@ def adam(param, grad, m, v, lr, beta1, beta2, eps, t, n_blocks):
 
 
 @njit(**_jit)
-def ae_work(n_visible, n_hidden, batch_size, dtype):
-    """Buffers for ``ae_step`` on batches of up to ``batch_size`` patterns."""
+def ae_work(n_visible, n_hidden, batch_size, dtype, with_dW):
+    """Buffers for ``ae_step`` on batches of up to ``batch_size`` patterns (``dW`` is
+    empty unless ``with_dW``: training updates W in place, see ``tied_weight_step``)."""
     B = batch_size
+    n_dW = n_visible if with_dW else 0
     return AEWork(
         np.empty((2 * B, n_visible), dtype),  # xd: [X~ ; dY]
         np.empty((2 * B, n_hidden), dtype),  # hg: [dH ; H]
-        np.empty((n_visible, n_hidden), dtype),  # dW
+        np.empty((n_dW, n_hidden), dtype),  # dW
         np.empty(n_hidden, dtype),  # db
         np.empty(n_visible, dtype),  # dc
         np.empty(n_hidden, dtype),  # rho_hat
@@ -334,12 +370,13 @@ def ae_work(n_visible, n_hidden, batch_size, dtype):
 
 @njit(**_jit)
 def ae_step(W, b, c, X, rows, hp, ws, n_blocks):
-    """Loss and gradients of a tied autoencoder on one batch; returns the loss.
+    """Loss of a tied autoencoder on one batch and its deltas; returns the loss.
 
     On entry ``ws.xd[:P]`` holds the (corrupted) input ``X~`` of the batch, whose clean
-    targets are ``X[rows]`` (P = ``len(rows)``). On exit ``ws.dW``, ``ws.db``, ``ws.dc``
-    hold the gradients, ``ws.hg[P:2P]`` the hidden activations ``H`` and ``ws.rho_hat``
-    their batch mean (when the sparsity term is on). The loss is the reconstruction
+    targets are ``X[rows]`` (P = ``len(rows)``). On exit ``ws.db``, ``ws.dc`` hold the
+    bias gradients, ``ws.xd[:2P]`` and ``ws.hg[:2P]`` the factors of the weight gradient
+    (see ``tied_weight_step``), ``ws.hg[P:2P]`` the hidden activations ``H`` and
+    ``ws.rho_hat`` their batch mean (when the sparsity term is on). The loss is the reconstruction
     term summed over visible units and averaged over the batch, plus
     ``beta * sum_j KL(rho || rho_hat_j)``.
     """
@@ -360,10 +397,20 @@ def ae_step(W, b, c, X, rows, hp, ws, n_blocks):
 
     np.dot(D_out, W, D_hid)
     hidden_delta(D_hid, H, ws.kl_grad, n_blocks)
-    np.dot(ws.xd[: 2 * P].T, ws.hg[: 2 * P], ws.dW)  # X~^T dH + dY^T H
     col_sum(ws.db, D_hid, 1.0, n_blocks)
     col_sum(ws.dc, D_out, 1.0, n_blocks)
     return loss
+
+
+@njit(**_jit)
+def tied_weight_step(out, alpha, beta, ws, P):
+    """``out = alpha * dW + beta * out`` with ``dW = X~^T dH + dY^T H = xd^T hg``.
+
+    One product with K = 2P covers both uses of the tied weight. With ``out = dW``,
+    ``alpha = 1``, ``beta = 0`` it is the gradient; with ``out = W``, ``alpha = -lr``,
+    ``beta = 1`` it is the SGD update itself, with no gradient buffer.
+    """
+    gemm(alpha, ws.xd[: 2 * P], True, ws.hg[: 2 * P], False, beta, out)
 
 
 @njit(**_jit)
@@ -376,7 +423,7 @@ def train_autoencoder(W, b, c, X, orders, first_epoch, batch_size, lr, hp, n_blo
     epoch's patterns of the batch losses, each taken before its update.
     """
     n = X.shape[0]
-    ws = ae_work(X.shape[1], W.shape[1], min(batch_size, n), W.dtype)
+    ws = ae_work(X.shape[1], W.shape[1], min(batch_size, n), W.dtype, False)
     for e in range(orders.shape[0]):
         total = 0.0
         for start in range(0, n, batch_size):
@@ -384,7 +431,7 @@ def train_autoencoder(W, b, c, X, orders, first_epoch, batch_size, lr, hp, n_blo
             P = rows.shape[0]
             gather_corrupt(ws.xd[:P], X, rows, hp.corruption, hp.seed, first_epoch + e, n_blocks)
             total += P * ae_step(W, b, c, X, rows, hp, ws, n_blocks)
-            sgd(W, ws.dW, lr, n_blocks)
+            tied_weight_step(W, -lr, 1.0, ws, P)
             sgd(b, ws.db, lr, 1)
             sgd(c, ws.dc, lr, 1)
         epoch_loss[e] = total / n
@@ -581,11 +628,12 @@ class CPUBackend:
         return x
 
     def n_blocks(self, n_elements):
-        from numba import get_num_threads
+        """How many row blocks (threads) a kernel on ``n_elements`` elements uses."""
+        from .. import config
 
-        from ..config import PARALLEL_MIN_ELEMENTS
-
-        return 1 if n_elements < PARALLEL_MIN_ELEMENTS else get_num_threads()
+        if config.KERNEL_THREADS <= 1 or n_elements < config.PARALLEL_MIN_ELEMENTS:
+            return 1
+        return config.KERNEL_THREADS
 
     def corrupt(self, X, p, seed, stream):
         out = np.empty_like(X)
@@ -601,9 +649,10 @@ class CPUBackend:
 
     def ae_loss_and_grads(self, W, b, c, Xt, X, hp):
         P = X.shape[0]
-        ws = ae_work(X.shape[1], W.shape[1], P, W.dtype)
+        ws = ae_work(X.shape[1], W.shape[1], P, W.dtype, True)
         ws.xd[:P] = Xt
         loss = ae_step(W, b, c, X, np.arange(P), hp, ws, self.n_blocks(X.size))
+        tied_weight_step(ws.dW, 1.0, 0.0, ws, P)
         return loss, {"W": ws.dW, "b": ws.db, "c": ws.dc}
 
     def ae_loss(self, W, b, c, Xt, X, hp, chunk=4096):

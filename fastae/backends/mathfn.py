@@ -1,44 +1,130 @@
 """Scalar math shared by every backend.
 
-These are plain ``numba.njit`` functions: the CPU kernels inline them and CUDA kernels
-call them as device functions, so both backends compute the same formulas.
+These are plain ``numba.njit`` functions (and overloads): the CPU kernels inline them and
+CUDA kernels call them as device functions, so both backends compute the same formulas.
+
+``sigmoid`` and ``sigmoid_ce`` have two precisions. In float64 (the gradient checks) they
+are exact libm formulas. In float32 (training) they are branch-free, with ``exp`` and
+``log`` as small polynomials (Cephes' ``expf`` and ``logf``; relative error of ``exp``
+below 1e-7, absolute error of ``log`` below 4e-7 on [1e-6, 10], checked in the tests)
+that the compiler can vectorise: libm's scalar calls dominated the elementwise work.
 """
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic, overload
 
 from ..config import KL_EPS
+
+F32 = np.float32
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
-_TWO_POW_M24 = 1.0 / 16777216.0
+
+
+@intrinsic
+def _bits_to_f32(typingctx, i):
+    """Reinterpret an int32's bits as a float32."""
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.FloatType())
+
+    return types.float32(types.int32), codegen
+
+
+@intrinsic
+def _f32_to_bits(typingctx, x):
+    """Reinterpret a float32's bits as an int32."""
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+
+    return types.int32(types.float32), codegen
 
 
 @njit(inline="always", cache=True)
+def exp_f32(x):
+    """``exp(x)`` in float32, for x clamped to [-87, 88] (no overflow, no denormals)."""
+    x = min(max(x, F32(-87.0)), F32(88.0))
+    n = np.floor(x * F32(1.44269504) + F32(0.5))
+    r = x - n * F32(0.693359375) + n * F32(2.12194440e-4)
+    p = F32(1.9875691500e-4)
+    p = p * r + F32(1.3981999507e-3)
+    p = p * r + F32(8.3334519073e-3)
+    p = p * r + F32(4.1665795894e-2)
+    p = p * r + F32(1.6666665459e-1)
+    p = p * r + F32(5.0000001201e-1)
+    return (p * r * r + r + F32(1.0)) * _bits_to_f32((np.int32(n) + np.int32(127)) << np.int32(23))
+
+
+@njit(inline="always", cache=True)
+def log_f32(x):
+    """``log(x)`` in float32 for normal positive x."""
+    bits = _f32_to_bits(x)
+    e = (bits >> np.int32(23)) - np.int32(127)
+    m = _bits_to_f32((bits & np.int32(0x007FFFFF)) | np.int32(0x3F800000))  # mantissa in [1, 2)
+    big = m > F32(1.41421356)
+    m = m * F32(0.5) if big else m
+    fe = F32(e + np.int32(1)) if big else F32(e)
+    f = m - F32(1.0)
+    z = f * f
+    p = F32(7.0376836292e-2)
+    p = p * f + F32(-1.1514610310e-1)
+    p = p * f + F32(1.1676998740e-1)
+    p = p * f + F32(-1.2420140846e-1)
+    p = p * f + F32(1.4249322787e-1)
+    p = p * f + F32(-1.6668057665e-1)
+    p = p * f + F32(2.0000714765e-1)
+    p = p * f + F32(-2.4999993993e-1)
+    p = p * f + F32(3.3333331174e-1)
+    y = f * z * p + fe * F32(-2.12194440e-4) - F32(0.5) * z
+    return f + y + fe * F32(0.693359375)
+
+
 def sigmoid(z):
-    """Logistic function, without overflow for large ``|z|``."""
-    if z >= 0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
+    """Logistic function ``1 / (1 + exp(-z))``, without overflow for large ``|z|``."""
+    e = math.exp(-abs(z))
+    return 1.0 / (1.0 + e) if z >= 0 else e / (1.0 + e)
 
 
-@njit(inline="always", cache=True)
 def sigmoid_ce(z, x):
     """Sigmoid output and its binary cross-entropy, from the pre-activation ``z``.
 
     Returns ``(y, loss)`` with ``y = sigmoid(z)`` and
     ``loss = -(x log y + (1 - x) log(1 - y)) = max(z, 0) - x z + log1p(exp(-|z|))``,
-    finite for every finite ``z`` (no ``log(0)`` when the output saturates).
+    finite for every finite ``z`` (no ``log(0)`` when the output saturates). In float32,
+    ``log1p(exp(-|z|)) = -log(max(y, 1 - y))``: one ``exp`` and one ``log`` of a number
+    in [0.5, 1], branch-free.
     """
     e = math.exp(-abs(z))
-    if z >= 0:
-        y = 1.0 / (1.0 + e)
-    else:
-        y = e / (1.0 + e)
+    y = 1.0 / (1.0 + e) if z >= 0 else e / (1.0 + e)
     return y, max(z, 0.0) - x * z + math.log1p(e)
+
+
+def _sigmoid_f32(z):
+    return F32(1.0) / (F32(1.0) + exp_f32(-z))
+
+
+def _sigmoid_ce_f32(z, x):
+    y = F32(1.0) / (F32(1.0) + exp_f32(-z))
+    return y, max(z, F32(0.0)) - x * z - log_f32(max(y, F32(1.0) - y))
+
+
+@overload(sigmoid, inline="always")
+def _sigmoid_overload(z):
+    if z == types.float32:
+        return _sigmoid_f32
+    return sigmoid
+
+
+@overload(sigmoid_ce, inline="always")
+def _sigmoid_ce_overload(z, x):
+    if z == types.float32 and x == types.float32:
+        return _sigmoid_ce_f32
+    return sigmoid_ce
 
 
 @njit(inline="always", cache=True)
@@ -82,7 +168,15 @@ def noise_row_key(seed, stream, row):
 
 
 @njit(inline="always", cache=True)
-def noise_uniform(row_key, col):
-    """A uniform number in [0, 1) for one pixel, from its row key and column."""
-    h = _mix64(row_key + _GOLDEN * np.uint64(col + 1))
-    return float(h >> np.uint64(40)) * _TWO_POW_M24
+def noise_bits(row_key, col):
+    """24 uniform random bits for one pixel, from its row key and column."""
+    return _mix64(row_key + _GOLDEN * np.uint64(col + 1)) >> np.uint64(40)
+
+
+@njit(inline="always", cache=True)
+def keep_threshold(p):
+    """A pixel is kept when ``noise_bits >= keep_threshold(p)``: probability ``1 - p``.
+
+    Equivalent to ``u >= p`` for the uniform ``u = noise_bits / 2**24`` in [0, 1).
+    """
+    return np.uint64(math.ceil(p * 16777216.0))
