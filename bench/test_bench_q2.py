@@ -3,7 +3,6 @@
 Run: ``pytest bench/test_bench_q2.py --benchmark-only``. Each call trains EPOCHS epochs
 (100 random 10x10 images, batch 32, lr 0.2), so a call's time / EPOCHS is one epoch.
 """
-import numpy as np
 import pytest
 import q2_numpy
 

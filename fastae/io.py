@@ -7,6 +7,7 @@ No pickle is used anywhere: ``np.load`` runs with ``allow_pickle=False``.
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ import numpy as np
 def _atomic_write(path, write):
     """Call ``write(file_object)`` on a temporary file, then rename it to ``path``."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -65,12 +67,26 @@ def save_model(path, arrays, config):
     return npz, js
 
 
-def load_model(path):
-    """Read back what :func:`save_model` wrote: ``(arrays, config)``."""
+def load_model(path, array_names, config_keys):
+    """Read back what :func:`save_model` wrote: ``(arrays, config)``.
+
+    A missing file, a damaged one, or one that lacks one of ``array_names`` or
+    ``config_keys`` raises a ValueError that names the file.
+    """
     npz, js = model_paths(path)
     for p in (npz, js):
         if not p.is_file():
-            raise FileNotFoundError(f"{p}: no such model file (a saved model is a .npz and a .json pair)")
-    with np.load(npz, allow_pickle=False) as data:
-        arrays = {name: data[name] for name in data.files}
-    return arrays, load_json(js)
+            raise ValueError(f"{p}: no such model file (a saved model is a .npz and a .json pair)")
+    try:
+        with np.load(npz, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{npz}: not a readable model file ({e})") from None
+    try:
+        config = load_json(js)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{js}: not a readable model config ({e})") from None
+    missing = [n for n in array_names if n not in arrays] + [k for k in config_keys if k not in config]
+    if missing:
+        raise ValueError(f"{npz.with_suffix('')}: the saved model lacks {', '.join(missing)}")
+    return arrays, config

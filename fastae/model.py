@@ -62,6 +62,49 @@ def _check_rate(value, name):
     return value
 
 
+def check_seed(seed):
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
+    return int(seed)
+
+
+def check_dtype(dtype):
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype: expected float32 or float64, got {dtype}")
+    return dtype
+
+
+def check_init(init):
+    if init not in INITS:
+        raise ValueError(f"init: expected one of {', '.join(INITS)}, got {init!r}")
+    return init
+
+
+def check_probability(value, name):
+    """A masking-noise level in [0, 1)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected a probability in [0, 1), got {value!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name}: expected a probability in [0, 1), got {value!r}")
+    return value
+
+
+def initial_weights(rng, n_in, n_out, init):
+    """``normal``: ``N(0, 1/sqrt(n_in))``; ``sigmoid_uniform``: ``U(+-4 sqrt(6/(n_in+n_out)))``."""
+    if init == "normal":
+        return rng.normal(0.0, 1.0 / np.sqrt(n_in), (n_in, n_out))
+    bound = 4.0 * np.sqrt(6.0 / (n_in + n_out))
+    return rng.uniform(-bound, bound, (n_in, n_out))
+
+
+def softmax(logits):
+    z = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
 def epoch_order(seed, epoch, n):
     """The order in which epoch ``epoch`` visits ``n`` patterns: a permutation drawn from
     ``(seed, epoch)`` alone, so a resumed run visits them as an uninterrupted one does."""
@@ -119,10 +162,7 @@ class Autoencoder:
         if loss not in LOSSES:
             raise ValueError(f"loss: expected one of {', '.join(LOSSES)}, got {loss!r}")
         self.loss_name = loss
-        corruption = float(corruption)
-        if not 0.0 <= corruption < 1.0:
-            raise ValueError(f"corruption: expected a probability in [0, 1), got {corruption!r}")
-        self.corruption = corruption
+        self.corruption = check_probability(corruption, "corruption")
         if sparsity is None:
             self.rho, self.beta = 0.0, 0.0
         else:
@@ -135,15 +175,9 @@ class Autoencoder:
             if not (np.isfinite(beta) and beta >= 0.0):
                 raise ValueError(f"sparsity: beta must be a number >= 0, got {beta!r}")
             self.rho, self.beta = rho, beta
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
-        self.seed = int(seed)
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype: expected float32 or float64, got {self.dtype}")
-        if init not in INITS:
-            raise ValueError(f"init: expected one of {', '.join(INITS)}, got {init!r}")
-        self.init = init
+        self.seed = check_seed(seed)
+        self.dtype = check_dtype(dtype)
+        self.init = check_init(init)
         self.device = device
         self.backend = get_backend(device)
         self.epochs_trained = 0
@@ -154,12 +188,7 @@ class Autoencoder:
 
     def _initial_params(self):
         rng = np.random.default_rng([self.seed, 0xAE])
-        shape = (self.n_visible, self.n_hidden)
-        if self.init == "normal":
-            W = rng.normal(0.0, 1.0 / np.sqrt(self.n_visible), shape)
-        else:
-            bound = 4.0 * np.sqrt(6.0 / (self.n_visible + self.n_hidden))
-            W = rng.uniform(-bound, bound, shape)
+        W = initial_weights(rng, self.n_visible, self.n_hidden, self.init)
         as_dev = self.backend.asarray
         return (
             as_dev(W, self.dtype),
@@ -307,7 +336,9 @@ class Autoencoder:
     @classmethod
     def load(cls, path, device="cpu"):
         """An autoencoder saved by :meth:`save`."""
-        arrays, cfg = io.load_model(path)
+        keys = ("kind", "n_visible", "n_hidden", "loss", "corruption", "sparsity", "seed", "dtype", "init",
+                "epochs_trained")
+        arrays, cfg = io.load_model(path, ("W", "b", "c"), keys)
         if cfg.get("kind") != "Autoencoder":
             raise ValueError(f"path: {path} holds a {cfg.get('kind')!r}, not an Autoencoder")
         model = cls(
@@ -367,27 +398,16 @@ class StackedClassifier:
         self.n_classes = _check_positive_int(n_classes, "n_classes")
         if n_classes < 2:
             raise ValueError("n_classes: a softmax needs at least 2 classes")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
-        self.seed = int(seed)
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype: expected float32 or float64, got {self.dtype}")
-        if init not in INITS:
-            raise ValueError(f"init: expected one of {', '.join(INITS)}, got {init!r}")
-        self.init = init
+        self.seed = check_seed(seed)
+        self.dtype = check_dtype(dtype)
+        self.init = check_init(init)
         self.device = device
         self.backend = get_backend(device)
         self.epochs_trained = 0
         rng = np.random.default_rng([self.seed, 0xC1A55])
         weights, biases = [], []
         for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-            if init == "normal":
-                W = rng.normal(0.0, 1.0 / np.sqrt(n_in), (n_in, n_out))
-            else:
-                bound = 4.0 * np.sqrt(6.0 / (n_in + n_out))
-                W = rng.uniform(-bound, bound, (n_in, n_out))
-            weights.append(W)
+            weights.append(initial_weights(rng, n_in, n_out, init))
             biases.append(np.zeros(n_out))
         weights.append(np.zeros((sizes[-1], self.n_classes)))
         biases.append(np.zeros(self.n_classes))
@@ -397,7 +417,7 @@ class StackedClassifier:
         as_dev = self.backend.asarray
         self.weights = self.backend.param_list([as_dev(W, self.dtype) for W in weights])
         self.biases = self.backend.param_list([as_dev(b, self.dtype) for b in biases])
-        self._opt_state = None
+        self._opt_state = None  # (optimizer name, its state), kept in memory between fit calls
 
     @classmethod
     def from_autoencoders(cls, autoencoders, n_classes=10, *, seed=0, device="cpu"):
@@ -447,9 +467,8 @@ class StackedClassifier:
     def loss(self, X, y):
         X, y = self._inputs(X, y)
         logits = self.backend.to_host(self.backend.classifier_layers(self.weights, self.biases, X)[-1])
-        z = logits - logits.max(axis=1, keepdims=True)
-        log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-        return float(-log_p[np.arange(len(y)), y].mean())
+        p = softmax(logits.astype(np.float64))[np.arange(len(y)), self.backend.to_host(y)]
+        return float(-np.log(p).mean())
 
     def layers(self, X):
         """Every layer's output for ``X``: the hidden activations, then the logits."""
@@ -457,9 +476,7 @@ class StackedClassifier:
         return [self.backend.to_host(a) for a in self.backend.classifier_layers(self.weights, self.biases, X)]
 
     def predict_proba(self, X):
-        logits = self.layers(X)[-1]
-        z = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return z / z.sum(axis=1, keepdims=True)
+        return softmax(self.layers(X)[-1])
 
     def predict(self, X):
         return self.layers(X)[-1].argmax(axis=1)
@@ -479,7 +496,9 @@ class StackedClassifier:
         lr : float
         batch_size : int
         optimizer : {"sgd", "adam"}
-            Adam uses beta1 0.9, beta2 0.999, eps 1e-8; its moments persist across calls.
+            Adam uses beta1 0.9, beta2 0.999, eps 1e-8. Its moments and step count carry
+            over to the next ``fit`` call with the same optimizer (in memory only: a saved
+            and loaded model, or a change of optimizer, starts them afresh).
         corruption : float in [0, 1)
             Masking noise on the input during training (0: none).
         eval_sets : dict name -> (X, y), optional
@@ -490,7 +509,8 @@ class StackedClassifier:
         Returns
         -------
         dict of lists: ``loss`` and ``train_accuracy`` (measured during each epoch, before
-        each batch's update), ``accuracy_NAME`` for each evaluation set, and ``seconds``.
+        each batch's update), ``accuracy_NAME`` for each evaluation set, and ``seconds``
+        (the training time of each epoch, evaluation excluded).
         """
         import time
 
@@ -500,27 +520,26 @@ class StackedClassifier:
         batch_size = _check_positive_int(batch_size, "batch_size")
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer: expected one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
-        corruption = float(corruption)
-        if not 0.0 <= corruption < 1.0:
-            raise ValueError(f"corruption: expected a probability in [0, 1), got {corruption!r}")
+        corruption = check_probability(corruption, "corruption")
         evals = {name: self._inputs(*xy) for name, xy in (eval_sets or {}).items()}
         opt = Optim(OPTIMIZERS[optimizer], lr, 0.9, 0.999, 1e-8)
-        if self._opt_state is None:
-            self._opt_state = self.backend.optimizer_state(self.weights, self.biases)
+        if self._opt_state is None or self._opt_state[0] != optimizer:
+            self._opt_state = (optimizer, self.backend.optimizer_state(self.weights, self.biases))
         history = {"loss": [], "train_accuracy": [], "seconds": [], **{f"accuracy_{k}": [] for k in evals}}
         n = X.shape[0]
         for _ in range(epochs):
             start = time.perf_counter()
             order = epoch_order(self.seed, self.epochs_trained, n)[None, :]
             loss, hits = self.backend.train_classifier(
-                self.weights, self.biases, X, y, order, self.epochs_trained, batch_size, opt, self._opt_state,
+                self.weights, self.biases, X, y, order, self.epochs_trained, batch_size, opt, self._opt_state[1],
                 corruption, self.seed,
             )
+            seconds = time.perf_counter() - start
             self.epochs_trained += 1
             record = {"loss": float(loss[0]), "train_accuracy": float(hits[0] / n)}
             for name, (Xe, ye) in evals.items():
                 record[f"accuracy_{name}"] = self.accuracy(Xe, ye)
-            record["seconds"] = time.perf_counter() - start
+            record["seconds"] = seconds
             for k, v in record.items():
                 history[k].append(v)
             if callback is not None:
@@ -546,13 +565,16 @@ class StackedClassifier:
 
     @classmethod
     def load(cls, path, device="cpu"):
-        arrays, cfg = io.load_model(path)
+        keys = ("kind", "layer_sizes", "n_classes", "seed", "dtype", "init", "epochs_trained")
+        arrays, cfg = io.load_model(path, (), keys)
         if cfg.get("kind") != "StackedClassifier":
             raise ValueError(f"path: {path} holds a {cfg.get('kind')!r}, not a StackedClassifier")
         model = cls(cfg["layer_sizes"], cfg["n_classes"], seed=cfg["seed"], dtype=np.dtype(cfg["dtype"]),
                     device=device, init=cfg["init"])
         w_names, b_names = model.param_names
         for n, a in zip(w_names + b_names, list(model.weights) + list(model.biases)):
+            if n not in arrays:
+                raise ValueError(f"path: {path} lacks the array {n} of a {cfg['layer_sizes']} network")
             if arrays[n].shape != a.shape:
                 raise ValueError(f"path: {n} in {path} has shape {arrays[n].shape}, expected {a.shape}")
         model._set_params([arrays[n] for n in w_names], [arrays[n] for n in b_names])

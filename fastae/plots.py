@@ -162,10 +162,14 @@ def _new_figure(figsize) -> Figure:
 
 
 def _save(fig: Figure, path: Path) -> Path:
+    """Write the PNG to a temporary name beside ``path``, then rename it over ``path``."""
+    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        fig.savefig(path, dpi=DPI, format="png")
+        fig.savefig(tmp, dpi=DPI, format="png")
+        os.replace(tmp, path)
     finally:
         fig.clear()
+        tmp.unlink(missing_ok=True)
     return path
 
 

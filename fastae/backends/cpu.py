@@ -2,8 +2,8 @@
 
 Layout of this module, from the bottom up:
 
-* Row kernels ``_name_rows(lo, hi, out, ...)``: serial, no checks, no allocation,
-  outputs first; they work on rows ``lo:hi`` (or columns, where said).
+* Row kernels ``_name_rows(lo, hi, out, ...)``: serial, no checks, outputs first, no
+  allocation beyond a row of scratch; they work on rows ``lo:hi`` (or columns, where said).
 * Block wrappers ``name(out, ..., n_blocks)``: split the rows into ``n_blocks`` spans
   and run them in a ``prange`` (``n_blocks == 1`` stays on the calling thread: the
   small exercises pay no thread wake-ups).
@@ -148,6 +148,15 @@ def row_sum(a, acc):
         total += a[j]
     for k in range(w):
         total += acc[k]
+    return total
+
+
+@njit(**_jit)
+def sum64(a):
+    """The sum of a short 1-D array, accumulated in float64."""
+    total = 0.0
+    for v in a:
+        total += v
     return total
 
 
@@ -390,7 +399,7 @@ def ae_step(W, b, c, X, rows, hp, ws, n_blocks):
     bias_sigmoid(H, b, n_blocks)
     np.dot(H, W.T, D_out)
     output_delta(D_out, ws.loss_rows[:P], c, X, rows, hp.loss_kind, 1.0 / P, n_blocks)
-    loss = ws.loss_rows[:P].sum() / P
+    loss = sum64(ws.loss_rows[:P]) / P
     if hp.beta > 0.0:
         col_sum(ws.rho_hat, H, 1.0 / P, n_blocks)
         loss += hp.beta * kl_penalty(ws.kl_grad, ws.rho_hat, hp.rho, hp.beta / P)
@@ -473,7 +482,7 @@ def ae_loss(W, b, c, Xt, X, hp, chunk, n_blocks):
         encode(H[:P], Xt[start:stop], W, b, n_blocks)
         np.dot(H[:P], W.T, D[:P])
         output_delta(D[:P], loss_rows[:P], c, X, rows[start:stop], hp.loss_kind, 1.0, n_blocks)
-        recon += loss_rows[:P].sum()
+        recon += sum64(loss_rows[:P])
         col_sum(col, H[:P], 1.0 / n, n_blocks)
         rho_hat += col
     recon /= n
@@ -545,7 +554,7 @@ def classifier_step(weights, biases, labels, rows, ws, n_blocks):
             np.dot(D, weights[l].T, below)
             hidden_delta(below, ws.acts[l - 1][:P], ws.zeros[l - 1], n_blocks)
             D = below
-    return ws.loss_rows[:P].sum() / P, ws.hits[:P].sum()
+    return sum64(ws.loss_rows[:P]) / P, sum64(ws.hits[:P])
 
 
 @njit(**_jit)
@@ -615,8 +624,8 @@ def classifier_layers(weights, biases, X, chunk, n_blocks):
 class CPUBackend:
     """Host-side launchers of the CPU kernels: allocate, then call the compiled code.
 
-    Arrays stay NumPy arrays; ``n_blocks`` picks one thread for small batches and the
-    whole numba thread pool otherwise.
+    Arrays stay NumPy arrays; ``n_blocks`` picks how many threads a kernel splits its
+    rows across (``config.KERNEL_THREADS``, 1 by default).
     """
 
     name = "cpu"

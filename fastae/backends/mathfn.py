@@ -1,7 +1,7 @@
 """Scalar math shared by every backend.
 
-These are plain ``numba.njit`` functions (and overloads): the CPU kernels inline them and
-CUDA kernels call them as device functions, so both backends compute the same formulas.
+These are plain ``numba.njit`` functions (and overloads) that the kernels inline; kept
+apart from the kernels so that every backend can share the same formulas.
 
 ``sigmoid`` and ``sigmoid_ce`` have two precisions. In float64 (the gradient checks) they
 are exact libm formulas. In float32 (training) they are branch-free, with ``exp`` and

@@ -1,4 +1,5 @@
 """What every exercise shares: the run directory, progress reports, text tables."""
+import math
 import os
 import platform
 import time
@@ -61,6 +62,14 @@ class Stopwatch:
 
     def total(self):
         return time.perf_counter() - self.start
+
+
+def map_shape(k):
+    """A near-square ``(rows, cols)`` with ``rows * cols == k``: (7, 7) for 49, (25, 25) for 625."""
+    rows = int(math.isqrt(k))
+    while k % rows:
+        rows -= 1
+    return rows, k // rows
 
 
 def fmt_vector(v, digits=2):

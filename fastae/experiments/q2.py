@@ -20,7 +20,6 @@ either way. ``Q2Config.init`` switches.
 Random pixels have no structure to find, so the interesting question is *how* each
 model spends its code; the metrics measure it (see :data:`METRICS`).
 """
-import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -28,7 +27,7 @@ import numpy as np
 from .. import io, plots
 from ..datasets import random_images
 from ..model import Autoencoder
-from .common import Stopwatch, environment, prepare_run_dir, silent, table
+from .common import Stopwatch, environment, map_shape, prepare_run_dir, silent, table
 
 #: The three models, in the order they are trained and shown.
 MODELS = ("undercomplete", "overcomplete", "sparse")
@@ -88,14 +87,6 @@ class Q2Config:
 
 
 # ---------------------------------------------------------------------- helpers
-
-
-def map_shape(k):
-    """A near-square ``(rows, cols)`` with ``rows * cols == k``: (7, 7) for 49, (12, 12) for 144."""
-    rows = int(math.isqrt(k))
-    while k % rows:
-        rows -= 1
-    return rows, k // rows
 
 
 def fresh_images(cfg):

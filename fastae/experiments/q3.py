@@ -32,7 +32,7 @@ import numpy as np
 from .. import io, plots
 from ..datasets import load_mnist
 from ..model import OPTIMIZERS, Autoencoder, StackedClassifier
-from .common import Stopwatch, environment, prepare_run_dir, silent, table
+from .common import Stopwatch, environment, map_shape, prepare_run_dir, silent, table
 
 #: Training images held out (the last ones) as the validation set.
 VALIDATION_SIZE = 5000
@@ -138,14 +138,6 @@ class Q3Config:
 # ---------------------------------------------------------------------- helpers
 
 
-def map_shape(k):
-    """A near-square ``(rows, cols)`` with ``rows * cols == k``: (25, 25) for 625, (10, 10) for 100."""
-    rows = int(math.isqrt(k))
-    while k % rows:
-        rows -= 1
-    return rows, k // rows
-
-
 def split(mnist, cfg):
     """``(X_train, y_train), (X_val, y_val), (X_test, y_test)`` as the config asks."""
     n_fit = mnist.train_images.shape[0] - VALIDATION_SIZE
@@ -205,6 +197,8 @@ def _load_stage(path, stage, cfg, echo):
     """The saved model of ``stage`` and its JSON record; warns where the settings differ."""
     model = (StackedClassifier if stage == "classifier" else Autoencoder).load(path)
     record = io.load_json(io.model_paths(path)[1])
+    if not isinstance(record.get("history"), dict) or "loss" not in record["history"]:
+        raise ValueError(f"{path}.json: has no training history; run without --resume to retrain {stage}")
     saved, wanted = record.get("settings", {}), _stage_settings(cfg, stage)
     diff = [f"{k}={saved.get(k)!r} (config: {v!r})" for k, v in wanted.items() if saved.get(k) != v]
     if diff:
@@ -233,10 +227,11 @@ def train_autoencoder(name, X, X_val, n_hidden, corruption, epochs, cfg, seed, e
     )
     clock = _EpochClock()
     val_loss = []
+    val_mask = model.corrupt(np.ones_like(X_val))  # one noise draw: the curve shows learning, not noise
 
     def progress(done, losses):
         seconds = clock.tick()  # training time only: the validation loss comes after
-        val_loss.append(model.loss(X_val))
+        val_loss.append(model.loss(X_val, mask=val_mask))
         echo(
             f"  {name} epoch {done:>3}/{epochs}: loss {losses[-1]:.4f}, val loss {val_loss[-1]:.4f}, "
             f"{seconds:.2f} s, {X.shape[0] / seconds:,.0f} images/s"
@@ -343,7 +338,6 @@ def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False,
         lambda: train_autoencoder("layer 2", H1tr, H1va, cfg.n_hidden2, cfg.layer2_corruption,
                                   cfg.epochs_layer2, cfg, cfg.seed + 1, progress),
     )
-    del H1tr
 
     # (c) softmax on top, everything fine-tuned -------------------------------
     clf, hist3 = stage(
@@ -370,7 +364,6 @@ def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False,
     names = [f"digit {d}" for d in yte[idx]]
     Xs = Xte[idx]
     Xs_noisy = ae1.corrupt(Xs, stream=2**61) if ae1.corruption else Xs
-    epochs_of = lambda h: np.arange(1, len(h) + 1)  # noqa: E731
 
     for name, hist, what in (
         ("layer1", hist1, f"layer 1 ({Xtr.shape[1]} -> {cfg.n_hidden1}, {100 * cfg.corruption:g} % masking)"),
@@ -532,7 +525,7 @@ def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False,
             name,
             str(len(hist.get("loss", []))),
             f"{s['seconds']:.1f}" + (" (loaded)" if s["resumed"] else ""),
-            f"{final_losses[key]:.4f}",
+            f"{final_losses[key]:.4g}",
             f"{act:.4f}",
         ))
     echo("\nQ3 summary (mean activation: test images, layer 1 / 2 / 2 after fine-tuning; "

@@ -1,0 +1,72 @@
+"""Training loops against plain references: Q1's NumPy loop, masking noise, edge batches."""
+import importlib.util
+from pathlib import Path
+
+import naive
+import numpy as np
+import pytest
+
+from fastae import Autoencoder, config
+from fastae.datasets import q1_patterns
+from fastae.model import epoch_order
+
+
+def load_bench_module(name):
+    path = Path(__file__).parent.parent / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("sparsity", [None, (0.1, 0.5)], ids=["plain", "sparse"])
+def test_q1_matches_the_numpy_loop(sparsity):
+    q1_numpy = load_bench_module("q1_numpy")
+    X = q1_patterns(np.float64)
+    model = Autoencoder(9, 4, sparsity=sparsity, dtype=np.float64)
+    W, b, c = model.W.copy(), model.b.copy(), model.c.copy()
+    fast = model.fit(X, 200, 0.1)
+    slow = q1_numpy.train(W, b, c, X, 200, 0.1, *(sparsity or (0.0, 0.0)))
+    np.testing.assert_allclose(fast, slow, rtol=1e-10)
+    np.testing.assert_allclose(model.W, W, rtol=1e-9, atol=1e-12)
+
+
+def naive_fit(model, X, epochs, lr, batch_size):
+    """SGD with the naive step, the same noise and the same batch order as ``fit``."""
+    W, b, c = model.W.copy(), model.b.copy(), model.c.copy()
+    kind = 0 if model.loss_name == "cross_entropy" else 1
+    losses = []
+    for e in range(epochs):
+        order = epoch_order(model.seed, e, len(X)) if batch_size < len(X) else np.arange(len(X))
+        total = 0.0
+        for start in range(0, len(X), batch_size):
+            rows = order[start : start + batch_size]
+            Xt = naive.gather_corrupt(X, rows, model.corruption, model.seed, e)
+            loss, g = naive.ae_loss_and_grads(W, b, c, Xt, X[rows], kind, model.rho, model.beta)
+            W, b, c = W - lr * g["W"], b - lr * g["b"], c - lr * g["c"]
+            total += len(rows) * loss
+        losses.append(total / len(X))
+    return np.array(losses), W
+
+
+@pytest.mark.parametrize("batch_size", [1, 4, 7, 23], ids=lambda b: f"batch{b}")
+def test_denoising_fit_matches_naive(batch_size):
+    X = np.random.default_rng(0).random((23, 12))
+    model = Autoencoder(12, 5, corruption=0.3, sparsity=(0.1, 0.4), seed=5, dtype=np.float64)
+    expected_losses, expected_W = naive_fit(model, X, 3, 0.2, batch_size)
+    losses = model.fit(X, 3, 0.2, batch_size=batch_size)
+    np.testing.assert_allclose(losses, expected_losses, rtol=1e-10)
+    np.testing.assert_allclose(model.W, expected_W, rtol=1e-9, atol=1e-12)
+
+
+def test_threaded_kernels_give_the_same_model(monkeypatch):
+    """Kernels split across numba threads: each row and column is still summed by one
+    thread in the same order, so the model is bitwise the same."""
+    X = np.random.default_rng(1).random((300, 40)).astype(np.float32)
+    one = Autoencoder(40, 30, corruption=0.1, sparsity=(0.05, 0.3), seed=2)
+    one.fit(X, 2, 0.1, batch_size=64)
+    monkeypatch.setattr(config, "KERNEL_THREADS", 3)
+    monkeypatch.setattr(config, "PARALLEL_MIN_ELEMENTS", 0)
+    many = Autoencoder(40, 30, corruption=0.1, sparsity=(0.05, 0.3), seed=2)
+    many.fit(X, 2, 0.1, batch_size=64)
+    np.testing.assert_array_equal(one.W, many.W)
