@@ -50,6 +50,7 @@ __all__ = [
 DPI = 120
 
 _PIXEL_CMAP = "gray"
+_GAP_COLOUR = "#c9daf8"  # pale blue between images in a row: distinct from every grey
 _ACTIVATION_CMAP = "viridis"
 _NORMALIZE_MODES = ("each", "global", "none")
 
@@ -285,7 +286,7 @@ def mosaic(vectors, tile_shape, grid=None, normalize="each", gap=1, fill=1.0) ->
     fill : float, optional
         Value of the gaps and of unused grid cells.  Default 1.0, i.e. white
         in the grey scale, which separates dark-background digits and
-        weight tiles visibly.
+        weight tiles visibly; NaN draws them in the colour map's "bad" colour.
 
     Returns
     -------
@@ -303,8 +304,8 @@ def mosaic(vectors, tile_shape, grid=None, normalize="each", gap=1, fill=1.0) ->
     if normalize not in _NORMALIZE_MODES:
         raise ValueError(f"normalize must be one of {_NORMALIZE_MODES}, got {normalize!r}")
     gap = _check_positive_int(gap, "gap", allow_zero=True)
-    if not isinstance(fill, numbers.Real) or isinstance(fill, bool) or not math.isfinite(fill):
-        raise ValueError(f"fill must be a finite number, got {fill!r}")
+    if not isinstance(fill, numbers.Real) or isinstance(fill, bool) or math.isinf(fill):
+        raise ValueError(f"fill must be a finite number or NaN, got {fill!r}")
     arr = _as_vectors(vectors, (h, w))
     n = arr.shape[0]
     rows, cols = _resolve_grid(grid, n)
@@ -634,8 +635,11 @@ def image_rows(path, rows, image_shape, *, title, vmin=0.0, vmax=1.0, colorbar=F
                        nrows * (row_h_in + 0.08) + 0.6))
     axes = fig.subplots(nrows, 1, squeeze=False)[:, 0]
     for ax, (label, arr) in zip(axes, parsed):
-        strip = mosaic(arr, (h, w), grid=(1, n), normalize="none", gap=1, fill=vmax)
-        im = ax.imshow(strip, cmap=_PIXEL_CMAP, vmin=vmin, vmax=vmax, interpolation="nearest")
+        # Gaps are NaN, drawn in a colour no pixel has: white pixels stay visible.
+        strip = np.pad(mosaic(arr, (h, w), grid=(1, n), normalize="none", gap=1, fill=np.nan), 1,
+                       constant_values=np.nan)
+        cmap = colormaps[_PIXEL_CMAP].with_extremes(bad=_GAP_COLOUR)
+        im = ax.imshow(strip, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
         _hide_frame(ax)
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize="medium")
     fig.suptitle(title)

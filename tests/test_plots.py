@@ -133,7 +133,7 @@ def test_normalize_none_keeps_values_and_input_untouched():
         (dict(vectors=np.zeros((3, 9)), tile_shape=(3, 3), grid=(1, 2)), "grid"),
         (dict(vectors=np.zeros((3, 9)), tile_shape=(3, 3), normalize="max"), "normalize"),
         (dict(vectors=np.zeros((3, 9)), tile_shape=(3, 3), gap=-1), "gap"),
-        (dict(vectors=np.zeros((3, 9)), tile_shape=(3, 3), fill=np.nan), "fill"),
+        (dict(vectors=np.zeros((3, 9)), tile_shape=(3, 3), fill=np.inf), "fill"),
         (dict(vectors=np.zeros((0, 9)), tile_shape=(3, 3)), "vectors"),
         (dict(vectors=np.zeros((2, 3, 9)), tile_shape=(3, 3)), "vectors"),
         (dict(vectors=np.full((2, 9), np.nan), tile_shape=(3, 3)), "vectors"),

@@ -130,10 +130,14 @@ def test_resume_skips_trained_stages(tmp_path):
     assert third["test_accuracy"] == pytest.approx(first["test_accuracy"])
 
 
-def test_resume_warns_about_changed_settings(tmp_path):
+def test_resume_retrains_stages_whose_settings_changed(tmp_path):
     _run(Q3Config(**TINY), tmp_path)
-    _, log = _run(Q3Config(**{**TINY, "epochs_classifier": 2}), tmp_path, resume=True)
-    assert "warning" in log and "epochs=1" in log
+    layer2 = _arrays(tmp_path / "layer2.npz")
+    again, log = _run(Q3Config(**{**TINY, "optimizer": "sgd"}), tmp_path, resume=True)
+    assert again["resumed_stages"] == ["layer1", "layer2"]
+    assert "not resumed: saved with other settings (optimizer 'adam' -> 'sgd'" in log
+    for k, v in _arrays(tmp_path / "layer2.npz").items():
+        np.testing.assert_array_equal(v, layer2[k])
 
 
 def test_split_holds_out_the_last_5000_training_images():

@@ -87,7 +87,7 @@ def run(cfg=Q1Config(), out="runs/q1", echo=silent):
             out / f"weights_{name}.png",
             model.W.T,
             (3, 3),
-            title=f"Q1 {label}: weights of the 4 hidden units",
+            title=f"Q1 {label}:\nweights of the {cfg.n_hidden} hidden units",
             normalize="global",
             colorbar=True,
             labels=[f"h{j + 1}" for j in range(cfg.n_hidden)],
@@ -95,7 +95,7 @@ def run(cfg=Q1Config(), out="runs/q1", echo=silent):
         plots.heatmap(
             out / f"hidden_{name}.png",
             s["h"],
-            title=f"Q1 {label}: hidden activations (mean {s['mean_hidden_activation']:.3f})",
+            title=f"Q1 {label}:\nhidden activations (mean {s['mean_hidden_activation']:.3f})",
             xlabel="hidden unit",
             ylabel="pattern",
             xticklabels=[f"h{j + 1}" for j in range(cfg.n_hidden)],
@@ -109,7 +109,7 @@ def run(cfg=Q1Config(), out="runs/q1", echo=silent):
             out / f"reconstructions_{name}.png",
             {"input": X, "reconstruction": s["y"]},
             (3, 3),
-            title=f"Q1 {label}: inputs and reconstructions",
+            title=f"Q1 {label}:\ninputs and reconstructions",
             colorbar=True,
         )
         echo(

@@ -193,18 +193,19 @@ def _stage_settings(cfg, stage):
             "epochs": cfg.epochs_classifier}
 
 
-def _load_stage(path, stage, cfg, echo):
-    """The saved model of ``stage`` and its JSON record; warns where the settings differ."""
-    model = (StackedClassifier if stage == "classifier" else Autoencoder).load(path)
+def _load_stage(path, stage, cfg):
+    """The saved model of ``stage`` and its JSON record, or ``(None, reason)`` when the
+    files are missing or were trained with other settings than ``cfg``'s."""
+    if not _stage_files_exist(path):
+        return None, "not saved yet"
     record = io.load_json(io.model_paths(path)[1])
+    saved, wanted = record.get("settings", {}), _stage_settings(cfg, stage)
+    diff = [f"{k} {saved.get(k)!r} -> {v!r}" for k, v in wanted.items() if saved.get(k) != v]
+    if diff:
+        return None, f"saved with other settings ({', '.join(diff)})"
     if not isinstance(record.get("history"), dict) or "loss" not in record["history"]:
         raise ValueError(f"{path}.json: has no training history; run without --resume to retrain {stage}")
-    saved, wanted = record.get("settings", {}), _stage_settings(cfg, stage)
-    diff = [f"{k}={saved.get(k)!r} (config: {v!r})" for k, v in wanted.items() if saved.get(k) != v]
-    if diff:
-        echo(f"  warning: the saved {stage} was trained with {', '.join(diff)}; "
-             f"run without resume (or delete {path}.npz) to retrain it")
-    return model, record
+    return (StackedClassifier if stage == "classifier" else Autoencoder).load(path), record
 
 
 class _EpochClock:
@@ -303,14 +304,14 @@ def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False,
     def stage(name, describe, train_fn):
         nonlocal retrain
         path = out / name
-        if not retrain and _stage_files_exist(path):
+        model, record = (None, "") if retrain else _load_stage(path, name, cfg)
+        if model is not None:
             echo(f"\n{describe}: skipped, loaded from {path}.npz")
-            model, record = _load_stage(path, name, cfg, echo)
-            history = record.get("history", {})
+            history = record["history"]
             stages[name] = {"resumed": True, "seconds": float(record.get("seconds", float("nan")))}
         else:
             retrain = True
-            echo(f"\n{describe}")
+            echo(f"\n{describe}" + (f" (not resumed: {record})" if resume else ""))
             watch = Stopwatch()
             model, history = train_fn()
             seconds = watch.total()
