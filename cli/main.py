@@ -43,6 +43,13 @@ def out_option(default):
 
 seed_option = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed.")
 quiet_option = click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+device_option = click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda"]),
+    default="cpu",
+    show_default=True,
+    help="Where to compute: cuda needs an NVIDIA GPU and pip install 'fastae[cuda]'.",
+)
 
 
 def lr_option(default):
@@ -73,14 +80,15 @@ def run():
 @epochs_option(5000, help="Gradient-descent iterations (full batch) for each of the two runs.")
 @lr_option(0.1)
 @seed_option
+@device_option
 @out_option("runs/q1")
 @quiet_option
 @_fail_cleanly
-def run_q1(epochs, lr, seed, out, quiet):
+def run_q1(epochs, lr, seed, device, out, quiet):
     """Q1: a 9-4-9 autoencoder on five 3x3 patterns, plain and sparse (rho 0.1, beta 0.5)."""
     from fastae.experiments import q1
 
-    q1.run(q1.Q1Config(epochs=epochs, lr=lr, seed=seed), out=out, echo=_echo(quiet))
+    q1.run(q1.Q1Config(epochs=epochs, lr=lr, seed=seed, device=device), out=out, echo=_echo(quiet))
 
 
 @run.command("q2")
@@ -89,14 +97,15 @@ def run_q1(epochs, lr, seed, out, quiet):
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Mini-batch size.")
 @seed_option
 @click.option("--data-seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the random images.")
+@device_option
 @out_option("runs/q2")
 @quiet_option
 @_fail_cleanly
-def run_q2(epochs, lr, batch_size, seed, data_seed, out, quiet):
+def run_q2(epochs, lr, batch_size, seed, data_seed, device, out, quiet):
     """Q2: undercomplete (49), overcomplete (144) and sparse (144) autoencoders on 100 random 10x10 images."""
     from fastae.experiments import q2
 
-    cfg = q2.Q2Config(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, data_seed=data_seed)
+    cfg = q2.Q2Config(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, data_seed=data_seed, device=device)
     q2.run(cfg, out=out, echo=_echo(quiet))
 
 
@@ -119,11 +128,12 @@ def run_q2(epochs, lr, batch_size, seed, data_seed, out, quiet):
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Directory with the four MNIST files [default: $FASTAE_DATA, then the user cache].")
 @click.option("--resume", is_flag=True, help="Load the stages already saved in --out instead of training them.")
+@device_option
 @out_option("runs/q3")
 @quiet_option
 @_fail_cleanly
 def run_q3(quick, epochs, epochs_layer1, epochs_layer2, epochs_classifier, optimizer, classifier_lr, lr, batch_size,
-           layer2_corruption, seed, data_dir, resume, out, quiet):
+           layer2_corruption, seed, data_dir, resume, device, out, quiet):
     """Q3: MNIST denoising autoencoder (784-625), a second layer (625-100), a softmax classifier fine-tuned.
 
     Per-epoch progress is shown on a terminal; the summary always (unless --quiet).
@@ -131,7 +141,7 @@ def run_q3(quick, epochs, epochs_layer1, epochs_layer2, epochs_classifier, optim
     from fastae.experiments import q3
 
     settings = dict(optimizer=optimizer, classifier_lr=classifier_lr, lr=lr, batch_size=batch_size,
-                    layer2_corruption=layer2_corruption, seed=seed)
+                    layer2_corruption=layer2_corruption, seed=seed, device=device)
     for stage, value in (("layer1", epochs_layer1), ("layer2", epochs_layer2), ("classifier", epochs_classifier)):
         if value or epochs:
             settings[f"epochs_{stage}"] = value or epochs

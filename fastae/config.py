@@ -32,3 +32,12 @@ PARALLEL_MIN_ELEMENTS = 16384
 
 #: numba compiles with IEEE-exact math; the gradient checks rely on it.
 FASTMATH = False
+
+#: CUDA launch settings. Elementwise kernels run grid-stride loops with this many threads
+#: per block (a power of two: block sums halve it), on at most CUDA_MAX_BLOCKS blocks.
+CUDA_THREADS_PER_BLOCK = 128
+CUDA_MAX_BLOCKS = 1024
+
+#: The tiled GEMM: (threads in y, threads in x, rows and columns of C per thread, depth of
+#: a shared-memory slice): a 16 x 16 block computes a 64 x 64 tile of C, 16 deep at a time.
+CUDA_GEMM_TILE = (16, 16, 4, 4, 16)

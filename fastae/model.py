@@ -204,13 +204,15 @@ class Autoencoder:
         return AEHyper(LOSSES[self.loss_name], self.corruption, self.rho, self.beta, self.seed)
 
     def _data(self, X, name="X"):
+        """``X`` checked (host array) and on the device: ``(host, device)``."""
         X = check_data(
             X, self.n_visible, name=name, unit_interval=self.loss_name == "cross_entropy", dtype=self.dtype
         )
-        return self.backend.asarray(X, self.dtype)
+        return X, self.backend.asarray(X, self.dtype)
 
-    def _corrupted(self, X, mask):
-        """The encoder's input: ``X * mask``, or a fresh noise draw when ``mask`` is None."""
+    def _corrupted(self, X, Xd, mask):
+        """The encoder's input (on the device): ``X * mask``, or a fresh noise draw of
+        ``Xd`` (``X`` on the device) when ``mask`` is None."""
         if mask is not None:
             mask = np.asarray(mask)
             if mask.shape != X.shape:
@@ -219,17 +221,17 @@ class Autoencoder:
                 raise ValueError("mask: expected only 0 and 1")
             return self.backend.asarray(X * mask, self.dtype)
         if self.corruption == 0.0:
-            return X
+            return Xd
         self._noise_stream += 1
         # Streams of explicit draws count down from the top, away from the epochs'.
-        return self.backend.corrupt(X, self.corruption, self.seed, 2**62 - self._noise_stream)
+        return self.backend.corrupt(Xd, self.corruption, self.seed, 2**62 - self._noise_stream)
 
     # ----------------------------------------------------------------- public
 
     def loss(self, X, mask=None):
         """The training loss on all of ``X`` taken as one batch (see the module docstring)."""
-        X = self._data(X)
-        loss, _, _ = self.backend.ae_loss(self.W, self.b, self.c, self._corrupted(X, mask), X, self._hyper())
+        X, Xd = self._data(X)
+        loss, _, _ = self.backend.ae_loss(self.W, self.b, self.c, self._corrupted(X, Xd, mask), Xd, self._hyper())
         return float(loss)
 
     def loss_and_grads(self, X, mask=None):
@@ -238,9 +240,9 @@ class Autoencoder:
         ``mask``, a 0/1 array of X's shape, replaces the drawn masking noise (the target
         is still the clean ``X``).
         """
-        X = self._data(X)
+        X, Xd = self._data(X)
         loss, grads = self.backend.ae_loss_and_grads(
-            self.W, self.b, self.c, self._corrupted(X, mask), X, self._hyper()
+            self.W, self.b, self.c, self._corrupted(X, Xd, mask), Xd, self._hyper()
         )
         return float(loss), {k: self.backend.to_host(v).copy() for k, v in grads.items()}
 
@@ -268,7 +270,7 @@ class Autoencoder:
             Each epoch's mean over its patterns of the batch losses, taken before each
             batch's update.
         """
-        X = self._data(X)
+        _, X = self._data(X)
         epochs = _check_positive_int(epochs, "epochs")
         lr = _check_rate(lr, "lr")
         n = X.shape[0]
@@ -295,7 +297,7 @@ class Autoencoder:
 
     def encode(self, X):
         """Hidden activations ``sigmoid(X W + b)`` of clean inputs."""
-        return self.backend.to_host(self.backend.encode(self._data(X), self.W, self.b))
+        return self.backend.to_host(self.backend.encode(self._data(X)[1], self.W, self.b))
 
     def decode(self, H):
         """Outputs ``sigmoid(H W^T + c)`` of codes ``H``."""
@@ -304,13 +306,16 @@ class Autoencoder:
 
     def reconstruct(self, X):
         """``decode(encode(X))``."""
-        X = self._data(X)
-        H = self.backend.encode(X, self.W, self.b)
+        H = self.backend.encode(self._data(X)[1], self.W, self.b)
         return self.backend.to_host(self.backend.decode(H, self.W, self.c))
 
     def corrupt(self, X, stream=0):
         """``X`` with the masking noise of ``stream`` (as training draws it for an epoch)."""
-        return self.backend.to_host(self.backend.corrupt(self._data(X), self.corruption, self.seed, stream))
+        return self.backend.to_host(self.backend.corrupt(self._data(X)[1], self.corruption, self.seed, stream))
+
+    def params(self):
+        """Host copies of ``W``, ``b`` and ``c``, by name."""
+        return {k: np.array(self.backend.to_host(getattr(self, k))) for k in ("W", "b", "c")}
 
     # ------------------------------------------------------------------- files
 
@@ -330,8 +335,7 @@ class Autoencoder:
 
     def save(self, path, **extra):
         """Write ``PATH.npz`` (W, b, c) and ``PATH.json`` (the config, plus ``extra``)."""
-        arrays = {k: self.backend.to_host(getattr(self, k)) for k in ("W", "b", "c")}
-        return io.save_model(path, arrays, {**self.config(), **extra})
+        return io.save_model(path, self.params(), {**self.config(), **extra})
 
     @classmethod
     def load(cls, path, device="cpu"):
@@ -432,9 +436,8 @@ class StackedClassifier:
                     f"autoencoders: a layer of {above.n_visible} inputs cannot sit on {below.n_hidden} codes"
                 )
         model = cls(sizes, n_classes, seed=seed, dtype=aes[0].dtype, device=device)
-        weights = [ae.backend.to_host(ae.W) for ae in aes] + [model.backend.to_host(model.weights[-1])]
-        biases = [ae.backend.to_host(ae.b) for ae in aes] + [model.backend.to_host(model.biases[-1])]
-        model._set_params([np.array(W) for W in weights], [np.array(b) for b in biases])
+        top = model.params()
+        model._set_params([ae.params()["W"] for ae in aes] + [top["V"]], [ae.params()["b"] for ae in aes] + [top["d"]])
         return model
 
     @property
@@ -455,6 +458,12 @@ class StackedClassifier:
         if y.min() < 0 or y.max() >= self.n_classes:
             raise ValueError(f"y: labels must lie in 0..{self.n_classes - 1}, found {y.min()}..{y.max()}")
         return X, self.backend.asarray(y, np.int64)
+
+    def params(self):
+        """Host copies of every parameter, by name (``W1, ..., V, b1, ..., d``)."""
+        w_names, b_names = self.param_names
+        arrays = list(self.weights) + list(self.biases)
+        return {n: np.array(self.backend.to_host(a)) for n, a in zip(w_names + b_names, arrays)}
 
     def loss_and_grads(self, X, y):
         """Mean softmax cross-entropy on ``(X, y)`` as one batch, and its gradients by name."""
@@ -559,9 +568,7 @@ class StackedClassifier:
 
     def save(self, path, **extra):
         """Write ``PATH.npz`` (W1, b1, ..., V, d) and ``PATH.json`` (the config, plus ``extra``)."""
-        w_names, b_names = self.param_names
-        arrays = {n: self.backend.to_host(a) for n, a in zip(w_names + b_names, list(self.weights) + list(self.biases))}
-        return io.save_model(path, arrays, {**self.config(), **extra})
+        return io.save_model(path, self.params(), {**self.config(), **extra})
 
     @classmethod
     def load(cls, path, device="cpu"):

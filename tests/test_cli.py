@@ -90,3 +90,25 @@ def test_run_q3_missing_data(tmp_path):
     result = invoke("run", "q3", "--quick", "--data-dir", str(empty), "--out", str(tmp_path / "q3"))
     assert_one_line_error(result, code=1)
     assert "train-images-idx3-ubyte" in result.output
+
+
+def test_device_cuda_without_a_gpu_is_one_line(tmp_path, monkeypatch):
+    try:
+        from fastae.backends import cuda as cuda_backend
+    except ImportError:
+        pass  # no CUDA support installed: the same one-line error, for that reason
+    else:
+        monkeypatch.setattr(cuda_backend, "cuda_unavailable_reason", lambda: "no usable CUDA device was found")
+    for exercise in ("q1", "q2", "q3"):
+        result = invoke("run", exercise, "--device", "cuda", "--epochs", "1", "--out", str(tmp_path / exercise))
+        assert_one_line_error(result, code=1)
+        assert "fastae[cuda]" in result.output
+
+
+def test_device_cuda_runs_q1(tmp_path):
+    cuda_backend = pytest.importorskip("fastae.backends.cuda")
+    if cuda_backend.cuda_unavailable_reason() is not None:
+        pytest.skip("no CUDA device (NUMBA_ENABLE_CUDASIM=1 uses the simulator)")
+    result = invoke("run", "q1", "--device", "cuda", "--epochs", "3", "--out", str(tmp_path / "q1"), "--quiet")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "q1" / "metrics.json").read_text())["config"]["device"] == "cuda"

@@ -4,13 +4,22 @@ The device is chosen once, from ``device="cpu"``; models and the training loop c
 the backend's methods and never test which device they run on.
 """
 
-DEVICES = ("cpu",)
+DEVICES = ("cpu", "cuda")
 
 
 def get_backend(device="cpu"):
-    """The backend object for ``device``."""
+    """The backend object for ``device``; ``cuda`` raises a ValueError that says why
+    when no GPU can be used."""
     if device == "cpu":
         from .cpu import CPUBackend
 
         return CPUBackend()
+    if device == "cuda":
+        try:
+            from .cuda import CUDABackend
+        except ImportError as e:
+            raise ValueError(
+                f"device: the CUDA backend needs numba's CUDA support ({e}); pip install 'fastae[cuda]'"
+            ) from None
+        return CUDABackend()
     raise ValueError(f"device: unknown device {device!r}; choose one of {', '.join(DEVICES)}")

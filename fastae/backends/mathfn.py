@@ -161,16 +161,17 @@ def noise_row_key(seed, stream, row):
 
     ``stream`` is the epoch (or any other counter the caller advances), ``row`` the
     pattern's index in the data set, so a pattern's mask does not depend on the batch
-    it lands in or on the thread that draws it.
+    it lands in or on the thread that draws it. The 64 bits are returned as an int64
+    (the same bits), which crosses into Python without overflow.
     """
     k = _mix64(np.uint64(seed) + _GOLDEN * np.uint64(stream + 1))
-    return _mix64(k ^ (np.uint64(row) * _MIX2))
+    return np.int64(_mix64(k ^ (np.uint64(row) * _MIX2)))
 
 
 @njit(inline="always", cache=True)
 def noise_bits(row_key, col):
     """24 uniform random bits for one pixel, from its row key and column."""
-    return _mix64(row_key + _GOLDEN * np.uint64(col + 1)) >> np.uint64(40)
+    return _mix64(np.uint64(row_key) + _GOLDEN * np.uint64(col + 1)) >> np.uint64(40)
 
 
 @njit(inline="always", cache=True)

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .. import io, plots
+from ..backends import get_backend
 from ..datasets import q1_patterns
 from ..model import Autoencoder
 from .common import environment, fmt_vector, prepare_run_dir, silent, table
@@ -25,6 +26,7 @@ class Q1Config:
     rho: float = 0.1
     beta: float = 0.5
     seed: int = 0
+    device: str = "cpu"
     eval_every: int = 10
 
 
@@ -34,7 +36,9 @@ def _bit_errors(model, X):
 
 def train_run(X, cfg, sparsity):
     """Train one Q1 model; returns it with its loss and bit-error curves."""
-    model = Autoencoder(X.shape[1], cfg.n_hidden, sparsity=sparsity, seed=cfg.seed, init="normal")
+    model = Autoencoder(
+        X.shape[1], cfg.n_hidden, sparsity=sparsity, seed=cfg.seed, init="normal", device=cfg.device
+    )
     bit_epochs, bit_errors = [], []
 
     def record(done, _losses):
@@ -69,6 +73,7 @@ def _xhy_table(X, s):
 
 def run(cfg=Q1Config(), out="runs/q1", echo=silent):
     """Run both Q1 models, write the figures, models and ``metrics.json`` into ``out``."""
+    get_backend(cfg.device)  # an unusable device fails here, before any work
     out = prepare_run_dir(out)
     X = q1_patterns()
     runs = {"plain": None, "sparse": (cfg.rho, cfg.beta)}
@@ -85,7 +90,7 @@ def run(cfg=Q1Config(), out="runs/q1", echo=silent):
         label = f"{name} (rho={cfg.rho}, beta={cfg.beta})" if sparsity else name
         plots.tiles(
             out / f"weights_{name}.png",
-            model.W.T,
+            model.params()["W"].T,
             (3, 3),
             title=f"Q1 {label}:\nweights of the {cfg.n_hidden} hidden units",
             normalize="global",

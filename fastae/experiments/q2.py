@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .. import io, plots
+from ..backends import get_backend
 from ..datasets import random_images
 from ..model import Autoencoder
 from .common import Stopwatch, environment, map_shape, prepare_run_dir, silent, table
@@ -80,6 +81,7 @@ class Q2Config:
     n_images: int = 100
     side: int = 10
     seed: int = 0
+    device: str = "cpu"
     data_seed: int = 0
     init: str = "sigmoid_uniform"
     eval_every: int = 10
@@ -115,7 +117,7 @@ def _jacobian_stats(model, X):
     ``dy_i/dx_k = y_i (1 - y_i) sum_j W_ij h_j (1 - h_j) W_kj``; the identity map has 1
     on the diagonal and 0 elsewhere.
     """
-    W = np.asarray(model.W, np.float64)
+    W = model.params()["W"].astype(np.float64)
     S = model.encode(X).astype(np.float64)
     S *= 1.0 - S  # h (1 - h)
     Y = model.reconstruct(X).astype(np.float64)
@@ -139,7 +141,7 @@ def summarize(model, X, X_fresh, losses):
     """The :data:`METRICS` of one trained model, plus its activations and reconstructions."""
     H = model.encode(X).astype(np.float64)
     Y = model.reconstruct(X)
-    W = np.asarray(model.W, np.float64)
+    W = model.params()["W"].astype(np.float64)
     mse = reconstruction_mse(model, X)
     total_var = float(((X - X.mean(axis=0)) ** 2).sum(axis=1).mean())
     energy = W * W
@@ -192,7 +194,7 @@ def comparison_table(runs):
 def train_run(X, cfg, n_hidden, sparsity):
     """Train one Q2 model; returns it, its per-epoch losses and its MSE curve."""
     model = Autoencoder(
-        X.shape[1], n_hidden, loss="mse", sparsity=sparsity, seed=cfg.seed, init=cfg.init
+        X.shape[1], n_hidden, loss="mse", sparsity=sparsity, seed=cfg.seed, init=cfg.init, device=cfg.device
     )
     mse_epochs, mse_values = [], []
 
@@ -219,6 +221,7 @@ def _sorted_units(H):
 
 def run(cfg=Q2Config(), out="runs/q2", echo=silent):
     """Train the three Q2 models; write figures, models and ``metrics.json`` into ``out``."""
+    get_backend(cfg.device)  # an unusable device fails here, before any work
     out = prepare_run_dir(out)
     clock = Stopwatch()
     X = random_images(cfg.n_images, cfg.side, seed=cfg.data_seed)
@@ -255,7 +258,7 @@ def run(cfg=Q2Config(), out="runs/q2", echo=silent):
             "mse_curve": {"epoch": mse_curve[0], "mse": mse_curve[1]},
         }
         curves[name], mse_curves[name] = losses, tuple(mse_curve)
-        acts[name], weights[name] = H, np.asarray(model.W).T
+        acts[name], weights[name] = H, model.params()["W"].T
         model.save(out / f"model_{name}", history={"loss": losses})
 
         label = _label(name, k, sparsity)

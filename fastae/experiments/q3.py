@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .. import io, plots
+from ..backends import get_backend
 from ..datasets import load_mnist
 from ..model import OPTIMIZERS, Autoencoder, StackedClassifier
 from .common import Stopwatch, environment, map_shape, prepare_run_dir, silent, table
@@ -84,6 +85,7 @@ class Q3Config:
     n_val: int | None = None
     n_test: int | None = None
     seed: int = 0
+    device: str = "cpu"
     n_show: int = 10
 
     def __post_init__(self):
@@ -205,7 +207,7 @@ def _load_stage(path, stage, cfg):
         return None, f"saved with other settings ({', '.join(diff)})"
     if not isinstance(record.get("history"), dict) or "loss" not in record["history"]:
         raise ValueError(f"{path}.json: has no training history; run without --resume to retrain {stage}")
-    return (StackedClassifier if stage == "classifier" else Autoencoder).load(path), record
+    return (StackedClassifier if stage == "classifier" else Autoencoder).load(path, device=cfg.device), record
 
 
 class _EpochClock:
@@ -224,7 +226,7 @@ def train_autoencoder(name, X, X_val, n_hidden, corruption, epochs, cfg, seed, e
     """Train one pretraining stage; returns the model and its history."""
     model = Autoencoder(
         X.shape[1], n_hidden, loss="cross_entropy", corruption=corruption,
-        sparsity=(cfg.rho, cfg.beta), seed=seed, init="sigmoid_uniform",
+        sparsity=(cfg.rho, cfg.beta), seed=seed, init="sigmoid_uniform", device=cfg.device,
     )
     clock = _EpochClock()
     val_loss = []
@@ -245,7 +247,7 @@ def train_autoencoder(name, X, X_val, n_hidden, corruption, epochs, cfg, seed, e
 
 def fine_tune(ae1, ae2, train, val, test, cfg, echo):
     """Build the classifier on the two encoders and fine-tune it; returns it and its history."""
-    model = StackedClassifier.from_autoencoders([ae1, ae2], 10, seed=cfg.seed + 2)
+    model = StackedClassifier.from_autoencoders([ae1, ae2], 10, seed=cfg.seed + 2, device=cfg.device)
     n, epochs = train[0].shape[0], cfg.epochs_classifier
 
     def progress(epoch, r):
@@ -284,6 +286,7 @@ def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False,
     ``echo`` receives the headings and the summary, ``progress`` the one line per epoch
     (by default ``echo`` as well)."""
     progress = echo if progress is None else progress
+    get_backend(cfg.device)  # an unusable device fails here, before any work
     out = prepare_run_dir(out)
     clock = Stopwatch()
     mnist = load_mnist(data_dir)
@@ -399,7 +402,7 @@ def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False,
     )
     plots.tiles(
         out / "weights_layer1.png",
-        np.asarray(ae1.W).T,
+        ae1.params()["W"].T,
         img,
         grid=map1,
         title=f"Q3 layer 1: the {cfg.n_hidden1} hidden units' weights as {img[0]}x{img[1]} images "
@@ -426,7 +429,7 @@ def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False,
     )
     plots.tiles(
         out / "weights_layer2.png",
-        np.asarray(ae2.W).T,
+        ae2.params()["W"].T,
         map1,
         grid=map2,
         title=f"Q3 layer 2: the {cfg.n_hidden2} hidden units' weights on the {map1[0]}x{map1[1]} "
@@ -459,7 +462,7 @@ def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False,
     )
     plots.tiles(
         out / "weights_softmax.png",
-        np.asarray(clf.weights[-1]).T,
+        clf.params()["V"].T,
         map2,
         grid=(2, 5),
         title=f"Q3 softmax layer: each digit's weights on the {map2[0]}x{map2[1]} layer-2 map",

@@ -1,0 +1,104 @@
+"""On a machine with an NVIDIA GPU: one Q3 layer-1 epoch with ``device="cuda"`` against the
+same epoch in PyTorch on the same GPU (when it can be imported), and the whole
+``fastae run q3 --device cuda``.
+
+Usage: ``python bench/gpu.py [--images 60000] [--rounds 3] [--skip-run]``. Prints each
+round's seconds, the medians and the ratio, then the time of the full exercise. Timings
+synchronise the device and leave compilation out (one warm-up epoch on a few batches).
+"""
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from fastae import Autoencoder
+from fastae.backends.cuda import cuda, cuda_unavailable_reason
+
+V, H, B = 784, 625, 128
+
+
+def make_torch_epoch(X):
+    import torch
+
+    dev = torch.device("cuda")
+    Xt = torch.from_numpy(X).to(dev)
+    bound = 4 * np.sqrt(6 / (V + H))
+    W = ((torch.rand(V, H, device=dev) * 2 - 1) * bound).requires_grad_()
+    b = torch.zeros(H, device=dev, requires_grad=True)
+    c = torch.zeros(V, device=dev, requires_grad=True)
+    opt = torch.optim.SGD([W, b, c], lr=0.1)
+
+    def epoch():
+        order = torch.randperm(len(Xt), device=dev)
+        for start in range(0, len(Xt), B):
+            x = Xt[order[start : start + B]]
+            xt = x * (torch.rand_like(x) >= 0.1)
+            h = torch.sigmoid(xt @ W + b)
+            z = h @ W.T + c
+            ce = torch.nn.functional.binary_cross_entropy_with_logits(z, x, reduction="sum") / len(x)
+            q = h.mean(0).clamp(1e-6, 1 - 1e-6)
+            kl = (0.02 * torch.log(0.02 / q) + 0.98 * torch.log(0.98 / (1 - q))).sum()
+            opt.zero_grad()
+            (ce + 0.4 * kl).backward()
+            opt.step()
+        torch.cuda.synchronize()
+
+    return epoch, f"pytorch {torch.__version__} on {torch.cuda.get_device_name()}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=60000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--skip-run", action="store_true", help="Do not time the whole fastae run q3.")
+    args = parser.parse_args()
+    reason = cuda_unavailable_reason()
+    if reason:
+        sys.exit(f"bench/gpu.py: {reason}")
+
+    try:
+        from fastae.datasets import load_mnist
+
+        X = load_mnist().train_images[: args.images]
+    except Exception:
+        X = (np.random.default_rng(0).random((args.images, V)) < 0.2).astype(np.float32)
+
+    model = Autoencoder(V, H, corruption=0.1, sparsity=(0.02, 0.4), init="sigmoid_uniform", device="cuda")
+    model.fit(X[:512], 1, 0.1, batch_size=B)  # compile outside the timing
+
+    def fastae_epoch():
+        model.fit(X, 1, 0.1, batch_size=B)
+        cuda.synchronize()
+
+    gpu = cuda.get_current_device().name
+    impls = {f"fastae on {gpu.decode() if isinstance(gpu, bytes) else gpu}": fastae_epoch}
+    try:
+        torch_epoch, name = make_torch_epoch(X)
+        torch_epoch()  # warm-up
+        impls[name] = torch_epoch
+    except ImportError:
+        print("pytorch: not importable, skipped")
+    times = {k: [] for k in impls}
+    for r in range(args.rounds):
+        for name, f in impls.items():
+            t = time.perf_counter()
+            f()
+            times[name].append(time.perf_counter() - t)
+        print(f"round {r + 1}: " + ", ".join(f"{k}: {v[-1]:.3f} s" for k, v in times.items()))
+    base = statistics.median(next(iter(times.values())))
+    for name, ts in times.items():
+        print(f"{name:<50} median {statistics.median(ts):.3f} s  ({statistics.median(ts) / base:.2f}x fastae)")
+
+    if not args.skip_run:
+        with tempfile.TemporaryDirectory() as out:
+            t = time.perf_counter()
+            subprocess.run(["fastae", "run", "q3", "--device", "cuda", "--out", out, "--quiet"], check=True)
+            print(f"fastae run q3 --device cuda: {time.perf_counter() - t:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
