@@ -36,12 +36,13 @@ def check_data(X, n_features, *, name="X", unit_interval=False, dtype=np.float32
     if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
         raise ValueError(f"{name}: expected real numbers, got dtype {X.dtype}")
     X = np.ascontiguousarray(X, dtype=dtype)
-    if not np.isfinite(X).all():
+    lo, hi = X.min(), X.max()  # NaN propagates into both: two passes check everything
+    if not (np.isfinite(lo) and np.isfinite(hi)):
         raise ValueError(f"{name}: contains NaN or infinite values")
-    if unit_interval and (X.min() < 0.0 or X.max() > 1.0):
+    if unit_interval and (lo < 0.0 or hi > 1.0):
         raise ValueError(
             f"{name}: values must lie in [0, 1] for the cross-entropy loss "
-            f"(found {X.min():g} .. {X.max():g}); rescale, e.g. X / X.max(), or use loss='mse'"
+            f"(found {lo:g} .. {hi:g}); rescale, e.g. X / X.max(), or use loss='mse'"
         )
     return X
 
