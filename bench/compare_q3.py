@@ -1,12 +1,21 @@
-"""Q3 layer 1 (784-625-784, batch 128, 10 % masking, CE + KL): one epoch in fastae, in the
-NumPy reference and, when it can be imported, in PyTorch (CPU, eager, autograd), interleaved.
+"""Q3's three training stages, one epoch each, in fastae, in the NumPy reference and, when it
+can be imported, in PyTorch (CPU, eager, autograd), interleaved.
 
-Usage: ``python bench/compare_q3.py [--images 60000] [--rounds 3]``. Prints each round's
-seconds per epoch, the medians, the ratios, and each one's share of this machine's fp32
-GEMM peak, itself measured here with a 2048^3 float32 matmul.
+Stages: ``layer1`` (784-625-784 denoising autoencoder, batch 128, 10 % masking, CE + KL,
+SGD), ``layer2`` (625-100-625 on layer-1 codes, no noise) and ``finetune`` (784-625-100-10
+classifier, softmax CE, Adam). Prints each round's seconds, the medians, the ratios and
+each one's share of this machine's fp32 GEMM peak, measured here with a 2048^3 float32
+product.
+
+Usage::
+
+    python bench/compare_q3.py [--images 60000] [--rounds 3] [--stages layer1,layer2,finetune]
+    python bench/compare_q3.py --consistency   # layer 1: 5 epochs in each of 3 processes
 """
 import argparse
+import json
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -16,16 +25,16 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 import q3_numpy  # noqa: E402
 
-from fastae import Autoencoder  # noqa: E402
+from fastae import Autoencoder, StackedClassifier  # noqa: E402
 
-V, H, B = 784, 625, 128
+B = 128
+STAGES = ("layer1", "layer2", "finetune")
 
 
 def gemm_peak(n=2048, repeats=5):
     a = np.random.default_rng(0).random((n, n), dtype=np.float32)
     a @ a
-    best = min(_timed(lambda: a @ a) for _ in range(repeats))
-    return 2 * n**3 / best
+    return 2 * n**3 / min(_timed(lambda: a @ a) for _ in range(repeats))
 
 
 def _timed(f):
@@ -34,83 +43,187 @@ def _timed(f):
     return time.perf_counter() - t
 
 
-def epoch_flops(n_images):
-    """5 GEMMs a step: X~W, HW^T, dY W, and the two paths of dW (one K = 2B product)."""
-    return 2 * n_images * V * H * 5
+def stage_flops(stage, n):
+    """Multiply-adds of one epoch, times 2."""
+    if stage == "layer1":  # X~W, HW^T, dY W, and dW's two paths
+        return 2 * n * 784 * 625 * 5
+    if stage == "layer2":
+        return 2 * n * 625 * 100 * 5
+    # forward X W1, H1 W2, H2 V; backward dV, dH2, dW2, dH1, dW1 (no gradient for X)
+    return 2 * n * (2 * 784 * 625 + 3 * 625 * 100 + 3 * 100 * 10)
 
 
-def make_torch_epoch(X):
+def load_data(n):
+    try:
+        from fastae.datasets import load_mnist
+
+        mnist = load_mnist()
+        return mnist.train_images[:n], mnist.train_labels[:n], "MNIST"
+    except Exception:
+        rng = np.random.default_rng(0)
+        return (rng.random((n, 784)) < 0.2).astype(np.float32), rng.integers(0, 10, n), "random binary images"
+
+
+def fastae_stages(X, y):
+    ae1 = Autoencoder(784, 625, corruption=0.1, sparsity=(0.02, 0.4), init="sigmoid_uniform")
+    ae1.fit(X[:256], 1, 0.1, batch_size=B)  # compile outside the timing
+    codes = ae1.encode(X)
+    ae2 = Autoencoder(625, 100, sparsity=(0.02, 0.4), init="sigmoid_uniform", seed=1)
+    ae2.fit(codes[:256], 1, 0.1, batch_size=B)
+    clf = StackedClassifier.from_autoencoders([ae1, ae2], 10, seed=2)
+    clf.fit(X[:256], y[:256], 1, 0.001, B, optimizer="adam")
+    return {
+        "layer1": lambda: ae1.fit(X, 1, 0.1, batch_size=B),
+        "layer2": lambda: ae2.fit(codes, 1, 0.1, batch_size=B),
+        "finetune": lambda: clf.fit(X, y, 1, 0.001, B, optimizer="adam"),
+    }, codes
+
+
+def numpy_stages(X, y, codes):
+    rng = np.random.default_rng(0)
+
+    def ae(n_in, n_out):
+        bound = 4 * np.sqrt(6 / (n_in + n_out))
+        W = rng.uniform(-bound, bound, (n_in, n_out)).astype(np.float32)
+        return W, np.zeros(n_out, np.float32), np.zeros(n_in, np.float32)
+
+    l1, l2 = ae(784, 625), ae(625, 100)
+    weights = [l1[0].copy(), l2[0].copy(), np.zeros((100, 10), np.float32)]
+    biases = [np.zeros(625, np.float32), np.zeros(100, np.float32), np.zeros(10, np.float32)]
+    params = weights + biases
+    state = {"t": 0, "m": [np.zeros_like(p) for p in params], "v": [np.zeros_like(p) for p in params]}
+    n = len(X)
+    return {
+        "layer1": lambda: q3_numpy.epoch(*l1, X, rng.permutation(n), rng=rng),
+        "layer2": lambda: q3_numpy.epoch(*l2, codes, rng.permutation(n), corruption=0.0, rng=rng),
+        "finetune": lambda: q3_numpy.finetune_epoch(weights, biases, X, y, rng.permutation(n), state),
+    }
+
+
+def torch_stages(X, y, codes):
     import torch
 
     torch.manual_seed(0)
-    Xt = torch.from_numpy(X)
-    bound = 4 * np.sqrt(6 / (V + H))
-    W = ((torch.rand(V, H) * 2 - 1) * bound).requires_grad_()
-    b = torch.zeros(H, requires_grad=True)
-    c = torch.zeros(V, requires_grad=True)
-    opt = torch.optim.SGD([W, b, c], lr=0.1)
 
-    def epoch():
+    def ae_epoch(data, n_in, n_out, corruption):
+        bound = 4 * np.sqrt(6 / (n_in + n_out))
+        W = ((torch.rand(n_in, n_out) * 2 - 1) * bound).requires_grad_()
+        b = torch.zeros(n_out, requires_grad=True)
+        c = torch.zeros(n_in, requires_grad=True)
+        opt = torch.optim.SGD([W, b, c], lr=0.1)
+        data = torch.from_numpy(data)
+
+        def epoch():
+            order = torch.randperm(len(data))
+            for start in range(0, len(data), B):
+                x = data[order[start : start + B]]
+                xt = x * (torch.rand_like(x) >= corruption) if corruption else x
+                h = torch.sigmoid(xt @ W + b)
+                z = h @ W.T + c
+                ce = torch.nn.functional.binary_cross_entropy_with_logits(z, x, reduction="sum") / len(x)
+                q = h.mean(0).clamp(1e-6, 1 - 1e-6)
+                kl = (0.02 * torch.log(0.02 / q) + 0.98 * torch.log(0.98 / (1 - q))).sum()
+                opt.zero_grad()
+                (ce + 0.4 * kl).backward()
+                opt.step()
+
+        return epoch
+
+    net = torch.nn.Sequential(
+        torch.nn.Linear(784, 625), torch.nn.Sigmoid(), torch.nn.Linear(625, 100), torch.nn.Sigmoid(),
+        torch.nn.Linear(100, 10),
+    )
+    opt = torch.optim.Adam(net.parameters(), lr=0.001)
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(np.asarray(y, np.int64))
+
+    def finetune():
         order = torch.randperm(len(Xt))
         for start in range(0, len(Xt), B):
-            x = Xt[order[start : start + B]]
-            xt = x * (torch.rand_like(x) >= 0.1)
-            h = torch.sigmoid(xt @ W + b)
-            z = h @ W.T + c
-            ce = torch.nn.functional.binary_cross_entropy_with_logits(z, x, reduction="sum") / len(x)
-            q = h.mean(0).clamp(1e-6, 1 - 1e-6)
-            kl = (0.02 * torch.log(0.02 / q) + 0.98 * torch.log(0.98 / (1 - q))).sum()
-            loss = ce + 0.4 * kl
+            rows = order[start : start + B]
+            loss = torch.nn.functional.cross_entropy(net(Xt[rows]), yt[rows])
             opt.zero_grad()
             loss.backward()
             opt.step()
 
-    return epoch, torch.__version__
+    return {
+        "layer1": ae_epoch(X, 784, 625, 0.1),
+        "layer2": ae_epoch(codes, 625, 100, 0.0),
+        "finetune": finetune,
+    }, torch.__version__
+
+
+def compare(args):
+    X, y, source = load_data(args.images)
+    stages = [s for s in args.stages.split(",") if s]
+    impls = {}
+    impls["fastae"], codes = fastae_stages(X, y)
+    impls["numpy"] = numpy_stages(X, y, codes)
+    try:
+        impls["pytorch"], version = torch_stages(X, y, codes)
+        print(f"pytorch {version}, {__import__('torch').get_num_threads()} threads")
+    except ImportError:
+        print("pytorch: not importable, skipped (pip install torch==2.13.0)")
+    peak = gemm_peak()
+    print(f"data: {len(X)} {source}; fp32 GEMM peak measured here: {peak / 1e9:.0f} GFLOP/s")
+    times = {(s, k): [] for s in stages for k in impls}
+    for r in range(args.rounds):
+        for s in stages:
+            for k in impls:
+                times[s, k].append(_timed(impls[k][s]))
+        print(f"round {r + 1}: " + ", ".join(f"{s} {k} {times[s, k][-1]:.2f} s" for s in stages for k in impls))
+    print(f"\n{'stage':<10}{'implementation':<16}{'median s':>10}{'best s':>9}{'vs fastae':>11}{'GEMM peak':>11}")
+    for s in stages:
+        base = statistics.median(times[s, "fastae"])
+        for k in impls:
+            med = statistics.median(times[s, k])
+            share = stage_flops(s, len(X)) / med / peak
+            print(f"{s:<10}{k:<16}{med:>10.2f}{min(times[s, k]):>9.2f}{med / base:>10.2f}x{share:>10.0%}")
+
+
+def one_process(args):
+    """Child of --consistency: layer-1 epochs of one ``fit`` call (as ``fastae run q3``
+    trains), each epoch's seconds taken at the trainer's per-epoch callback; JSON on stdout."""
+    X, _, _ = load_data(args.images)
+    model = Autoencoder(784, 625, corruption=0.1, sparsity=(0.02, 0.4), init="sigmoid_uniform")
+    model.fit(X[:256], 1, 0.1, batch_size=B)  # compile outside the timing
+    stamps = [time.perf_counter()]
+    model.fit(X, args.epochs, 0.1, batch_size=B, chunk_epochs=1, callback=lambda *_: stamps.append(time.perf_counter()))
+    print(json.dumps(np.diff(stamps).tolist()))
+
+
+def consistency(args):
+    peak = gemm_peak()
+    flops = stage_flops("layer1", args.images)
+    print(f"fp32 GEMM peak measured here: {peak / 1e9:.0f} GFLOP/s; layer 1, {args.images} images, "
+          f"{args.epochs} epochs in each of {args.processes} processes")
+    for p in range(args.processes):
+        out = subprocess.run(
+            [sys.executable, __file__, "--one-process", "--images", str(args.images), "--epochs", str(args.epochs)],
+            check=True, capture_output=True, text=True,
+        ).stdout
+        ts = json.loads(out.strip().splitlines()[-1])
+        med, worst = statistics.median(ts), max(ts)
+        print(f"process {p + 1}: " + " ".join(f"{t:.2f}" for t in ts)
+              + f" s; median {med:.2f} s = {flops / med / peak:.0%} of peak, worst {worst:.2f} s = "
+              f"{flops / worst / peak:.0%}")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=60000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--stages", default=",".join(STAGES))
+    parser.add_argument("--consistency", action="store_true", help="Layer 1 only, in separate processes.")
+    parser.add_argument("--processes", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--one-process", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-
-    rng = np.random.default_rng(0)
-    try:
-        from fastae.datasets import load_mnist
-
-        X = load_mnist().train_images[: args.images]
-        source = "MNIST"
-    except Exception:
-        X = (rng.random((args.images, V)) < 0.2).astype(np.float32)
-        source = "random binary images"
-    n = len(X)
-
-    model = Autoencoder(V, H, corruption=0.1, sparsity=(0.02, 0.4), init="sigmoid_uniform")
-    model.fit(X[:256], 1, 0.1, batch_size=B)  # compile outside the timing
-    W, bb, cc = model.W.copy(), model.b.copy(), model.c.copy()
-    impls = {
-        "fastae": lambda: model.fit(X, 1, 0.1, batch_size=B),
-        "numpy": lambda: q3_numpy.epoch(W, bb, cc, X, rng.permutation(n)),
-    }
-    try:
-        torch_epoch, version = make_torch_epoch(X)
-        impls[f"pytorch {version}"] = torch_epoch
-    except ImportError:
-        print("pytorch: not importable, skipped (pip install torch==2.13.0)")
-
-    peak = gemm_peak()
-    print(f"data: {n} {source}; fp32 GEMM peak measured here: {peak / 1e9:.0f} GFLOP/s")
-    times = {name: [] for name in impls}
-    for r in range(args.rounds):
-        for name, f in impls.items():
-            times[name].append(_timed(f))
-        print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()))
-    flops = epoch_flops(n)
-    base = statistics.median(times["fastae"])
-    print(f"\n{'implementation':<22}{'median s':>10}{'best s':>9}{'vs fastae':>11}{'GEMM peak':>11}")
-    for name, ts in times.items():
-        med = statistics.median(ts)
-        print(f"{name:<22}{med:>10.2f}{min(ts):>9.2f}{med / base:>10.2f}x{flops / med / peak:>10.0%}")
+    if args.one_process:
+        one_process(args)
+    elif args.consistency:
+        consistency(args)
+    else:
+        compare(args)
 
 
 if __name__ == "__main__":

@@ -33,3 +33,41 @@ def epoch(W, b, c, X, order, batch_size=128, lr=0.1, corruption=0.1, rho=0.02, b
         c -= lr * dY.sum(axis=0)
         total += P * loss
     return total / len(order)
+
+
+def finetune_epoch(weights, biases, X, y, order, state, batch_size=128, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8):
+    """One epoch of fine-tuning the whole classifier (sigmoid layers, softmax on top) with
+    Adam, in place; ``state`` holds Adam's moments (lists like the parameters) and its step
+    count ``t``. Returns the mean batch loss."""
+    params = weights + biases
+    total = 0.0
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        P = len(rows)
+        acts = [X[rows]]
+        for W, b in zip(weights[:-1], biases[:-1]):
+            acts.append(sigmoid(acts[-1] @ W + b))
+        z = acts[-1] @ weights[-1] + biases[-1]
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(axis=1, keepdims=True)
+        total += -np.log(p[np.arange(P), y[rows]]).sum()
+        p[np.arange(P), y[rows]] -= 1.0
+        D = p / P
+        grads_w, grads_b = [], []
+        for l in range(len(weights) - 1, -1, -1):
+            grads_w.insert(0, acts[l].T @ D)
+            grads_b.insert(0, D.sum(axis=0))
+            if l > 0:
+                D = (D @ weights[l].T) * acts[l] * (1 - acts[l])
+        state["t"] += 1
+        t = state["t"]
+        lr_t = lr * np.sqrt(1 - beta2**t) / (1 - beta1**t)
+        for i, (param, g) in enumerate(zip(params, grads_w + grads_b)):
+            m, v = state["m"][i], state["v"][i]
+            m *= beta1
+            m += (1 - beta1) * g
+            v *= beta2
+            v += (1 - beta2) * g * g
+            param -= lr_t * m / (np.sqrt(v) + eps)
+    return total / len(order)
