@@ -5,6 +5,7 @@ instant. Errors in what the user typed become one ``Error:`` line and exit code 
 problems found while running (bad data, unwritable directories) exit with code 1.
 """
 import functools
+import os
 import sys
 
 import click
@@ -64,11 +65,20 @@ def epochs_option(default, help="Training epochs."):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="fastae")
-def cli():
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Threads of the matrix products (BLAS) [default: one per core]. Give it before the command.",
+)
+def cli(threads):
     """fastae: classic autoencoders from scratch, compiled with Numba.
 
     Reproduce the tutorial's exercises with `fastae run q1` (and q2, q3).
     """
+    if threads is not None:  # before the commands import numpy, scipy and numba
+        os.environ["OPENBLAS_NUM_THREADS"] = str(threads)
+        os.environ["NUMBA_NUM_THREADS"] = str(threads)
 
 
 @cli.group()

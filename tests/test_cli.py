@@ -112,3 +112,19 @@ def test_device_cuda_runs_q1(tmp_path):
     result = invoke("run", "q1", "--device", "cuda", "--epochs", "3", "--out", str(tmp_path / "q1"), "--quiet")
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "q1" / "metrics.json").read_text())["config"]["device"] == "cuda"
+
+
+def test_threads_option_reaches_blas(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "q1"
+    code = "from fastae_cli.main import main; main()"
+    subprocess.run(
+        [sys.executable, "-c", code, "--threads", "1", "run", "q1", "--epochs", "2", "--out", str(out), "--quiet"],
+        check=True,
+    )
+    from fastae.backends.blas import blas_threads
+
+    expected = None if blas_threads() is None else 1  # None: this BLAS does not say
+    assert json.loads((out / "metrics.json").read_text())["environment"]["blas_threads"] == expected

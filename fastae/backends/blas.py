@@ -5,6 +5,10 @@ product can read or write a block of a larger buffer in place, and it exposes BL
 ``alpha`` and ``beta``: ``W -= lr * A^T G`` is one call, with no gradient buffer and no
 separate update pass. numba's own ``np.dot`` calls the same library.
 """
+import ctypes
+import glob
+import os
+
 import llvmlite.binding as llvm
 import numpy as np
 from numba import njit, types
@@ -52,3 +56,15 @@ def gemm(alpha, A, trans_a, B, trans_b, beta, C):
         _sgemm(*args)
     else:
         _dgemm(*args)
+
+
+def blas_threads():
+    """Threads of scipy's OpenBLAS (the library ``gemm`` calls), or None where unknown."""
+    import scipy
+
+    pattern = os.path.join(os.path.dirname(scipy.__file__), os.pardir, "scipy.libs", "libscipy_openblas*.so")
+    for path in glob.glob(pattern):
+        get = getattr(ctypes.CDLL(path), "scipy_openblas_get_num_threads", None)
+        if get is not None:
+            return int(get())
+    return None

@@ -32,6 +32,8 @@ def environment():
     import numba
     import scipy
 
+    from ..backends.blas import blas_threads
+
     return {
         "python": platform.python_version(),
         "machine": platform.machine(),
@@ -40,6 +42,7 @@ def environment():
         "numpy": np.__version__,
         "numba": numba.__version__,
         "numba_threads": numba.get_num_threads(),
+        "blas_threads": blas_threads(),
         "scipy": scipy.__version__,
         "matplotlib": matplotlib.__version__,
     }
