@@ -5,6 +5,7 @@ Usage: ``python bench/startup.py``. Each measurement runs in a fresh process; th
 lives in a temporary directory (NUMBA_CACHE_DIR), so nothing of yours is touched.
 """
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,19 +43,20 @@ def timed_process(args, env):
 def main():
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "NUMBA_CACHE_DIR": cache}
-        help_times = [timed_process(["fastae", "--help"], env)[0] for _ in range(3)]
+        script = shutil.which("fastae") or os.path.join(os.path.dirname(sys.executable), "fastae")
+        help_times = [timed_process([script, "--help"], env)[0] for _ in range(3)]
         print(f"fastae --help: {min(help_times):.3f} s (best of 3 processes)")
-        for name, call in FIRST_CALLS.items():
-            program = PROGRAM.format(call=call)
-            results = []
-            for _ in ("cold", "warm"):
-                _, out = timed_process([sys.executable, "-c", program], env)
-                results.append([float(v) for v in out.split()])
-            (imp_cold, cold), (imp_warm, warm) = results
-            print(
-                f"{name}: first call {cold:.2f} s with the cache cold (compiling), {warm:.2f} s warm; "
-                f"import fastae {imp_warm:.2f} s"
+    for name, call in FIRST_CALLS.items():
+        program = PROGRAM.format(call=call)
+        with tempfile.TemporaryDirectory() as cache:  # each model starts from an empty cache
+            env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+            (imp_cold, cold), (imp_warm, warm) = (
+                [float(v) for v in timed_process([sys.executable, "-c", program], env)[1].split()] for _ in range(2)
             )
+        print(
+            f"{name}: first call {cold:.2f} s with the cache cold (compiling), {warm:.2f} s warm; "
+            f"import fastae {imp_warm:.2f} s"
+        )
 
 
 if __name__ == "__main__":
