@@ -161,6 +161,30 @@ def run_q3(quick, epochs, epochs_layer1, epochs_layer2, epochs_classifier, optim
     q3.run(cfg, out=out, echo=echo, data_dir=data_dir, resume=resume, progress=progress)
 
 
+@run.command("all")
+@click.option("--quick", is_flag=True, help="Q3 on a subset with a few epochs (see fastae run q3 --help).")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Directory with the four MNIST files [default: $FASTAE_DATA, then the user cache].")
+@device_option
+@click.option("--out", type=click.Path(file_okay=False, writable=True), default="runs", show_default=True,
+              help="Parent of the run directories q1/, q2/ and q3/.")
+@quiet_option
+@_fail_cleanly
+def run_all(quick, data_dir, device, out, quiet):
+    """Q1, Q2 and Q3 one after the other, with their default settings."""
+    from pathlib import Path
+
+    from fastae.experiments import q1, q2, q3
+
+    echo = _echo(quiet)
+    base = Path(out)
+    q1.run(q1.Q1Config(device=device), out=base / "q1", echo=echo)
+    q2.run(q2.Q2Config(device=device), out=base / "q2", echo=echo)
+    cfg = q3.Q3Config.quick(device=device) if quick else q3.Q3Config(device=device)
+    progress = echo if sys.stdout.isatty() else (lambda message: None)
+    q3.run(cfg, out=base / "q3", echo=echo, data_dir=data_dir, progress=progress)
+
+
 def main():
     cli(prog_name="fastae")
 

@@ -128,3 +128,14 @@ def test_threads_option_reaches_blas(tmp_path):
 
     expected = None if blas_threads() is None else 1  # None: this BLAS does not say
     assert json.loads((out / "metrics.json").read_text())["environment"]["blas_threads"] == expected
+
+
+def test_run_all_quick(tmp_path):
+    from conftest import mnist_dir
+
+    if mnist_dir() is None:
+        pytest.skip("FASTAE_DATA does not name the MNIST directory")
+    result = invoke("run", "all", "--quick", "--out", str(tmp_path), "--quiet")
+    assert result.exit_code == 0, result.output
+    for exercise in ("q1", "q2", "q3"):
+        assert (tmp_path / exercise / "metrics.json").is_file(), exercise
