@@ -70,3 +70,23 @@ def test_threaded_kernels_give_the_same_model(monkeypatch):
     many = Autoencoder(40, 30, corruption=0.1, sparsity=(0.05, 0.3), seed=2)
     many.fit(X, 2, 0.1, batch_size=64)
     np.testing.assert_array_equal(one.W, many.W)
+
+
+# Q3 layer 1 on the first 20,000 MNIST training images, seed 0, 5 epochs, as computed by
+# fastae's first implementation (libm float64 math in the kernels, np.dot products and a
+# separate SGD pass; commit 6dc697d). The vectorised float32 kernels and the fused sgemm
+# update must stay on the same trajectory to float32 tolerance.
+FIRST_IMPLEMENTATION_Q3_LAYER1 = [146.64650086007373, 111.19327770707164, 102.62892158021207, 97.86520213084243,
+                                  94.68415010102353]
+
+
+def test_q3_layer1_trajectory_matches_the_first_implementation():
+    from conftest import mnist_dir
+
+    if mnist_dir() is None:
+        pytest.skip("FASTAE_DATA does not name the MNIST directory")
+    from fastae.datasets import load_mnist
+
+    X = load_mnist(mnist_dir()).train_images[:20000]
+    model = Autoencoder(784, 625, corruption=0.1, sparsity=(0.02, 0.4), init="sigmoid_uniform", seed=0)
+    np.testing.assert_allclose(model.fit(X, 5, 0.1, 128), FIRST_IMPLEMENTATION_Q3_LAYER1, rtol=1e-5)
