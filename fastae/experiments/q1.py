@@ -134,4 +134,31 @@ def run(cfg=Q1Config(), out="runs/q1", echo=silent):
     )
     io.save_json(out / "metrics.json", metrics)
     echo(f"\nWrote {out}/")
+    from ..report import q1_reference_section, write_report
+
+    write_report(
+        out,
+        title=f"fastae Q1: {X.shape[1]}-{cfg.n_hidden}-{X.shape[1]} autoencoder on the five 3x3 patterns",
+        summary=f"{cfg.epochs} epochs of full-batch gradient descent on the cross-entropy, lr {cfg.lr}; "
+        f"the sparse run adds {cfg.beta} x KL(rho = {cfg.rho}).",
+        highlights=[
+            (f"{name}: {label}", f"{metrics['runs'][name][key]:{spec}}")
+            for name in runs
+            for key, label, spec in (("max_abs_error", "max |y - x|", ".3f"), ("bit_errors", "bit errors", "d"))
+        ],
+        metrics=metrics,
+        config=metrics["config"],
+        environment=metrics["environment"],
+        figures=[(out / "learning_curves.png", "Cross-entropy loss and bit errors during training")]
+        + [
+            (out / f"{kind}_{name}.png", f"{name}: {what}")
+            for name in runs
+            for kind, what in (
+                ("reconstructions", "inputs and reconstructions"),
+                ("hidden", "hidden activations of each pattern"),
+                ("weights", "weights of the hidden units, as 3x3 images"),
+            )
+        ],
+        sections=[q1_reference_section(X, metrics["runs"])],
+    )
     return metrics

@@ -344,4 +344,32 @@ def run(cfg=Q2Config(), out="runs/q2", echo=silent):
     metrics["wall_seconds"] = clock.total()
     io.save_json(out / "metrics.json", metrics)
     echo(f"\nWrote {out}/ in {metrics['wall_seconds']:.1f} s")
+    from ..report import write_report
+
+    write_report(
+        out,
+        title=f"fastae Q2: autoencoders on {cfg.n_images} random {cfg.side}x{cfg.side} images",
+        summary=f"{cfg.epochs} epochs of SGD, lr {cfg.lr:g}, batches of {cfg.batch_size}, squared error; "
+        f"{', '.join(_label(n, k, sp) for n, (k, sp) in specs.items())}.",
+        highlights=[(f"{name}: MSE", f"{metrics['runs'][name]['mse']:.4f}") for name in MODELS]
+        + [(f"{name}: mean activation", f"{metrics['runs'][name]['mean_activation']:.3f}") for name in MODELS],
+        metrics=metrics,
+        config=metrics["config"],
+        environment=metrics["environment"],
+        figures=[
+            (out / "learning_curves.png", "Training loss and reconstruction MSE of the three models"),
+            (out / "comparison.png", "Weights and hidden activations of the three models side by side"),
+            (out / "activation_histogram.png", "Distribution of the hidden activations"),
+        ]
+        + [
+            (out / f"{kind}_{name}.png", f"{name}: {what}")
+            for name in MODELS
+            for kind, what in (
+                ("reconstructions", "inputs, reconstructions and absolute errors"),
+                ("activations", "hidden activations"),
+                ("weights", "weights of the hidden units"),
+            )
+        ],
+        labels=METRICS,
+    )
     return metrics

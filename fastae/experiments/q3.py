@@ -541,4 +541,24 @@ def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False,
         f"({100 * val_curve[best]:.2f} %)"
     )
     echo(f"\nWrote {out}/ in {metrics['wall_seconds']:.1f} s")
+    from ..report import write_report
+
+    write_report(
+        out,
+        title=f"fastae Q3: MNIST, stacked denoising autoencoders {Xtr.shape[1]}-{cfg.n_hidden1}-"
+        f"{cfg.n_hidden2} and a softmax classifier",
+        summary=f"{len(ytr):,} training, {len(yva):,} validation, {len(yte):,} test images; "
+        f"{cfg.epochs_layer1} + {cfg.epochs_layer2} epochs of pretraining (SGD lr {cfg.lr:g}), "
+        f"{cfg.epochs_classifier} epochs of fine-tuning ({cfg.optimizer} lr {cfg.fine_tune_lr:g}).",
+        highlights=[
+            ("test accuracy", f"{100 * test_acc:.2f} %"),
+            ("validation accuracy", f"{100 * val_acc:.2f} %"),
+            ("best validation epoch", f"{best + 1} ({100 * val_curve[best]:.2f} %)"),
+            ("wall time", f"{metrics['wall_seconds']:.1f} s"),
+        ],
+        metrics=metrics,
+        config=metrics["config"],
+        environment=metrics["environment"],
+        figures=[out / name for name in FIGURES],
+    )
     return metrics
