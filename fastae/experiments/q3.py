@@ -379,7 +379,7 @@ def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False,
         plots.learning_curves(
             out / f"learning_curves_{name}.png",
             curves,
-            title=f"Q3 {what}: cross-entropy + {cfg.beta:g} KL(rho={cfg.rho:g}), SGD lr {cfg.lr:g}",
+            title=f"Q3 {what}:\ncross-entropy + {cfg.beta:g} KL(rho={cfg.rho:g}), SGD lr {cfg.lr:g}",
             ylabel="loss per image",
         )
     plots.learning_curves(
@@ -548,8 +548,8 @@ def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False,
         title=f"fastae Q3: MNIST, stacked denoising autoencoders {Xtr.shape[1]}-{cfg.n_hidden1}-"
         f"{cfg.n_hidden2} and a softmax classifier",
         summary=f"{len(ytr):,} training, {len(yva):,} validation, {len(yte):,} test images; "
-        f"{cfg.epochs_layer1} + {cfg.epochs_layer2} epochs of pretraining (SGD lr {cfg.lr:g}), "
-        f"{cfg.epochs_classifier} epochs of fine-tuning ({cfg.optimizer} lr {cfg.fine_tune_lr:g}).",
+        f"pretraining {cfg.epochs_layer1} + {cfg.epochs_layer2} epochs (SGD lr {cfg.lr:g}), "
+        f"fine-tuning {cfg.epochs_classifier} epochs ({cfg.optimizer} lr {cfg.fine_tune_lr:g}).",
         highlights=[
             ("test accuracy", f"{100 * test_acc:.2f} %"),
             ("validation accuracy", f"{100 * val_acc:.2f} %"),
