@@ -4,63 +4,22 @@ Heavy imports (numba, matplotlib) happen inside the commands, so ``fastae --help
 instant. Errors in what the user typed become one ``Error:`` line and exit code 2;
 problems found while running (bad data, unwritable directories) exit with code 1.
 """
-import functools
 import os
 import sys
 
 import click
 
-
-def _fail_cleanly(func):
-    """Turn the library's ValueErrors into click errors: one line, no traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except click.ClickException:
-            raise
-        except ValueError as e:
-            raise click.ClickException(str(e)) from None
-        except OSError as e:
-            raise click.ClickException(f"{e.filename or ''}: {e.strerror or e}".lstrip(": ")) from None
-
-    return wrapper
-
-
-def _echo(quiet):
-    return (lambda message: None) if quiet else click.echo
-
-
-def out_option(default):
-    return click.option(
-        "--out",
-        type=click.Path(file_okay=False, writable=True),
-        default=default,
-        show_default=True,
-        help="Run directory for figures, models and metrics.json.",
-    )
-
-
-seed_option = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed.")
-quiet_option = click.option("--quiet", is_flag=True, help="Print nothing but errors.")
-device_option = click.option(
-    "--device",
-    type=click.Choice(["cpu", "cuda"]),
-    default="cpu",
-    show_default=True,
-    help="Where to compute: cuda needs an NVIDIA GPU and pip install 'fastae[cuda]'.",
+from .options import (
+    data_dir_option,
+    device_option,
+    echo_for,
+    epochs_option,
+    fail_cleanly,
+    lr_option,
+    out_option,
+    quiet_option,
+    seed_option,
 )
-
-
-def lr_option(default):
-    return click.option(
-        "--lr", type=click.FloatRange(min=0, min_open=True), default=default, show_default=True, help="Learning rate."
-    )
-
-
-def epochs_option(default, help="Training epochs."):
-    return click.option("--epochs", type=click.IntRange(min=1), default=default, show_default=True, help=help)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -93,12 +52,12 @@ def run():
 @device_option
 @out_option("runs/q1")
 @quiet_option
-@_fail_cleanly
+@fail_cleanly
 def run_q1(epochs, lr, seed, device, out, quiet):
     """Q1: a 9-4-9 autoencoder on five 3x3 patterns, plain and sparse (rho 0.1, beta 0.5)."""
     from fastae.experiments import q1
 
-    q1.run(q1.Q1Config(epochs=epochs, lr=lr, seed=seed, device=device), out=out, echo=_echo(quiet))
+    q1.run(q1.Q1Config(epochs=epochs, lr=lr, seed=seed, device=device), out=out, echo=echo_for(quiet))
 
 
 @run.command("q2")
@@ -110,13 +69,13 @@ def run_q1(epochs, lr, seed, device, out, quiet):
 @device_option
 @out_option("runs/q2")
 @quiet_option
-@_fail_cleanly
+@fail_cleanly
 def run_q2(epochs, lr, batch_size, seed, data_seed, device, out, quiet):
     """Q2: undercomplete (49), overcomplete (144) and sparse (144) autoencoders on 100 random 10x10 images."""
     from fastae.experiments import q2
 
     cfg = q2.Q2Config(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, data_seed=data_seed, device=device)
-    q2.run(cfg, out=out, echo=_echo(quiet))
+    q2.run(cfg, out=out, echo=echo_for(quiet))
 
 
 @run.command("q3")
@@ -135,13 +94,12 @@ def run_q2(epochs, lr, batch_size, seed, data_seed, device, out, quiet):
 @click.option("--layer2-corruption", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
               help="Masking noise on layer 2's input.")
 @seed_option
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-              help="Directory with the four MNIST files [default: $FASTAE_DATA, then the user cache].")
+@data_dir_option
 @click.option("--resume", is_flag=True, help="Load the stages already saved in --out instead of training them.")
 @device_option
 @out_option("runs/q3")
 @quiet_option
-@_fail_cleanly
+@fail_cleanly
 def run_q3(quick, epochs, epochs_layer1, epochs_layer2, epochs_classifier, optimizer, classifier_lr, lr, batch_size,
            layer2_corruption, seed, data_dir, resume, device, out, quiet):
     """Q3: MNIST denoising autoencoder (784-625), a second layer (625-100), a softmax classifier fine-tuned.
@@ -156,33 +114,39 @@ def run_q3(quick, epochs, epochs_layer1, epochs_layer2, epochs_classifier, optim
         if value or epochs:
             settings[f"epochs_{stage}"] = value or epochs
     cfg = q3.Q3Config.quick(**settings) if quick else q3.Q3Config(**settings)
-    echo = _echo(quiet)
+    echo = echo_for(quiet)
     progress = echo if sys.stdout.isatty() else (lambda message: None)
     q3.run(cfg, out=out, echo=echo, data_dir=data_dir, resume=resume, progress=progress)
 
 
 @run.command("all")
 @click.option("--quick", is_flag=True, help="Q3 on a subset with a few epochs (see fastae run q3 --help).")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-              help="Directory with the four MNIST files [default: $FASTAE_DATA, then the user cache].")
+@data_dir_option
 @device_option
 @click.option("--out", type=click.Path(file_okay=False, writable=True), default="runs", show_default=True,
               help="Parent of the run directories q1/, q2/ and q3/.")
 @quiet_option
-@_fail_cleanly
+@fail_cleanly
 def run_all(quick, data_dir, device, out, quiet):
     """Q1, Q2 and Q3 one after the other, with their default settings."""
     from pathlib import Path
 
     from fastae.experiments import q1, q2, q3
 
-    echo = _echo(quiet)
+    echo = echo_for(quiet)
     base = Path(out)
     q1.run(q1.Q1Config(device=device), out=base / "q1", echo=echo)
     q2.run(q2.Q2Config(device=device), out=base / "q2", echo=echo)
     cfg = q3.Q3Config.quick(device=device) if quick else q3.Q3Config(device=device)
     progress = echo if sys.stdout.isatty() else (lambda message: None)
     q3.run(cfg, out=base / "q3", echo=echo, data_dir=data_dir, progress=progress)
+
+
+from .data_commands import encode, reconstruct, train  # noqa: E402  (after the group exists)
+
+cli.add_command(train)
+cli.add_command(encode)
+cli.add_command(reconstruct)
 
 
 def main():

@@ -21,6 +21,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.client
+import math
 import os
 import struct
 import tempfile
@@ -205,7 +206,7 @@ def _read_idx_stream(stream, path) -> np.ndarray:
     if 0 in shape:
         raise _corrupt(path, f"the header declares an empty shape {shape}")
 
-    expected = int(np.prod(shape, dtype=np.int64))
+    expected = math.prod(shape)  # Python ints: no overflow for absurd headers
     # Read in chunks so that a corrupt header announcing an enormous shape
     # fails on the data actually present instead of on a huge allocation.
     payload = bytearray()

@@ -1,0 +1,81 @@
+"""Options and error handling shared by every ``fastae`` command (one place, as in
+rasterio's ``rio/options.py``)."""
+import functools
+import math
+
+import click
+
+#: Largest seed the compiled kernels take (they hold it in a signed 64-bit integer).
+MAX_SEED = 2**63 - 1
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A FloatRange that also refuses NaN and infinity (which compare False with any bound)."""
+
+    def convert(self, value, param, ctx):
+        rv = super().convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return rv
+
+
+def fail_cleanly(func):
+    """Turn the library's ValueErrors into click errors: one line, no traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except click.ClickException:
+            raise
+        except ValueError as e:
+            raise click.ClickException(str(e)) from None
+        except OSError as e:
+            raise click.ClickException(f"{e.filename or ''}: {e.strerror or e}".lstrip(": ")) from None
+
+    return wrapper
+
+
+def echo_for(quiet):
+    """Where a command's messages go: the terminal, or nowhere with ``--quiet``."""
+    return (lambda message: None) if quiet else click.echo
+
+
+def out_option(default):
+    return click.option(
+        "--out",
+        type=click.Path(file_okay=False, writable=True),
+        default=default,
+        show_default=True,
+        help="Run directory for figures, models and metrics.json.",
+    )
+
+
+seed_option = click.option(
+    "--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True, help="Random seed."
+)
+quiet_option = click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+device_option = click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda"]),
+    default="cpu",
+    show_default=True,
+    help="Where to compute: cuda needs an NVIDIA GPU and pip install 'fastae[cuda]'.",
+)
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Directory with the four MNIST files [default: $FASTAE_DATA, then the user cache].",
+)
+
+
+def lr_option(default):
+    return click.option(
+        "--lr", type=FiniteFloatRange(min=0, min_open=True), default=default, show_default=True,
+        help="Learning rate.",
+    )
+
+
+def epochs_option(default, help="Training epochs."):
+    return click.option("--epochs", type=click.IntRange(min=1), default=default, show_default=True, help=help)

@@ -1,0 +1,302 @@
+"""Train autoencoders on the user's own data (``fastae train``), and use them.
+
+One size in ``hidden`` trains one tied-weight autoencoder; several train a stack greedily:
+layer 1 on the data, then each layer on the codes that the layer below gives for the
+clean data (no masking noise). Loss, masking noise and sparsity are the same for every
+layer; layer ``l`` is seeded with ``seed + l - 1`` (as in Q3). Initial weights:
+``sigmoid_uniform``.
+
+A run directory holds, for each layer ``l``, the model ``layer<l>.npz`` + ``layer<l>.json``
+and its weights ``weights_layer<l>.png`` (one tile per hidden unit when the layer's input
+length is a perfect square, else the matrix ``W`` as a heat map), the learning curves of
+every layer in ``learning_curves.png``, and ``metrics.json`` (the settings, the data's
+shape and source, per layer the final loss, the mean hidden activation, the
+reconstruction error and the training time, and the environment).
+
+:func:`load_stack` reads such a directory back (or a single saved autoencoder);
+:func:`encode` and :func:`reconstruct` run data through the whole stack.
+"""
+import math
+from dataclasses import asdict, dataclass
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+
+from .. import io, plots
+from ..backends import get_backend
+from ..model import (
+    LOSSES,
+    Autoencoder,
+    check_data,
+    check_init,
+    check_probability,
+    check_seed,
+)
+from .common import Stopwatch, environment, map_shape, prepare_run_dir, silent, table
+
+#: Largest seed the compiled kernels take (a 64-bit signed integer).
+MAX_SEED = 2**63 - 1
+
+
+def _positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of ``fastae train``.
+
+    ``hidden`` lists the code size of each layer (one size: one autoencoder);
+    ``loss`` is ``"cross_entropy"`` (data in [0, 1]) or ``"mse"``; ``corruption`` the
+    masking-noise level and ``sparsity`` None or ``(rho, beta)``, both for every layer;
+    ``batch_size`` None trains full-batch.
+    """
+
+    hidden: tuple = (256,)
+    loss: str = "cross_entropy"
+    corruption: float = 0.0
+    sparsity: tuple = None
+    epochs: int = 50
+    batch_size: int = 128
+    lr: float = 0.1
+    seed: int = 0
+    device: str = "cpu"
+    init: str = "sigmoid_uniform"
+
+    def __post_init__(self):
+        hidden = self.hidden
+        if isinstance(hidden, (int, np.integer)) and not isinstance(hidden, bool):
+            hidden = (hidden,)
+        try:
+            hidden = tuple(hidden)
+        except TypeError:
+            raise ValueError(f"hidden: expected one or more layer sizes, got {self.hidden!r}") from None
+        if not hidden:
+            raise ValueError("hidden: give at least one layer size")
+        object.__setattr__(self, "hidden", tuple(_positive_int(k, "hidden") for k in hidden))
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss: expected one of {', '.join(LOSSES)}, got {self.loss!r}")
+        object.__setattr__(self, "corruption", check_probability(self.corruption, "corruption"))
+        if self.sparsity is not None:
+            try:
+                rho, beta = (float(v) for v in self.sparsity)
+            except (TypeError, ValueError):
+                raise ValueError(f"sparsity: expected None or a pair (rho, beta), got {self.sparsity!r}") from None
+            if not 0.0 < rho < 1.0:
+                raise ValueError(f"sparsity: rho must lie in (0, 1), got {rho!r}")
+            if not (math.isfinite(beta) and beta >= 0.0):
+                raise ValueError(f"sparsity: beta must be a number >= 0, got {beta!r}")
+            object.__setattr__(self, "sparsity", (rho, beta))
+        object.__setattr__(self, "epochs", _positive_int(self.epochs, "epochs"))
+        if self.batch_size is not None:
+            object.__setattr__(self, "batch_size", _positive_int(self.batch_size, "batch_size"))
+        try:
+            lr = float(self.lr)
+        except (TypeError, ValueError):
+            lr = float("nan")
+        if not (math.isfinite(lr) and lr > 0):
+            raise ValueError(f"lr: expected a positive number, got {self.lr!r}")
+        object.__setattr__(self, "lr", lr)
+        seed = check_seed(self.seed)
+        if seed + len(hidden) - 1 > MAX_SEED:  # layer l is seeded with seed + l - 1
+            raise ValueError(f"seed: expected an integer from 0 to {MAX_SEED - len(hidden) + 1}, got {seed}")
+        object.__setattr__(self, "seed", seed)
+        check_init(self.init)
+
+
+def check_unit_interval(X, source="data"):
+    """Raise the ValueError that says how to rescale when ``X`` leaves [0, 1]."""
+    lo, hi = float(X.min()), float(X.max())
+    if lo < 0.0 or hi > 1.0:
+        raise ValueError(
+            f"{source}: values must lie in [0, 1] for the cross-entropy loss (found {lo:g} .. {hi:g}); "
+            "rescale them (divide by the maximum if they are >= 0, or map min..max to 0..1: "
+            "(x - min) / (max - min)), or train with the squared error: --loss mse (loss='mse' in Python)"
+        )
+
+
+def _weights_figure(path, model, layer, source):
+    """The layer's weights: tiles when its input length is a perfect square, else a heat map."""
+    W = model.params()["W"]
+    n_in, k = W.shape
+    side = math.isqrt(n_in)
+    on = f"trained on {source}" if layer == 1 else f"on layer {layer - 1}'s codes"
+    title = f"layer {layer}: {n_in} -> {k}, {on}"
+    if side >= 2 and side * side == n_in:
+        rows, cols = map_shape(k)
+        grid = (rows, cols) if rows * 4 >= cols else None  # near-square factors, else ceil(sqrt) columns
+        return plots.tiles(
+            path, W.T, (side, side), grid=grid, normalize="each", colorbar=True,
+            title=f"{title}\none {side}x{side} tile per hidden unit",
+        )
+    return plots.heatmap(
+        path, W, title=f"{title}\nweights W",
+        xlabel="hidden unit", ylabel="input", cmap="RdBu_r",
+        vmin=-float(np.abs(W).max()) or None, vmax=float(np.abs(W).max()) or None, colorbar_label="weight",
+    )
+
+
+def run(cfg=TrainConfig(), data=None, out="runs/train", echo=silent, *, source=None, key=None):
+    """Train the layers of ``cfg`` on ``data``; write models, figures and ``metrics.json`` into ``out``.
+
+    ``data`` is a 2-D array (one pattern per row) or a file name for
+    :func:`fastae.userdata.load_array` (``key`` picks an array of an ``.npz``);
+    ``source`` names it in messages and in ``metrics.json``. Returns the metrics.
+    """
+    if not isinstance(cfg, TrainConfig):
+        raise TypeError(f"cfg: expected a TrainConfig, got {type(cfg).__name__}")
+    if data is None:
+        raise ValueError("data: give an array (patterns in rows) or a data file")
+    if isinstance(data, (str, Path)):
+        from ..userdata import load_array
+
+        source = source or str(data)
+        data = load_array(data, key=key)
+    source = source or "data"
+    get_backend(cfg.device)  # an unusable device fails here, before any work
+    X = check_data(data, None, name=source, dtype=np.float32)
+    if cfg.loss == "cross_entropy":
+        check_unit_interval(X, source)
+    out = prepare_run_dir(out)
+    clock = Stopwatch()
+    n, d = X.shape
+    sizes = (d, *cfg.hidden)
+    metrics = {
+        "command": "train",
+        "config": asdict(cfg),
+        "data": {
+            "source": str(source),
+            "shape": [n, d],
+            "min": float(X.min()),
+            "max": float(X.max()),
+            "mean": float(X.mean()),
+        },
+        "layer_sizes": list(sizes),
+        "layers": [],
+        "environment": environment(),
+    }
+    if cfg.loss == "mse" and (X.min() < 0.0 or X.max() > 1.0):
+        echo(f"Note: the outputs are sigmoids in (0, 1); values of {source} outside [0, 1] cannot be reconstructed.")
+    curves = {}
+    inputs = X
+    for layer, (n_in, k) in enumerate(pairwise(sizes), 1):
+        clock.lap()
+        model = Autoencoder(
+            n_in, k, loss=cfg.loss, corruption=cfg.corruption, sparsity=cfg.sparsity,
+            seed=cfg.seed + layer - 1, device=cfg.device, init=cfg.init,
+        )
+        losses = model.fit(inputs, cfg.epochs, cfg.lr, cfg.batch_size)
+        seconds = clock.lap()
+        H = model.encode(inputs)
+        Y = model.reconstruct(inputs)
+        record = {
+            "layer": layer,
+            "n_visible": n_in,
+            "n_hidden": k,
+            "final_loss": float(losses[-1]),
+            "reconstruction_mse": float(((Y.astype(np.float64) - inputs) ** 2).sum(axis=1).mean()),
+            "mean_activation": float(H.mean()),
+            "seconds": seconds,
+            "loss_curve": losses,
+        }
+        metrics["layers"].append(record)
+        model.save(out / f"layer{layer}", history={"loss": losses}, layer=layer, layer_sizes=list(sizes),
+                   data_source=str(source))
+        _weights_figure(out / f"weights_layer{layer}.png", model, layer, source)
+        curves[f"layer {layer} ({n_in} -> {k})"] = losses
+        echo(f"layer {layer} ({n_in} -> {k}): {cfg.epochs} epochs in {seconds:.1f} s, final loss "
+             f"{record['final_loss']:.4g}, mean activation {record['mean_activation']:.3f}")
+        inputs = H
+    every = np.concatenate(list(curves.values()))
+    noise = f", masking noise {cfg.corruption:g}" if cfg.corruption else ""
+    sparse = f", KL rho {cfg.sparsity[0]:g} beta {cfg.sparsity[1]:g}" if cfg.sparsity else ""
+    batch = "full batch" if cfg.batch_size is None else f"batch {cfg.batch_size}"
+    plots.learning_curves(
+        out / "learning_curves.png", curves,
+        title=f"{source}: {cfg.loss} loss{noise}{sparse}\nSGD lr {cfg.lr:g}, {batch}",
+        ylabel="training loss per pattern", logy=bool(np.all(every > 0)),
+    )
+    metrics["wall_seconds"] = clock.total()
+    io.save_json(out / "metrics.json", metrics)
+    echo("")
+    echo(table(
+        ("layer", "sizes", "final loss", "reconstruction MSE", "mean activation", "seconds"),
+        [(r["layer"], f"{r['n_visible']} -> {r['n_hidden']}", f"{r['final_loss']:.4g}",
+          f"{r['reconstruction_mse']:.4g}", f"{r['mean_activation']:.3f}", f"{r['seconds']:.1f}")
+         for r in metrics["layers"]],
+    ))
+    echo(f"\nTrained on {source} ({n} patterns x {d} values); wrote {out}/ in {metrics['wall_seconds']:.1f} s")
+    return metrics
+
+
+# ------------------------------------------------------------------ using a model
+
+
+def _load_autoencoder(path, device):
+    try:
+        return Autoencoder.load(path, device=device)
+    except (TypeError, KeyError, AttributeError) as e:  # a hand-edited or foreign .json
+        raise ValueError(f"{path}: not a usable saved Autoencoder ({type(e).__name__}: {e})") from None
+
+
+def load_stack(path, device="cpu"):
+    """The autoencoders saved at ``path``: a run directory of :func:`run` (every layer, in
+    order) or one saved model (``PATH``, ``PATH.npz`` or ``PATH.json``)."""
+    path = Path(path)
+    if not path.is_dir():
+        return [_load_autoencoder(path, device)]
+    count = None
+    metrics_file = path / "metrics.json"
+    if metrics_file.is_file():
+        try:
+            count = len(io.load_json(metrics_file)["layer_sizes"]) - 1
+        except (OSError, ValueError, KeyError, TypeError):
+            count = None
+    if count is None:  # no usable metrics.json: every consecutive layer<l> pair
+        count = 0
+        while io.model_paths(path / f"layer{count + 1}")[0].is_file():
+            count += 1
+    if count < 1:
+        raise ValueError(f"{path}: not a run directory of fastae train (no layer1.npz and layer1.json)")
+    models = [_load_autoencoder(path / f"layer{layer}", device) for layer in range(1, count + 1)]
+    for layer, (below, above) in enumerate(pairwise(models), 2):
+        if above.n_visible != below.n_hidden:
+            raise ValueError(
+                f"{path}: layer{layer} takes {above.n_visible} inputs but layer{layer - 1} gives {below.n_hidden} codes"
+            )
+    return models
+
+
+def check_input(models, X, source="data"):
+    """``X`` checked against the first model: a float array of the right width, in [0, 1]
+    for a cross-entropy model."""
+    first = models[0]
+    X = check_data(X, None, name=source, dtype=first.dtype)
+    if X.shape[1] != first.n_visible:
+        raise ValueError(f"{source}: has {X.shape[1]} values per row, the model takes {first.n_visible}")
+    if first.loss_name == "cross_entropy":
+        lo, hi = float(X.min()), float(X.max())
+        if lo < 0.0 or hi > 1.0:
+            raise ValueError(
+                f"{source}: values must lie in [0, 1] for this cross-entropy model (found {lo:g} .. {hi:g}); "
+                "rescale them as the training data were"
+            )
+    return X
+
+
+def encode(models, X):
+    """The codes of the top layer: ``X`` encoded through every model in turn."""
+    for model in models:
+        X = model.encode(X)
+    return X
+
+
+def reconstruct(models, X):
+    """``X`` encoded through every model, then decoded back down through each."""
+    H = encode(models, X)
+    for model in reversed(models):
+        H = model.decode(H)
+    return H
