@@ -12,6 +12,7 @@ from .. import io, plots
 from ..backends import get_backend
 from ..datasets import q1_patterns
 from ..model import Autoencoder
+from ..report import q1_reference_section, write_report
 from .common import environment, fmt_vector, prepare_run_dir, silent, table
 
 
@@ -134,8 +135,6 @@ def run(cfg=Q1Config(), out="runs/q1", echo=silent):
     )
     io.save_json(out / "metrics.json", metrics)
     echo(f"\nWrote {out}/")
-    from ..report import q1_reference_section, write_report
-
     write_report(
         out,
         title=f"fastae Q1: {X.shape[1]}-{cfg.n_hidden}-{X.shape[1]} autoencoder on the five 3x3 patterns",

@@ -28,6 +28,7 @@ from .. import io, plots
 from ..backends import get_backend
 from ..datasets import random_images
 from ..model import Autoencoder
+from ..report import write_report
 from .common import Stopwatch, environment, map_shape, prepare_run_dir, silent, table
 
 #: The three models, in the order they are trained and shown.
@@ -344,8 +345,6 @@ def run(cfg=Q2Config(), out="runs/q2", echo=silent):
     metrics["wall_seconds"] = clock.total()
     io.save_json(out / "metrics.json", metrics)
     echo(f"\nWrote {out}/ in {metrics['wall_seconds']:.1f} s")
-    from ..report import write_report
-
     write_report(
         out,
         title=f"fastae Q2: autoencoders on {cfg.n_images} random {cfg.side}x{cfg.side} images",

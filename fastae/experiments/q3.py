@@ -33,6 +33,7 @@ from .. import io, plots
 from ..backends import get_backend
 from ..datasets import load_mnist
 from ..model import OPTIMIZERS, Autoencoder, StackedClassifier
+from ..report import write_report
 from .common import Stopwatch, environment, map_shape, prepare_run_dir, silent, table
 
 #: Training images held out (the last ones) as the validation set.
@@ -541,8 +542,6 @@ def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False,
         f"({100 * val_curve[best]:.2f} %)"
     )
     echo(f"\nWrote {out}/ in {metrics['wall_seconds']:.1f} s")
-    from ..report import write_report
-
     write_report(
         out,
         title=f"fastae Q3: MNIST, stacked denoising autoencoders {Xtr.shape[1]}-{cfg.n_hidden1}-"

@@ -33,6 +33,7 @@ from ..model import (
     check_probability,
     check_seed,
 )
+from ..report import write_report
 from .common import Stopwatch, environment, map_shape, prepare_run_dir, silent, table
 
 #: Largest seed the compiled kernels take (a 64-bit signed integer).
@@ -228,6 +229,17 @@ def run(cfg=TrainConfig(), data=None, out="runs/train", echo=silent, *, source=N
           f"{r['reconstruction_mse']:.4g}", f"{r['mean_activation']:.3f}", f"{r['seconds']:.1f}")
          for r in metrics["layers"]],
     ))
+    write_report(
+        out,
+        title=f"fastae train: {source}",
+        summary=f"{len(metrics['layers'])} layer(s) trained greedily on {n} patterns of {d} values.",
+        highlights=[(f"layer {r['layer']}: final loss", f"{r['final_loss']:.4g}") for r in metrics["layers"]],
+        metrics=metrics,
+        config=metrics["config"],
+        environment=metrics["environment"],
+        figures=[out / "learning_curves.png"]
+        + [out / f"weights_layer{r['layer']}.png" for r in metrics["layers"]],
+    )
     echo(f"\nTrained on {source} ({n} patterns x {d} values); wrote {out}/ in {metrics['wall_seconds']:.1f} s")
     return metrics
 
