@@ -100,35 +100,41 @@ def numpy_stages(X, y, codes):
     }
 
 
+def torch_ae_epoch(data, n_in, n_out, corruption, device="cpu"):
+    """One epoch of a tied autoencoder in PyTorch (autograd + SGD), as a callable; the data
+    and the parameters live on ``device``, and a GPU epoch ends with a synchronize."""
+    import torch
+
+    bound = 4 * np.sqrt(6 / (n_in + n_out))
+    W = ((torch.rand(n_in, n_out, device=device) * 2 - 1) * bound).requires_grad_()
+    b = torch.zeros(n_out, device=device, requires_grad=True)
+    c = torch.zeros(n_in, device=device, requires_grad=True)
+    opt = torch.optim.SGD([W, b, c], lr=0.1)
+    data = torch.from_numpy(data).to(device)
+
+    def epoch():
+        order = torch.randperm(len(data), device=device)
+        for start in range(0, len(data), B):
+            x = data[order[start : start + B]]
+            xt = x * (torch.rand_like(x) >= corruption) if corruption else x
+            h = torch.sigmoid(xt @ W + b)
+            z = h @ W.T + c
+            ce = torch.nn.functional.binary_cross_entropy_with_logits(z, x, reduction="sum") / len(x)
+            q = h.mean(0).clamp(1e-6, 1 - 1e-6)
+            kl = (0.02 * torch.log(0.02 / q) + 0.98 * torch.log(0.98 / (1 - q))).sum()
+            opt.zero_grad()
+            (ce + 0.4 * kl).backward()
+            opt.step()
+        if device != "cpu":
+            torch.cuda.synchronize()
+
+    return epoch
+
+
 def torch_stages(X, y, codes):
     import torch
 
     torch.manual_seed(0)
-
-    def ae_epoch(data, n_in, n_out, corruption):
-        bound = 4 * np.sqrt(6 / (n_in + n_out))
-        W = ((torch.rand(n_in, n_out) * 2 - 1) * bound).requires_grad_()
-        b = torch.zeros(n_out, requires_grad=True)
-        c = torch.zeros(n_in, requires_grad=True)
-        opt = torch.optim.SGD([W, b, c], lr=0.1)
-        data = torch.from_numpy(data)
-
-        def epoch():
-            order = torch.randperm(len(data))
-            for start in range(0, len(data), B):
-                x = data[order[start : start + B]]
-                xt = x * (torch.rand_like(x) >= corruption) if corruption else x
-                h = torch.sigmoid(xt @ W + b)
-                z = h @ W.T + c
-                ce = torch.nn.functional.binary_cross_entropy_with_logits(z, x, reduction="sum") / len(x)
-                q = h.mean(0).clamp(1e-6, 1 - 1e-6)
-                kl = (0.02 * torch.log(0.02 / q) + 0.98 * torch.log(0.98 / (1 - q))).sum()
-                opt.zero_grad()
-                (ce + 0.4 * kl).backward()
-                opt.step()
-
-        return epoch
-
     net = torch.nn.Sequential(
         torch.nn.Linear(784, 625), torch.nn.Sigmoid(), torch.nn.Linear(625, 100), torch.nn.Sigmoid(),
         torch.nn.Linear(100, 10),
@@ -146,8 +152,8 @@ def torch_stages(X, y, codes):
             opt.step()
 
     return {
-        "layer1": ae_epoch(X, 784, 625, 0.1),
-        "layer2": ae_epoch(codes, 625, 100, 0.0),
+        "layer1": torch_ae_epoch(X, 784, 625, 0.1),
+        "layer2": torch_ae_epoch(codes, 625, 100, 0.0),
         "finetune": finetune,
     }, torch.__version__
 

@@ -12,11 +12,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
-from fastae import Autoencoder
-from fastae.backends.cuda import cuda, cuda_unavailable_reason
+sys.path.insert(0, str(Path(__file__).parent))
+from compare_q3 import torch_ae_epoch  # noqa: E402
+
+from fastae import Autoencoder  # noqa: E402
+from fastae.backends.cuda import cuda, cuda_unavailable_reason  # noqa: E402
 
 V, H, B = 784, 625, 128
 
@@ -24,29 +28,7 @@ V, H, B = 784, 625, 128
 def make_torch_epoch(X):
     import torch
 
-    dev = torch.device("cuda")
-    Xt = torch.from_numpy(X).to(dev)
-    bound = 4 * np.sqrt(6 / (V + H))
-    W = ((torch.rand(V, H, device=dev) * 2 - 1) * bound).requires_grad_()
-    b = torch.zeros(H, device=dev, requires_grad=True)
-    c = torch.zeros(V, device=dev, requires_grad=True)
-    opt = torch.optim.SGD([W, b, c], lr=0.1)
-
-    def epoch():
-        order = torch.randperm(len(Xt), device=dev)
-        for start in range(0, len(Xt), B):
-            x = Xt[order[start : start + B]]
-            xt = x * (torch.rand_like(x) >= 0.1)
-            h = torch.sigmoid(xt @ W + b)
-            z = h @ W.T + c
-            ce = torch.nn.functional.binary_cross_entropy_with_logits(z, x, reduction="sum") / len(x)
-            q = h.mean(0).clamp(1e-6, 1 - 1e-6)
-            kl = (0.02 * torch.log(0.02 / q) + 0.98 * torch.log(0.98 / (1 - q))).sum()
-            opt.zero_grad()
-            (ce + 0.4 * kl).backward()
-            opt.step()
-        torch.cuda.synchronize()
-
+    epoch = torch_ae_epoch(X, V, H, 0.1, device="cuda")
     return epoch, f"pytorch {torch.__version__} on {torch.cuda.get_device_name()}"
 
 
