@@ -188,3 +188,12 @@ def test_ae_step_against_naive(rng, dtype, loss_kind):
     assert loss == pytest.approx(expected_loss, rel=1e-5 if dtype == np.float32 else 1e-12)
     for k in ("W", "b", "c"):
         np.testing.assert_allclose(grads[k], expected[k], rtol=1e-4 if dtype == np.float32 else 1e-10, atol=1e-6)
+
+
+def test_kernels_cache_stamp_covers_every_backend_source():
+    """A change to mathfn.py or blas.py alone must invalidate the cached cpu.py kernels."""
+    from fastae.backends.cache import sources_stamp
+
+    impl = cpu.ae_step._cache._impl
+    assert getattr(type(impl._locator), "fastae", False)
+    assert impl.locator.get_source_stamp()[1] == sources_stamp()

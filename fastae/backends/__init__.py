@@ -4,6 +4,10 @@ The device is chosen once, from ``device="cpu"``; models and the training loop c
 the backend's methods and never test which device they run on.
 """
 
+from .cache import install as _install_cache_locator
+
+_install_cache_locator()  # before the kernel modules are compiled or loaded from the cache
+
 DEVICES = ("cpu", "cuda")
 
 
