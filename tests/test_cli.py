@@ -3,7 +3,6 @@ import json
 
 import pytest
 from click.testing import CliRunner
-
 from fastae_cli.main import cli
 
 Q1_FILES = [
