@@ -142,11 +142,10 @@ def run_all(quick, data_dir, device, out, quiet):
     q3.run(cfg, out=base / "q3", echo=echo, data_dir=data_dir, progress=progress)
 
 
-from .data_commands import encode, reconstruct, train  # noqa: E402  (after the group exists)
+from .data_commands import COMMANDS  # noqa: E402  (after the group exists)
 
-cli.add_command(train)
-cli.add_command(encode)
-cli.add_command(reconstruct)
+for _command in COMMANDS:
+    cli.add_command(_command)
 
 
 def main():

@@ -12,11 +12,9 @@ import math
 import struct
 from unittest import mock
 
-import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from fastae_cli.data_commands import COMMANDS
 from fastae_cli.main import cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -177,10 +175,7 @@ def assert_usage_error(result):
 
 @pytest.fixture(scope="module")
 def train_group():
-    g = click.Group("fastae")
-    for command in COMMANDS:
-        g.add_command(command)
-    return g
+    return cli
 
 
 @pytest.fixture(scope="module")

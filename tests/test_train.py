@@ -3,11 +3,11 @@ import gzip
 import json
 import struct
 
-import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from fastae_cli.data_commands import COMMANDS, encode, reconstruct, train
+from fastae_cli.data_commands import encode, reconstruct, train
+from fastae_cli.main import cli
 
 from fastae import Autoencoder
 from fastae.experiments import train as recipe
@@ -16,11 +16,8 @@ from fastae.userdata import DataError, load_array
 
 @pytest.fixture(scope="module")
 def group():
-    """A small group holding the commands, as ``fastae`` holds them once registered."""
-    g = click.Group("fastae")
-    for command in COMMANDS:
-        g.add_command(command)
-    return g
+    """The ``fastae`` group, which holds the commands."""
+    return cli
 
 
 def invoke(group, *args):

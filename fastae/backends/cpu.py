@@ -28,6 +28,7 @@ import numpy as np
 from numba import njit, prange
 from numba.typed import List
 
+from .. import config
 from ..config import FASTMATH
 from .blas import gemm
 from .mathfn import (
@@ -638,8 +639,6 @@ class CPUBackend:
 
     def n_blocks(self, n_elements):
         """How many row blocks (threads) a kernel on ``n_elements`` elements uses."""
-        from .. import config
-
         if config.KERNEL_THREADS <= 1 or n_elements < config.PARALLEL_MIN_ELEMENTS:
             return 1
         return config.KERNEL_THREADS
