@@ -118,16 +118,19 @@ key_option = click.option("--key", default=None, metavar="NAME",
 @device_option
 @seed_option
 @out_option("runs/train")
+@click.option("--resume", is_flag=True,
+              help="Load the layers already trained in --out and continue an interrupted one (same settings and data).")
 @quiet_option
 @fail_cleanly
 @_no_memory_traceback
-def train(data, key, hidden, loss, corruption, sparsity, epochs, batch_size, lr, device, seed, out, quiet):
+def train(data, key, hidden, loss, corruption, sparsity, epochs, batch_size, lr, device, seed, out, resume, quiet):
     """Train an autoencoder (or a stack of them) on your own data.
 
     DATA is a .npy or .npz array, a CSV file of numbers (commas or whitespace; an optional
     header line) or an IDX file (bytes, scaled to [0, 1]); one pattern per row. Writes
     each layer's model (layer1.npz/.json, ...), learning_curves.png, weights_layer1.png,
-    ... and metrics.json into --out.
+    ... and metrics.json into --out. Ctrl-C stops at the end of the batch in progress and
+    saves a checkpoint; run the same command with --resume to continue.
     """
     if seed > MAX_SEED - len(hidden) + 1:
         raise click.BadParameter(f"{seed} is too large (at most {MAX_SEED - len(hidden) + 1}).",
@@ -138,7 +141,7 @@ def train(data, key, hidden, loss, corruption, sparsity, epochs, batch_size, lr,
     cfg = recipe.TrainConfig(hidden=hidden, loss=LOSS_NAMES[loss], corruption=corruption, sparsity=sparsity,
                              epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device)
     X = load_array(data, key=key)
-    recipe.run(cfg, X, out, echo_for(quiet), source=data if key is None else f"{data}[{key}]")
+    recipe.run(cfg, X, out, echo_for(quiet), source=data if key is None else f"{data}[{key}]", resume=resume)
 
 
 # ----------------------------------------------------------- encode, reconstruct

@@ -95,7 +95,8 @@ def run_q2(epochs, lr, batch_size, seed, data_seed, device, out, quiet):
               help="Masking noise on layer 2's input.")
 @seed_option
 @data_dir_option
-@click.option("--resume", is_flag=True, help="Load the stages already saved in --out instead of training them.")
+@click.option("--resume", is_flag=True,
+              help="Load the stages already saved in --out and continue an interrupted one from its checkpoint.")
 @device_option
 @out_option("runs/q3")
 @quiet_option
@@ -104,7 +105,9 @@ def run_q3(quick, epochs, epochs_layer1, epochs_layer2, epochs_classifier, optim
            layer2_corruption, seed, data_dir, resume, device, out, quiet):
     """Q3: MNIST denoising autoencoder (784-625), a second layer (625-100), a softmax classifier fine-tuned.
 
-    Per-epoch progress is shown on a terminal; the summary always (unless --quiet).
+    Per-epoch progress is shown on a terminal; the summary always (unless --quiet). Ctrl-C
+    stops at the end of the batch in progress and saves a checkpoint; run the same command
+    with --resume to continue.
     """
     from fastae.experiments import q3
 

@@ -2,6 +2,7 @@
 rasterio's ``rio/options.py``)."""
 import functools
 import math
+import sys
 
 import click
 
@@ -19,8 +20,13 @@ class FiniteFloatRange(click.FloatRange):
         return rv
 
 
+#: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
+
+
 def fail_cleanly(func):
-    """Turn the library's ValueErrors into click errors: one line, no traceback."""
+    """Turn the library's ValueErrors into click errors: one line, no traceback; Ctrl-C
+    into its message (where a checkpoint was saved) and exit status 130."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -28,6 +34,9 @@ def fail_cleanly(func):
             return func(*args, **kwargs)
         except click.ClickException:
             raise
+        except KeyboardInterrupt as e:
+            click.echo(f"\n{e}" if str(e) else "\nInterrupted.", err=True)
+            sys.exit(EXIT_INTERRUPTED)
         except ValueError as e:
             raise click.ClickException(str(e)) from None
         except OSError as e:

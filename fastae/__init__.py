@@ -5,5 +5,6 @@
 """
 from . import config  # noqa: F401  (sets the thread environment before numba loads)
 from .model import Autoencoder, StackedClassifier
+from .stopping import TrainingInterrupted
 
-__all__ = ["Autoencoder", "StackedClassifier"]
+__all__ = ["Autoencoder", "StackedClassifier", "TrainingInterrupted"]

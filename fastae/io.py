@@ -46,6 +46,11 @@ def save_json(path, data):
     return _atomic_write(path, lambda f: f.write(text.encode()))
 
 
+def json_roundtrip(data):
+    """``data`` as it reads back from JSON (tuples become lists, arrays lists, ...)."""
+    return json.loads(json.dumps(_jsonable(data), allow_nan=True))
+
+
 def load_json(path):
     with open(path, encoding="utf-8") as f:
         return json.load(f)

@@ -14,7 +14,7 @@ Conventions (the tutorial's code uses the same):
 """
 import numpy as np
 
-from . import io
+from . import io, stopping
 from .backends import get_backend
 from .backends.cpu import ADAM, CROSS_ENTROPY, MSE, SGD, AEHyper, Optim
 
@@ -112,7 +112,60 @@ def epoch_order(seed, epoch, n):
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
-class Autoencoder:
+class _PartialEpoch:
+    """Where Ctrl-C stopped an epoch (``partial_epoch``), for ``fit`` to finish it first.
+
+    ``partial_epoch`` is None, or a dict: ``row``, the patterns of the epoch's order
+    already trained on; ``sums``, the epoch's loss (and, for a classifier, hit count)
+    summed over them; and the ``patterns``, ``batch_size`` and ``shuffle`` of that ``fit``.
+    """
+
+    partial_epoch = None
+
+    def _resume_point(self, n, batch_size, shuffle):
+        """``(at, partial)`` for the backend: where the interrupted epoch stopped, if any."""
+        at, partial = np.zeros(2, np.int64), np.zeros(2)
+        p = self.partial_epoch
+        if p is not None:
+            wanted = {"patterns": n, "batch_size": batch_size, "shuffle": shuffle}
+            diff = [f"{k} {p[k]!r} then, {wanted[k]!r} now" for k in wanted if p[k] != wanted[k]]
+            if diff:
+                raise ValueError(
+                    f"fit: epoch {self.epochs_trained + 1} was interrupted after {p['row']} patterns "
+                    f"(with {', '.join(diff)}); fit with the same data and settings to finish it, "
+                    "or call discard_partial_epoch() to start the next epoch afresh"
+                )
+            at[1], partial[:] = p["row"], p["sums"]
+            self.partial_epoch = None  # set again if this fit stops too
+        return at, partial
+
+    def _stopped_at(self, at, partial, n, batch_size, shuffle):
+        row = int(at[1])
+        self.partial_epoch = None if row == 0 else {
+            "row": row, "sums": [float(partial[0]), float(partial[1])], "patterns": n,
+            "batch_size": batch_size, "shuffle": shuffle,
+        }
+
+    def discard_partial_epoch(self):
+        """Forget where an interrupted epoch stopped (its batches' updates stay); the next
+        ``fit`` starts a fresh epoch."""
+        self.partial_epoch = None
+
+    @staticmethod
+    def _checked_partial_epoch(p, path):
+        """A ``partial_epoch`` read from a saved model's JSON, checked."""
+        if p is None:
+            return None
+        keys = ("row", "sums", "patterns", "batch_size", "shuffle")
+        ok = isinstance(p, dict) and all(k in p for k in keys)
+        ok = ok and all(isinstance(p[k], int) and p[k] > 0 for k in ("row", "patterns", "batch_size"))
+        ok = ok and p["row"] < p["patterns"] and isinstance(p["sums"], list) and len(p["sums"]) == 2
+        if not ok:
+            raise ValueError(f"path: {path} has a malformed partial_epoch {p!r}")
+        return p
+
+
+class Autoencoder(_PartialEpoch):
     """A tied-weight autoencoder with sigmoid units.
 
     Parameters
@@ -270,6 +323,15 @@ class Autoencoder:
         ndarray (epochs,)
             Each epoch's mean over its patterns of the batch losses, taken before each
             batch's update.
+
+        Raises
+        ------
+        fastae.TrainingInterrupted
+            On Ctrl-C, at the end of the batch in progress. The model keeps every
+            update so far and the position in the interrupted epoch (``partial_epoch``,
+            saved with the model); the next ``fit`` with the same data and batch size
+            finishes that epoch first (it counts as one of its ``epochs``), so that the
+            result is the one of an uninterrupted run.
         """
         _, X = self._data(X)
         epochs = _check_positive_int(epochs, "epochs")
@@ -277,23 +339,31 @@ class Autoencoder:
         n = X.shape[0]
         batch_size = n if batch_size is None else min(_check_positive_int(batch_size, "batch_size"), n)
         shuffle = shuffle and batch_size < n  # a full batch's order changes nothing
+        at, partial = self._resume_point(n, batch_size, shuffle)
         chunk = chunk_epochs or max(1, epochs // 20)
         losses = np.empty(epochs)
         done = 0
-        while done < epochs:
-            todo = min(chunk, epochs - done)
-            first = self.epochs_trained
-            if shuffle:
-                orders = np.stack([epoch_order(self.seed, first + e, n) for e in range(todo)])
-            else:
-                orders = np.broadcast_to(np.arange(n), (todo, n)).copy()
-            losses[done : done + todo] = self.backend.train_autoencoder(
-                self.W, self.b, self.c, X, orders, first, batch_size, lr, self._hyper()
-            )
-            self.epochs_trained += todo
-            done += todo
-            if callback is not None:
-                callback(done, losses[:done])
+        with stopping.ctrl_c_sets(stopping.new_stop()) as stop:
+            while done < epochs:
+                todo = min(chunk, epochs - done)
+                first = self.epochs_trained
+                if shuffle:
+                    orders = np.stack([epoch_order(self.seed, first + e, n) for e in range(todo)])
+                else:
+                    orders = np.broadcast_to(np.arange(n), (todo, n)).copy()
+                chunk_losses = self.backend.train_autoencoder(
+                    self.W, self.b, self.c, X, orders, first, batch_size, lr, self._hyper(), at, partial, stop
+                )
+                finished = int(at[0])
+                losses[done : done + finished] = chunk_losses[:finished]
+                self.epochs_trained += finished
+                done += finished
+                if finished < todo:
+                    self._stopped_at(at, partial, n, batch_size, shuffle)
+                    raise stopping.TrainingInterrupted(self, losses[:done].copy())
+                at[:] = 0
+                if callback is not None:
+                    callback(done, losses[:done])
         return losses
 
     def encode(self, X):
@@ -332,6 +402,7 @@ class Autoencoder:
             "dtype": self.dtype.name,
             "init": self.init,
             "epochs_trained": self.epochs_trained,
+            "partial_epoch": self.partial_epoch,
         }
 
     def save(self, path, **extra):
@@ -363,13 +434,14 @@ class Autoencoder:
                 raise ValueError(f"path: {k} in {path} has shape {arrays[k].shape}, expected {expected}")
             setattr(model, k, model.backend.asarray(arrays[k], model.dtype))
         model.epochs_trained = int(cfg["epochs_trained"])
+        model.partial_epoch = cls._checked_partial_epoch(cfg.get("partial_epoch"), path)
         return model
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": ADAM}
 
 
-class StackedClassifier:
+class StackedClassifier(_PartialEpoch):
     """Sigmoid layers topped by a softmax layer, trained with softmax cross-entropy.
 
     ``H_l = sigmoid(H_{l-1} W_l + b_l)`` for each hidden layer (``H_0`` = the input),
@@ -507,8 +579,9 @@ class StackedClassifier:
         batch_size : int
         optimizer : {"sgd", "adam"}
             Adam uses beta1 0.9, beta2 0.999, eps 1e-8. Its moments and step count carry
-            over to the next ``fit`` call with the same optimizer (in memory only: a saved
-            and loaded model, or a change of optimizer, starts them afresh).
+            over to the next ``fit`` call with the same optimizer, and through
+            ``save(path, optimizer_state=True)`` and ``load``; a change of optimizer
+            starts them afresh.
         corruption : float in [0, 1)
             Masking noise on the input during training (0: none).
         eval_sets : dict name -> (X, y), optional
@@ -521,6 +594,13 @@ class StackedClassifier:
         dict of lists: ``loss`` and ``train_accuracy`` (measured during each epoch, before
         each batch's update), ``accuracy_NAME`` for each evaluation set, and ``seconds``
         (the training time of each epoch, evaluation excluded).
+
+        Raises
+        ------
+        fastae.TrainingInterrupted
+            On Ctrl-C, at the end of the batch in progress, with the history of the
+            epochs this call finished; as for :meth:`Autoencoder.fit`, the next ``fit``
+            finishes the interrupted epoch first.
         """
         import time
 
@@ -537,23 +617,29 @@ class StackedClassifier:
             self._opt_state = (optimizer, self.backend.optimizer_state(self.weights, self.biases))
         history = {"loss": [], "train_accuracy": [], "seconds": [], **{f"accuracy_{k}": [] for k in evals}}
         n = X.shape[0]
-        for _ in range(epochs):
-            start = time.perf_counter()
-            order = epoch_order(self.seed, self.epochs_trained, n)[None, :]
-            loss, hits = self.backend.train_classifier(
-                self.weights, self.biases, X, y, order, self.epochs_trained, batch_size, opt, self._opt_state[1],
-                corruption, self.seed,
-            )
-            seconds = time.perf_counter() - start
-            self.epochs_trained += 1
-            record = {"loss": float(loss[0]), "train_accuracy": float(hits[0] / n)}
-            for name, (Xe, ye) in evals.items():
-                record[f"accuracy_{name}"] = self.accuracy(Xe, ye)
-            record["seconds"] = seconds
-            for k, v in record.items():
-                history[k].append(v)
-            if callback is not None:
-                callback(self.epochs_trained, record)
+        at, partial = self._resume_point(n, batch_size, True)
+        with stopping.ctrl_c_sets(stopping.new_stop()) as stop:
+            for _ in range(epochs):
+                start = time.perf_counter()
+                order = epoch_order(self.seed, self.epochs_trained, n)[None, :]
+                loss, hits = self.backend.train_classifier(
+                    self.weights, self.biases, X, y, order, self.epochs_trained, batch_size, opt,
+                    self._opt_state[1], corruption, self.seed, at, partial, stop,
+                )
+                seconds = time.perf_counter() - start
+                if at[0] == 0:  # stopped inside this epoch
+                    self._stopped_at(at, partial, n, batch_size, True)
+                    raise stopping.TrainingInterrupted(self, history)
+                at[:] = 0
+                self.epochs_trained += 1
+                record = {"loss": float(loss[0]), "train_accuracy": float(hits[0] / n)}
+                for name, (Xe, ye) in evals.items():
+                    record[f"accuracy_{name}"] = self.accuracy(Xe, ye)
+                record["seconds"] = seconds
+                for k, v in record.items():
+                    history[k].append(v)
+                if callback is not None:
+                    callback(self.epochs_trained, record)
         return history
 
     def config(self):
@@ -565,14 +651,30 @@ class StackedClassifier:
             "dtype": self.dtype.name,
             "init": self.init,
             "epochs_trained": self.epochs_trained,
+            "partial_epoch": self.partial_epoch,
         }
 
-    def save(self, path, **extra):
-        """Write ``PATH.npz`` (W1, b1, ..., V, d) and ``PATH.json`` (the config, plus ``extra``)."""
-        return io.save_model(path, self.params(), {**self.config(), **extra})
+    def save(self, path, *, optimizer_state=False, **extra):
+        """Write ``PATH.npz`` (W1, b1, ..., V, d) and ``PATH.json`` (the config, plus ``extra``).
+
+        ``optimizer_state=True`` adds the optimizer's state (Adam's moments as arrays
+        ``mW1, vW1, ..., mb1, vb1, ...`` and the step count), so that a loaded model
+        trains on exactly as this one would (a checkpoint).
+        """
+        arrays, config = self.params(), self.config()
+        if optimizer_state and self._opt_state is not None:
+            name, state = self._opt_state
+            w_names, b_names = self.param_names
+            for prefix, moments, names in (("m", state.mW, w_names), ("v", state.vW, w_names),
+                                           ("m", state.mb, b_names), ("v", state.vb, b_names)):
+                for n, a in zip(names, moments):
+                    arrays[prefix + n] = np.array(self.backend.to_host(a))
+            config["optimizer"] = {"name": name, "steps": int(state.t[0])}
+        return io.save_model(path, arrays, {**config, **extra})
 
     @classmethod
     def load(cls, path, device="cpu"):
+        """A classifier saved by :meth:`save`, with its optimizer state if that was saved."""
         keys = ("kind", "layer_sizes", "n_classes", "seed", "dtype", "init", "epochs_trained")
         arrays, cfg = io.load_model(path, (), keys)
         if cfg.get("kind") != "StackedClassifier":
@@ -580,11 +682,26 @@ class StackedClassifier:
         model = cls(cfg["layer_sizes"], cfg["n_classes"], seed=cfg["seed"], dtype=np.dtype(cfg["dtype"]),
                     device=device, init=cfg["init"])
         w_names, b_names = model.param_names
-        for n, a in zip(w_names + b_names, list(model.weights) + list(model.biases)):
+        shapes = {n: a.shape for n, a in zip(w_names + b_names, list(model.weights) + list(model.biases))}
+        opt = cfg.get("optimizer")
+        if opt is not None:
+            if not (isinstance(opt, dict) and opt.get("name") in OPTIMIZERS and isinstance(opt.get("steps"), int)):
+                raise ValueError(f"path: {path} has a malformed optimizer record {opt!r}")
+            shapes.update({p + n: shape for n, shape in shapes.items() for p in ("m", "v")})
+        for n, shape in shapes.items():
             if n not in arrays:
                 raise ValueError(f"path: {path} lacks the array {n} of a {cfg['layer_sizes']} network")
-            if arrays[n].shape != a.shape:
-                raise ValueError(f"path: {n} in {path} has shape {arrays[n].shape}, expected {a.shape}")
+            if arrays[n].shape != shape:
+                raise ValueError(f"path: {n} in {path} has shape {arrays[n].shape}, expected {shape}")
         model._set_params([arrays[n] for n in w_names], [arrays[n] for n in b_names])
+        if opt is not None:
+            state = model.backend.optimizer_state(model.weights, model.biases)
+            for prefix, moments, names in (("m", state.mW, w_names), ("v", state.vW, w_names),
+                                           ("m", state.mb, b_names), ("v", state.vb, b_names)):
+                for i, n in enumerate(names):
+                    moments[i] = model.backend.asarray(arrays[prefix + n], model.dtype)
+            state.t[0] = opt["steps"]
+            model._opt_state = (opt["name"], state)
         model.epochs_trained = int(cfg["epochs_trained"])
+        model.partial_epoch = cls._checked_partial_epoch(cfg.get("partial_epoch"), path)
         return model

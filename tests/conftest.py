@@ -17,3 +17,27 @@ def mnist_dir():
     """The real MNIST directory named by FASTAE_DATA, or None."""
     d = os.environ.get("FASTAE_DATA")
     return d if d and Path(d).is_dir() else None
+
+
+@pytest.fixture
+def stop_after(monkeypatch):
+    """``stop_after(k, nth=1)``: the ``nth`` ``fit`` from now stops after ``k`` batches, as
+    if Ctrl-C had been pressed during batch ``k`` (other fits run unlimited)."""
+    from fastae import stopping
+
+    original = stopping.new_stop
+
+    def arm(k, nth=1):
+        calls = []
+
+        def limited():
+            stop = original()
+            calls.append(1)
+            if len(calls) == nth:
+                monkeypatch.setattr(stopping, "new_stop", original)
+                stop[1] = k
+            return stop
+
+        monkeypatch.setattr(stopping, "new_stop", limited)
+
+    return arm

@@ -182,3 +182,40 @@ def test_no_gpu_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(cuda_mod, "cuda_unavailable_reason", lambda: "no usable CUDA device was found")
     with pytest.raises(ValueError, match=r"device: no usable CUDA device.*fastae\[cuda\]"):
         get_backend("cuda")
+
+
+@pytest.mark.parametrize("kind", ["autoencoder", "classifier"])
+def test_interrupted_fit_resumes_to_the_uninterrupted_result(rng, stop_after, kind):
+    """A fit stopped mid-epoch, then continued, ends where one uninterrupted fit ends."""
+    from fastae import TrainingInterrupted
+
+    X = rng.random((3 * TPB + 1, 6)).astype(np.float32)
+    y = rng.integers(0, 3, size=len(X))
+    if kind == "autoencoder":
+        make = lambda: Autoencoder(6, 4, corruption=0.2, sparsity=(0.1, 0.5), seed=3, device="cuda")  # noqa: E731
+        fit = lambda m, e: m.fit(X, e, 0.1, batch_size=4)  # noqa: E731
+    else:
+        make = lambda: StackedClassifier([6, 5], 3, seed=2, device="cuda")  # noqa: E731
+        fit = lambda m, e: m.fit(X, y, e, 0.05, 4, optimizer="adam")  # noqa: E731
+    whole = make()
+    fit(whole, 2)
+    parts = make()
+    stop_after(9)  # 7 batches an epoch: stops in the second
+    with pytest.raises(TrainingInterrupted):
+        fit(parts, 2)
+    assert parts.epochs_trained == 1 and parts.partial_epoch["row"] == 8
+    fit(parts, 1)
+    for k, v in whole.params().items():
+        np.testing.assert_allclose(parts.params()[k], v, rtol=1e-6, atol=1e-7)
+
+
+def test_numpy_2_5_with_numba_cuda_0_30_is_named(monkeypatch):
+    """numba-cuda 0.30.4 cannot compile kernels once numpy has no row_stack: say so."""
+    from importlib import metadata
+
+    monkeypatch.setattr(cuda_mod.numba_config, "ENABLE_CUDASIM", 0)
+    monkeypatch.delattr(np, "row_stack", raising=False)
+    monkeypatch.setattr(metadata, "version", lambda name: "0.30.4")
+    assert "install numpy < 2.5" in cuda_mod.cuda_unavailable_reason()
+    monkeypatch.setattr(metadata, "version", lambda name: "0.31.0")
+    assert cuda_mod.cuda_unavailable_reason() is None

@@ -140,6 +140,32 @@ def test_resume_retrains_stages_whose_settings_changed(tmp_path):
         np.testing.assert_array_equal(v, layer2[k])
 
 
+@pytest.mark.parametrize(("nth", "stage", "batches"), [(2, "layer2", 10), (3, "classifier", 12)])
+def test_ctrl_c_saves_a_checkpoint_and_resume_ends_as_an_uninterrupted_run(tmp_path, stop_after, nth, stage, batches):
+    """Interrupted in the middle of a stage's second epoch (8 batches an epoch), then resumed:
+    the same models and histories as a run never interrupted."""
+    from fastae.experiments.common import RunInterrupted
+
+    cfg = Q3Config(**{**TINY, "epochs_layer1": 2, "epochs_layer2": 2, "epochs_classifier": 2})
+    whole, _ = _run(cfg, tmp_path / "whole")
+    stop_after(batches, nth=nth)
+    with pytest.raises(RunInterrupted, match=rf"{stage} stopped after 1 complete epochs and part of the next"):
+        _run(cfg, tmp_path / "part")
+    checkpoint = json.loads((tmp_path / "part" / f"{stage}.checkpoint.json").read_text())
+    assert checkpoint["partial_epoch"]["row"] == 128 * (batches - 8)
+    assert len(checkpoint["history"]["loss"]) == 1
+    resumed, log = _run(cfg, tmp_path / "part", resume=True)
+    assert f"continuing at epoch 2, pattern {128 * (batches - 8)}" in log
+    assert not (tmp_path / "part" / f"{stage}.checkpoint.npz").exists()
+    for s in STAGES:
+        want, got = _arrays(tmp_path / "whole" / f"{s}.npz"), _arrays(tmp_path / "part" / f"{s}.npz")
+        for k in want:
+            np.testing.assert_array_equal(got[k], want[k], err_msg=f"{s}.{k}")
+    for s in STAGES:
+        assert resumed["history"][s]["loss"] == whole["history"][s]["loss"], s
+    assert resumed["test_accuracy"] == whole["test_accuracy"]
+
+
 def test_split_holds_out_the_last_5000_training_images():
     from fastae.datasets import load_mnist
 

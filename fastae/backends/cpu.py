@@ -30,6 +30,7 @@ from numba.typed import List
 
 from .. import config
 from ..config import FASTMATH
+from ..stopping import run_in_worker
 from .blas import gemm
 from .mathfn import (
     keep_threshold,
@@ -423,20 +424,32 @@ def tied_weight_step(out, alpha, beta, ws, P):
     gemm(alpha, ws.xd[: 2 * P], True, ws.hg[: 2 * P], False, beta, out)
 
 
-@njit(**_jit)
-def train_autoencoder(W, b, c, X, orders, first_epoch, batch_size, lr, hp, n_blocks, epoch_loss):
+@njit(nogil=True, **_jit)
+def train_autoencoder(W, b, c, X, orders, first_epoch, batch_size, lr, hp, n_blocks, epoch_loss, at, partial, stop):
     """Run ``len(orders)`` epochs of mini-batch SGD on a tied autoencoder, in place.
 
     ``orders[e]`` is the order in which epoch ``e`` visits the rows of ``X``; batches
     are consecutive slices of it (the last one may be smaller). Masking noise of epoch
     ``e`` uses stream ``first_epoch + e``. ``epoch_loss[e]`` receives the mean over the
     epoch's patterns of the batch losses, each taken before its update.
+
+    Stopping and resuming (see ``fastae.stopping``): the first epoch starts at row
+    ``at[1]`` of its order with ``partial[0]`` as the loss summed so far. Before each
+    batch the loop stops if ``stop[0]`` is set or ``stop[1]`` batches have run, leaving
+    in ``at`` the epoch (index into ``orders``) and row it stopped at, and in
+    ``partial[0]`` that epoch's loss sum. A loop that finishes leaves
+    ``at = (len(orders), 0)``. Runs without the GIL, so a caller's thread can set ``stop``.
     """
     n = X.shape[0]
     ws = ae_work(X.shape[1], W.shape[1], min(batch_size, n), W.dtype, False)
+    first_row = at[1]
     for e in range(orders.shape[0]):
-        total = 0.0
-        for start in range(0, n, batch_size):
+        total = partial[0] if e == 0 else 0.0
+        for start in range(first_row if e == 0 else 0, n, batch_size):
+            if stop[0] != 0 or stop[1] <= 0:
+                at[0], at[1], partial[0] = e, start, total
+                return
+            stop[1] -= 1
             rows = orders[e, start : min(start + batch_size, n)]
             P = rows.shape[0]
             gather_corrupt(ws.xd[:P], X, rows, hp.corruption, hp.seed, first_epoch + e, n_blocks)
@@ -445,6 +458,7 @@ def train_autoencoder(W, b, c, X, orders, first_epoch, batch_size, lr, hp, n_blo
             sgd(b, ws.db, lr, 1)
             sgd(c, ws.dc, lr, 1)
         epoch_loss[e] = total / n
+    at[0], at[1], partial[0] = orders.shape[0], 0, 0.0
 
 
 @njit(**_jit)
@@ -567,20 +581,26 @@ def update(param, grad, m, v, opt, t, n_blocks):
         adam(param, grad, m, v, opt.lr, opt.beta1, opt.beta2, opt.eps, t, n_blocks)
 
 
-@njit(**_jit)
+@njit(nogil=True, **_jit)
 def train_classifier(weights, biases, X, labels, orders, first_epoch, batch_size, opt, state, corruption, seed,
-                     n_blocks, epoch_loss, epoch_hits):
+                     n_blocks, epoch_loss, epoch_hits, at, partial, stop):
     """Run ``len(orders)`` epochs of mini-batch training of the whole network, in place.
 
     ``state`` holds the optimiser's moments (``mW``, ``vW``, ``mb``, ``vb``, lists like
     the parameters) and its step count ``t`` (a 1-element array). ``corruption`` > 0
-    masks the input as the autoencoders' training does.
+    masks the input as the autoencoders' training does. ``at``, ``partial`` (loss sum,
+    hits) and ``stop`` work as in ``train_autoencoder``.
     """
     n = X.shape[0]
     ws = classifier_work(weights, min(batch_size, n))
+    first_row = at[1]
     for e in range(orders.shape[0]):
-        total, hits = 0.0, 0.0
-        for start in range(0, n, batch_size):
+        total, hits = (partial[0], partial[1]) if e == 0 else (0.0, 0.0)
+        for start in range(first_row if e == 0 else 0, n, batch_size):
+            if stop[0] != 0 or stop[1] <= 0:
+                at[0], at[1], partial[0], partial[1] = e, start, total, hits
+                return
+            stop[1] -= 1
             rows = orders[e, start : min(start + batch_size, n)]
             P = rows.shape[0]
             gather_corrupt(ws.xin[:P], X, rows, corruption, seed, first_epoch + e, n_blocks)
@@ -593,6 +613,7 @@ def train_classifier(weights, biases, X, labels, orders, first_epoch, batch_size
                 update(biases[l], ws.dbs[l], state.mb[l], state.vb[l], opt, state.t[0], 1)
         epoch_loss[e] = total / n
         epoch_hits[e] = hits
+    at[0], at[1], partial[0], partial[1] = orders.shape[0], 0, 0.0, 0.0
 
 
 @njit(**_jit)
@@ -649,10 +670,13 @@ class CPUBackend:
         gather_corrupt(out, X, rows, p, seed, stream, self.n_blocks(X.size))
         return out
 
-    def train_autoencoder(self, W, b, c, X, orders, first_epoch, batch_size, lr, hp):
+    def train_autoencoder(self, W, b, c, X, orders, first_epoch, batch_size, lr, hp, at, partial, stop):
+        """Epochs of training; ``at``, ``partial`` and ``stop`` as in the compiled loop
+        (the main thread waits meanwhile, so that Ctrl-C can set ``stop``)."""
         losses = np.empty(orders.shape[0])
         nb = self.n_blocks(min(batch_size, X.shape[0]) * X.shape[1])
-        train_autoencoder(W, b, c, X, orders, first_epoch, batch_size, W.dtype.type(lr), hp, nb, losses)
+        run_in_worker(train_autoencoder, W, b, c, X, orders, first_epoch, batch_size, W.dtype.type(lr), hp, nb,
+                      losses, at, partial, stop)
         return losses
 
     def ae_loss_and_grads(self, W, b, c, Xt, X, hp):
@@ -688,12 +712,12 @@ class CPUBackend:
         return OptState(zeros(weights), zeros(weights), zeros(biases), zeros(biases), np.zeros(1, np.int64))
 
     def train_classifier(self, weights, biases, X, labels, orders, first_epoch, batch_size, opt, state,
-                         corruption, seed):
+                         corruption, seed, at, partial, stop):
         losses = np.empty(orders.shape[0])
         hits = np.empty(orders.shape[0])
         nb = self.n_blocks(min(batch_size, X.shape[0]) * X.shape[1])
-        train_classifier(weights, biases, X, labels, orders, first_epoch, batch_size, opt, state, corruption,
-                         seed, nb, losses, hits)
+        run_in_worker(train_classifier, weights, biases, X, labels, orders, first_epoch, batch_size, opt, state,
+                      corruption, seed, nb, losses, hits, at, partial, stop)
         return losses, hits
 
     def classifier_loss_and_grads(self, weights, biases, X, labels):

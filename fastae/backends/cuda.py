@@ -1,9 +1,11 @@
 """CUDA kernels (numba.cuda) with the CPU backend's operations, and their host launchers.
 
 This is the only module that imports ``numba.cuda``. The kernels mirror
-``backends/cpu.py`` name for name and share its scalar math (``mathfn``): the same
-sigmoid, cross-entropy, KL term and counter-based masking noise, so one seed gives one
-mask on both devices. Matrix products are a shared-memory, register-tiled GEMM whose
+``backends/cpu.py`` name for name and share its KL term and counter-based masking noise
+(``mathfn``), so one seed gives one mask on both devices. The sigmoid and its
+cross-entropy are device functions here, computed in float64 and rounded where they are
+stored: numba-cuda cannot compile mathfn's float32 versions (``np.floor`` is not among its
+ufuncs) nor inline its overloads. Matrix products are a shared-memory, register-tiled GEMM whose
 epilogue can add a bias and apply the sigmoid (the encoder and the decoder in one
 kernel). Parameters and data stay on the device for a whole run; only ``asarray`` and
 ``to_host`` copy, and each epoch copies its order of the patterns and reads back its loss.
@@ -17,6 +19,7 @@ numba's CUDA simulator, which the tests use on machines without a GPU.
 import math
 
 import numpy as np
+from numba import config as numba_config
 from numba import cuda
 
 from .. import config
@@ -27,8 +30,6 @@ from .mathfn import (
     kl_divergence_grad,
     noise_bits,
     noise_row_key,
-    sigmoid,
-    sigmoid_ce,
 )
 
 #: The most threads a block may have (CUDA's limit); sizes the block-sum scratch.
@@ -42,11 +43,40 @@ BIAS_SIGMOID = 1
 def cuda_unavailable_reason():
     """None when a CUDA device can be used, else why not (one line)."""
     try:
-        if cuda.is_available():
-            return None
+        if not cuda.is_available():
+            return "no usable CUDA device was found"
     except Exception as e:  # the driver or the toolkit is missing or broken
         return f"no usable CUDA device ({e})"
-    return "no usable CUDA device was found"
+    if not hasattr(np, "row_stack") and not numba_config.ENABLE_CUDASIM:
+        # numba-cuda up to 0.30.4 registers np.row_stack, which numpy 2.5 removed: every
+        # kernel then fails to compile with "module 'numpy' has no attribute 'row_stack'".
+        from importlib.metadata import version
+
+        nc = version("numba-cuda")
+        if tuple(int(p) for p in nc.split(".")[:3] if p.isdigit()) <= (0, 30, 4):
+            return (f"numba-cuda {nc} cannot compile kernels with numpy {np.__version__}; "
+                    "install numpy < 2.5 (pip install 'numpy<2.5')")
+    return None
+
+
+# ----------------------------------------------------------------- scalar math
+
+
+@cuda.jit(device=True)
+def sigmoid(z):
+    """``mathfn.sigmoid`` in float64, without overflow for large ``|z|``."""
+    z = float(z)
+    e = math.exp(-abs(z))
+    return 1.0 / (1.0 + e) if z >= 0.0 else e / (1.0 + e)
+
+
+@cuda.jit(device=True)
+def sigmoid_ce(z, x):
+    """``mathfn.sigmoid_ce`` in float64: ``(sigmoid(z), binary cross-entropy against x)``."""
+    z, x = float(z), float(x)
+    e = math.exp(-abs(z))
+    y = 1.0 / (1.0 + e) if z >= 0.0 else e / (1.0 + e)
+    return y, max(z, 0.0) - x * z + math.log1p(e)
 
 
 # ---------------------------------------------------------------------------- GEMM
@@ -388,15 +418,22 @@ class CUDABackend:
         col_sum(ws["db"], D_hid, 1.0)
         col_sum(ws["dc"], D_out, 1.0)
 
-    def train_autoencoder(self, W, b, c, X, orders, first_epoch, batch_size, lr, hp):
+    def train_autoencoder(self, W, b, c, X, orders, first_epoch, batch_size, lr, hp, at, partial, stop):
+        """As the CPU backend's; ``at``, ``partial`` and ``stop`` as in ``cpu.train_autoencoder``."""
         n = X.shape[0]
         B = min(batch_size, n)
         ws = self._ae_work(X.shape[1], W.shape[1], B, W.dtype)
         losses = np.empty(len(orders))
+        first_row = int(at[1])
         for e, order in enumerate(orders):
             order = cuda.to_device(np.ascontiguousarray(order))
-            fill(ws["acc"], 0.0)
-            for start in range(0, n, batch_size):
+            ws["acc"].copy_to_device(partial[:2] if e == 0 else np.zeros(2))
+            for start in range(first_row if e == 0 else 0, n, batch_size):
+                if stop[0] != 0 or stop[1] <= 0:
+                    at[:] = e, start
+                    partial[:2] = ws["acc"].copy_to_host()
+                    return losses
+                stop[1] -= 1
                 P = min(batch_size, n - start)
                 rows = order[start : start + P]
                 gather_corrupt(ws["xd"][:P], X, rows, hp.corruption, hp.seed, first_epoch + e)
@@ -405,6 +442,8 @@ class CUDABackend:
                 sgd(b, ws["db"], lr)
                 sgd(c, ws["dc"], lr)
             losses[e] = ws["acc"].copy_to_host()[0] / n
+        at[:] = len(orders), 0
+        partial[:] = 0.0
         return losses
 
     def ae_loss_and_grads(self, W, b, c, Xt, X, hp):
@@ -500,14 +539,20 @@ class CUDABackend:
                 D = nxt
 
     def train_classifier(self, weights, biases, X, labels, orders, first_epoch, batch_size, opt, state,
-                         corruption, seed):
+                         corruption, seed, at, partial, stop):
         n = X.shape[0]
         ws = self._classifier_work(weights, min(batch_size, n))
         losses, hits = np.empty(len(orders)), np.empty(len(orders))
+        first_row = int(at[1])
         for e, order in enumerate(orders):
             order = cuda.to_device(np.ascontiguousarray(order))
-            fill(ws["acc"], 0.0)
-            for start in range(0, n, batch_size):
+            ws["acc"].copy_to_device(partial[:2] if e == 0 else np.zeros(2))
+            for start in range(first_row if e == 0 else 0, n, batch_size):
+                if stop[0] != 0 or stop[1] <= 0:
+                    at[:] = e, start
+                    partial[:2] = ws["acc"].copy_to_host()
+                    return losses, hits
+                stop[1] -= 1
                 P = min(batch_size, n - start)
                 rows = order[start : start + P]
                 gather_corrupt(ws["xin"][:P], X, rows, corruption, seed, first_epoch + e)
@@ -522,6 +567,8 @@ class CUDABackend:
                             adam(p, g, m, v, opt.lr, opt.beta1, opt.beta2, opt.eps, int(state.t[0]))
             total, n_hits = ws["acc"].copy_to_host()
             losses[e], hits[e] = total / n, n_hits
+        at[:] = len(orders), 0
+        partial[:] = 0.0
         return losses, hits
 
     def classifier_loss_and_grads(self, weights, biases, X, labels):

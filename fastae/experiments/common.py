@@ -12,6 +12,10 @@ class RunDirError(ValueError):
     """The output directory cannot be used."""
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a run after it saved a checkpoint; the message says how to continue."""
+
+
 def prepare_run_dir(out):
     """Create ``out`` (and parents) and check that files can be written there."""
     out = Path(out)

@@ -23,6 +23,9 @@ tutorial's plain SGD.
 Each stage saves its model into the run directory (``layer1``, ``layer2``, ``classifier``,
 each a ``.npz`` + ``.json`` pair with its history); ``run(..., resume=True)`` loads a stage
 whose files exist instead of training it, as long as every earlier stage was loaded too.
+Ctrl-C stops training at the end of the batch in progress and saves the stage's model,
+history and position as ``<stage>.checkpoint``; ``resume=True`` continues from there, to the
+same models as a run that was never interrupted.
 """
 import math
 from dataclasses import asdict, dataclass
@@ -34,7 +37,16 @@ from ..backends import get_backend
 from ..datasets import load_mnist
 from ..model import OPTIMIZERS, Autoencoder, StackedClassifier
 from ..report import write_report
-from .common import Stopwatch, environment, map_shape, prepare_run_dir, silent, table
+from ..stopping import TrainingInterrupted
+from .common import (
+    RunInterrupted,
+    Stopwatch,
+    environment,
+    map_shape,
+    prepare_run_dir,
+    silent,
+    table,
+)
 
 #: Training images held out (the last ones) as the validation set.
 VALIDATION_SIZE = 5000
@@ -211,6 +223,16 @@ def _load_stage(path, stage, cfg):
     return (StackedClassifier if stage == "classifier" else Autoencoder).load(path, device=cfg.device), record
 
 
+def checkpoint_path(out, stage):
+    """Where Ctrl-C leaves an unfinished stage: ``<out>/<stage>.checkpoint(.npz|.json)``."""
+    return out / f"{stage}.checkpoint"
+
+
+def _remove_checkpoint(out, stage):
+    for p in io.model_paths(checkpoint_path(out, stage)):
+        p.unlink(missing_ok=True)
+
+
 class _EpochClock:
     """Per-epoch seconds of a ``fit`` that calls back after every epoch."""
 
@@ -223,45 +245,74 @@ class _EpochClock:
         return self.seconds[-1]
 
 
-def train_autoencoder(name, X, X_val, n_hidden, corruption, epochs, cfg, seed, echo):
-    """Train one pretraining stage; returns the model and its history."""
-    model = Autoencoder(
-        X.shape[1], n_hidden, loss="cross_entropy", corruption=corruption,
-        sparsity=(cfg.rho, cfg.beta), seed=seed, init="sigmoid_uniform", device=cfg.device,
-    )
+def train_autoencoder(name, X, X_val, n_hidden, corruption, epochs, cfg, seed, echo, start=None):
+    """Train one pretraining stage; returns the model and its history.
+
+    ``start``: ``(model, history)`` of an interrupted run of this stage to continue.
+    Ctrl-C raises TrainingInterrupted with ``history`` set to the stage's history so far.
+    """
+    if start is None:
+        model = Autoencoder(
+            X.shape[1], n_hidden, loss="cross_entropy", corruption=corruption,
+            sparsity=(cfg.rho, cfg.beta), seed=seed, init="sigmoid_uniform", device=cfg.device,
+        )
+        history = {"loss": [], "val_loss": [], "seconds": []}
+    else:
+        model, history = start
+    first = model.epochs_trained
     clock = _EpochClock()
-    val_loss = []
     val_mask = model.corrupt(np.ones_like(X_val))  # one noise draw: the curve shows learning, not noise
 
     def progress(done, losses):
         seconds = clock.tick()  # training time only: the validation loss comes after
-        val_loss.append(model.loss(X_val, mask=val_mask))
+        history["loss"].append(float(losses[-1]))
+        history["seconds"].append(seconds)
+        history["val_loss"].append(model.loss(X_val, mask=val_mask))
         echo(
-            f"  {name} epoch {done:>3}/{epochs}: loss {losses[-1]:.4f}, val loss {val_loss[-1]:.4f}, "
-            f"{seconds:.2f} s, {X.shape[0] / seconds:,.0f} images/s"
+            f"  {name} epoch {first + done:>3}/{epochs}: loss {losses[-1]:.4f}, val loss "
+            f"{history['val_loss'][-1]:.4f}, {seconds:.2f} s, {X.shape[0] / seconds:,.0f} images/s"
         )
         clock.watch.lap()
 
-    losses = model.fit(X, epochs, cfg.lr, cfg.batch_size, callback=progress, chunk_epochs=1)
-    return model, {"loss": losses.tolist(), "val_loss": val_loss, "seconds": clock.seconds}
+    try:
+        if epochs > first:
+            model.fit(X, epochs - first, cfg.lr, cfg.batch_size, callback=progress, chunk_epochs=1)
+    except TrainingInterrupted as e:
+        e.history = history
+        raise
+    return model, history
 
 
-def fine_tune(ae1, ae2, train, val, test, cfg, echo):
-    """Build the classifier on the two encoders and fine-tune it; returns it and its history."""
-    model = StackedClassifier.from_autoencoders([ae1, ae2], 10, seed=cfg.seed + 2, device=cfg.device)
+def fine_tune(ae1, ae2, train, val, test, cfg, echo, start=None):
+    """Build the classifier on the two encoders and fine-tune it; returns it and its history.
+
+    ``start`` and Ctrl-C as for :func:`train_autoencoder`.
+    """
+    if start is None:
+        model = StackedClassifier.from_autoencoders([ae1, ae2], 10, seed=cfg.seed + 2, device=cfg.device)
+        history = {"loss": [], "train_accuracy": [], "seconds": [], "accuracy_val": [], "accuracy_test": []}
+    else:
+        model, history = start
     n, epochs = train[0].shape[0], cfg.epochs_classifier
 
     def progress(epoch, r):
+        for k, v in r.items():
+            history[k].append(v)
         echo(
             f"  classifier epoch {epoch:>3}/{epochs}: loss {r['loss']:.4f}, "
             f"accuracy train {100 * r['train_accuracy']:.2f} %, val {100 * r['accuracy_val']:.2f} %, "
             f"test {100 * r['accuracy_test']:.2f} %, {r['seconds']:.2f} s, {n / r['seconds']:,.0f} images/s"
         )
 
-    history = model.fit(
-        *train, epochs, cfg.fine_tune_lr, cfg.batch_size, optimizer=cfg.optimizer, corruption=0.0,
-        eval_sets={"val": val, "test": test}, callback=progress,
-    )
+    try:
+        if epochs > model.epochs_trained:
+            model.fit(
+                *train, epochs - model.epochs_trained, cfg.fine_tune_lr, cfg.batch_size, optimizer=cfg.optimizer,
+                corruption=0.0, eval_sets={"val": val, "test": test}, callback=progress,
+            )
+    except TrainingInterrupted as e:
+        e.history = history
+        raise
     return model, history
 
 
@@ -306,21 +357,47 @@ def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False,
     retrain = not resume  # once a stage is trained, every later stage is trained too
 
     def stage(name, describe, train_fn):
+        """Load the stage (with ``resume``) or train it, continuing from its checkpoint
+        when there is one; Ctrl-C saves a checkpoint and raises RunInterrupted."""
         nonlocal retrain
-        path = out / name
-        model, record = (None, "") if retrain else _load_stage(path, name, cfg)
+        path, ckpt = out / name, checkpoint_path(out, name)
+        if retrain:
+            model, record = None, "it builds on a stage trained in this run"
+        else:
+            model, record = _load_stage(path, name, cfg)
         if model is not None:
             echo(f"\n{describe}: skipped, loaded from {path}.npz")
-            history = record["history"]
             stages[name] = {"resumed": True, "seconds": float(record.get("seconds", float("nan")))}
+            return model, record["history"]
+        retrain = True
+        start, seconds_before = None, 0.0
+        if resume:
+            start, saved = _load_stage(ckpt, name, cfg)
+            if start is not None:
+                seconds_before = float(saved.get("seconds", 0.0))
+                start = (start, saved["history"])
+        if start is not None:
+            m = start[0]
+            where = f"epoch {m.epochs_trained + 1}" + (f", pattern {m.partial_epoch['row']}" if m.partial_epoch else "")
+            echo(f"\n{describe} (continuing at {where} from {ckpt}.npz)")
         else:
-            retrain = True
             echo(f"\n{describe}" + (f" (not resumed: {record})" if resume else ""))
-            watch = Stopwatch()
-            model, history = train_fn()
-            seconds = watch.total()
-            model.save(path, history=history, settings=_stage_settings(cfg, name), seconds=seconds)
-            stages[name] = {"resumed": False, "seconds": seconds}
+        watch = Stopwatch()
+        try:
+            model, history = train_fn(start)
+        except TrainingInterrupted as e:
+            e.model.save(ckpt, history=e.history, settings=_stage_settings(cfg, name),
+                         seconds=seconds_before + watch.total(),
+                         **({"optimizer_state": True} if name == "classifier" else {}))
+            raise RunInterrupted(
+                f"Interrupted: {name} stopped after {e.model.epochs_trained} complete epochs"
+                + (" and part of the next" if e.model.partial_epoch else "")
+                + f"; saved {ckpt}.npz. Run the same command with --resume to continue."
+            ) from None
+        seconds = seconds_before + watch.total()
+        model.save(path, history=history, settings=_stage_settings(cfg, name), seconds=seconds)
+        _remove_checkpoint(out, name)
+        stages[name] = {"resumed": False, "seconds": seconds}
         return model, history
 
     # (a) layer 1 ------------------------------------------------------------
@@ -329,8 +406,8 @@ def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False,
         f"Layer 1: denoising autoencoder {Xtr.shape[1]} -> {cfg.n_hidden1}, masking noise "
         f"{100 * cfg.corruption:g} %, {sparsity}, SGD lr {cfg.lr:g}, batch {cfg.batch_size}, "
         f"{cfg.epochs_layer1} epochs",
-        lambda: train_autoencoder("layer 1", Xtr, Xva, cfg.n_hidden1, cfg.corruption, cfg.epochs_layer1,
-                                  cfg, cfg.seed, progress),
+        lambda start: train_autoencoder("layer 1", Xtr, Xva, cfg.n_hidden1, cfg.corruption, cfg.epochs_layer1,
+                                        cfg, cfg.seed, progress, start),
     )
 
     # (b) layer 2 on the clean layer-1 codes ---------------------------------
@@ -340,8 +417,8 @@ def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False,
         "layer2",
         f"Layer 2: autoencoder {cfg.n_hidden1} -> {cfg.n_hidden2} on the layer-1 codes, {noise2}, "
         f"{sparsity}, SGD lr {cfg.lr:g}, batch {cfg.batch_size}, {cfg.epochs_layer2} epochs",
-        lambda: train_autoencoder("layer 2", H1tr, H1va, cfg.n_hidden2, cfg.layer2_corruption,
-                                  cfg.epochs_layer2, cfg, cfg.seed + 1, progress),
+        lambda start: train_autoencoder("layer 2", H1tr, H1va, cfg.n_hidden2, cfg.layer2_corruption,
+                                        cfg.epochs_layer2, cfg, cfg.seed + 1, progress, start),
     )
 
     # (c) softmax on top, everything fine-tuned -------------------------------
@@ -350,7 +427,7 @@ def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False,
         f"Classifier: {Xtr.shape[1]}-{cfg.n_hidden1}-{cfg.n_hidden2}-10 (pretrained encoders + softmax), "
         f"all fine-tuned, {cfg.optimizer} lr {cfg.fine_tune_lr:g}, batch {cfg.batch_size}, "
         f"{cfg.epochs_classifier} epochs",
-        lambda: fine_tune(ae1, ae2, train, val, test, cfg, progress),
+        lambda start: fine_tune(ae1, ae2, train, val, test, cfg, progress, start),
     )
 
     # ---------------------------------------------------------------- results

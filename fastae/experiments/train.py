@@ -15,8 +15,15 @@ reconstruction error and the training time, and the environment).
 
 :func:`load_stack` reads such a directory back (or a single saved autoencoder);
 :func:`encode` and :func:`reconstruct` run data through the whole stack.
+
+Ctrl-C stops training at the end of the batch in progress and saves the layer in training
+as ``layer<l>.checkpoint`` (model, losses so far, position in the epoch); ``run(...,
+resume=True)`` (``fastae train --resume``) loads the layers already finished and continues
+that one, to the same models as a run that was never interrupted. A resume needs the same
+settings and the same data (its CRC-32 is stored with each layer).
 """
 import math
+import zlib
 from dataclasses import asdict, dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -34,7 +41,16 @@ from ..model import (
     check_seed,
 )
 from ..report import write_report
-from .common import Stopwatch, environment, map_shape, prepare_run_dir, silent, table
+from ..stopping import TrainingInterrupted
+from .common import (
+    RunInterrupted,
+    Stopwatch,
+    environment,
+    map_shape,
+    prepare_run_dir,
+    silent,
+    table,
+)
 
 #: Largest seed the compiled kernels take (a 64-bit signed integer).
 MAX_SEED = 2**63 - 1
@@ -140,12 +156,52 @@ def _weights_figure(path, model, layer, source):
     )
 
 
-def run(cfg=TrainConfig(), data=None, out="runs/train", echo=silent, *, source=None, key=None):
+def _layer_settings(cfg, X, layer):
+    """What layer ``layer``'s result depends on: the settings and its input data."""
+    return {**asdict(cfg), "layer": layer, "input_shape": list(X.shape),
+            "input_crc32": zlib.crc32(memoryview(X).cast("B"))}
+
+
+def _saved_layer(path, settings, device):
+    """The model saved at ``path`` with ``settings`` and its losses, or None."""
+    if not all(p.is_file() for p in io.model_paths(path)):
+        return None
+    record = io.load_json(io.model_paths(path)[1])
+    if record.get("settings") != io.json_roundtrip(settings):
+        return None
+    losses = record.get("history", {}).get("loss")
+    if not isinstance(losses, list):
+        return None
+    return _load_autoencoder(path, device), losses, float(record.get("seconds", 0.0))
+
+
+def _train_layer(model, inputs, cfg, layer, losses_before, echo):
+    """``fit`` the rest of the layer's epochs, with a progress line per chunk of epochs."""
+    first = model.epochs_trained
+    watch = Stopwatch()
+
+    def progress(done, losses):
+        echo(f"  layer {layer} epoch {first + done:>4}/{cfg.epochs}: loss {losses[-1]:.4g} "
+             f"({watch.total():.1f} s)")
+
+    if first >= cfg.epochs:
+        return losses_before
+    try:
+        losses = model.fit(inputs, cfg.epochs - first, cfg.lr, cfg.batch_size, callback=progress)
+    except TrainingInterrupted as e:
+        e.history = losses_before + list(map(float, e.history))
+        raise
+    return losses_before + list(map(float, losses))
+
+
+def run(cfg=TrainConfig(), data=None, out="runs/train", echo=silent, *, source=None, key=None, resume=False):
     """Train the layers of ``cfg`` on ``data``; write models, figures and ``metrics.json`` into ``out``.
 
     ``data`` is a 2-D array (one pattern per row) or a file name for
     :func:`fastae.userdata.load_array` (``key`` picks an array of an ``.npz``);
-    ``source`` names it in messages and in ``metrics.json``. Returns the metrics.
+    ``source`` names it in messages and in ``metrics.json``. ``resume`` loads the layers
+    that ``out`` already holds for these settings and data, and continues an interrupted
+    one from its checkpoint. Returns the metrics.
     """
     if not isinstance(cfg, TrainConfig):
         raise TypeError(f"cfg: expected a TrainConfig, got {type(cfg).__name__}")
@@ -185,12 +241,39 @@ def run(cfg=TrainConfig(), data=None, out="runs/train", echo=silent, *, source=N
     inputs = X
     for layer, (n_in, k) in enumerate(pairwise(sizes), 1):
         clock.lap()
-        model = Autoencoder(
-            n_in, k, loss=cfg.loss, corruption=cfg.corruption, sparsity=cfg.sparsity,
-            seed=cfg.seed + layer - 1, device=cfg.device, init=cfg.init,
-        )
-        losses = model.fit(inputs, cfg.epochs, cfg.lr, cfg.batch_size)
-        seconds = clock.lap()
+        path, ckpt = out / f"layer{layer}", out / f"layer{layer}.checkpoint"
+        settings = _layer_settings(cfg, inputs, layer)
+        saved = _saved_layer(path, settings, cfg.device) if resume else None
+        if saved is not None:
+            model, losses, seconds = saved
+            echo(f"layer {layer} ({n_in} -> {k}): loaded from {path}.npz")
+        else:
+            started = _saved_layer(ckpt, settings, cfg.device) if resume else None
+            if started is not None:
+                model, losses_before, seconds_before = started
+                echo(f"layer {layer} ({n_in} -> {k}): continuing from {ckpt}.npz after {model.epochs_trained} epochs")
+            else:
+                model = Autoencoder(
+                    n_in, k, loss=cfg.loss, corruption=cfg.corruption, sparsity=cfg.sparsity,
+                    seed=cfg.seed + layer - 1, device=cfg.device, init=cfg.init,
+                )
+                losses_before, seconds_before = [], 0.0
+            try:
+                losses = _train_layer(model, inputs, cfg, layer, losses_before, echo)
+            except TrainingInterrupted as e:
+                model.save(ckpt, history={"loss": e.history}, settings=settings,
+                           seconds=seconds_before + clock.lap())
+                raise RunInterrupted(
+                    f"Interrupted: layer {layer} stopped after {model.epochs_trained} complete epochs"
+                    + (" and part of the next" if model.partial_epoch else "")
+                    + f"; saved {ckpt}.npz. Run the same command with --resume to continue."
+                ) from None
+            seconds = seconds_before + clock.lap()
+            model.save(path, history={"loss": losses}, settings=settings, seconds=seconds, layer=layer,
+                       layer_sizes=list(sizes), data_source=str(source))
+            for p in io.model_paths(ckpt):
+                p.unlink(missing_ok=True)
+        losses = np.asarray(losses)
         H = model.encode(inputs)
         Y = model.reconstruct(inputs)
         record = {
@@ -204,8 +287,6 @@ def run(cfg=TrainConfig(), data=None, out="runs/train", echo=silent, *, source=N
             "loss_curve": losses,
         }
         metrics["layers"].append(record)
-        model.save(out / f"layer{layer}", history={"loss": losses}, layer=layer, layer_sizes=list(sizes),
-                   data_source=str(source))
         _weights_figure(out / f"weights_layer{layer}.png", model, layer, source)
         curves[f"layer {layer} ({n_in} -> {k})"] = losses
         echo(f"layer {layer} ({n_in} -> {k}): {cfg.epochs} epochs in {seconds:.1f} s, final loss "
