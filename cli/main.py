@@ -79,6 +79,12 @@ def run_q2(epochs, lr, batch_size, seed, data_seed, device, out, quiet):
 
 
 @run.command("q3")
+@click.option("--recipe", type=click.Choice(["tutorial", "strong"]), default="tutorial", show_default=True,
+              help="strong: 100 epochs of fine-tuning with Adam and cosine decay on images shifted by up to "
+              "1 px and masked (keep 0.9); the options below override it.")
+@click.option("--ablation", is_flag=True,
+              help="Also fine-tune from random weights and train softmax probes on frozen pretrained and random "
+              "codes, with the same budget; compare them, and the KL target with the achieved activations.")
 @click.option("--quick", is_flag=True, help="A subset of MNIST and a few epochs: all three stages in about a minute.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs of every stage [default: 50].")
 @click.option("--epochs-layer1", type=click.IntRange(min=1), default=None, help="Epochs of layer 1 (overrides --epochs).")
@@ -93,6 +99,13 @@ def run_q2(epochs, lr, batch_size, seed, data_seed, device, out, quiet):
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True, help="Mini-batch size.")
 @click.option("--layer2-corruption", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
               help="Masking noise on layer 2's input.")
+@click.option("--finetune-corruption", type=click.FloatRange(0, 1, max_open=True), default=None,
+              help="Masking noise on the images during fine-tuning [default: 0; strong: 0.1].")
+@click.option("--shift", type=click.IntRange(0, 13), default=None,
+              help="Shift training images by up to this many pixels in x and y during fine-tuning "
+              "[default: 0; strong: 1].")
+@click.option("--cosine/--no-cosine", default=None,
+              help="Cosine decay of the fine-tuning learning rate [default: off; strong: on].")
 @seed_option
 @data_dir_option
 @click.option("--resume", is_flag=True,
@@ -101,8 +114,9 @@ def run_q2(epochs, lr, batch_size, seed, data_seed, device, out, quiet):
 @out_option("runs/q3")
 @quiet_option
 @fail_cleanly
-def run_q3(quick, epochs, epochs_layer1, epochs_layer2, epochs_classifier, optimizer, classifier_lr, lr, batch_size,
-           layer2_corruption, seed, data_dir, resume, device, out, quiet):
+def run_q3(recipe, ablation, quick, epochs, epochs_layer1, epochs_layer2, epochs_classifier, optimizer, classifier_lr,
+           lr, batch_size, layer2_corruption, finetune_corruption, shift, cosine, seed, data_dir, resume, device, out,
+           quiet):
     """Q3: MNIST denoising autoencoder (784-625), a second layer (625-100), a softmax classifier fine-tuned.
 
     Per-epoch progress is shown on a terminal; the summary always (unless --quiet). Ctrl-C
@@ -111,15 +125,18 @@ def run_q3(quick, epochs, epochs_layer1, epochs_layer2, epochs_classifier, optim
     """
     from fastae.experiments import q3
 
-    settings = dict(optimizer=optimizer, classifier_lr=classifier_lr, lr=lr, batch_size=batch_size,
-                    layer2_corruption=layer2_corruption, seed=seed, device=device)
+    settings = {"optimizer": optimizer, "classifier_lr": classifier_lr, "lr": lr, "batch_size": batch_size,
+                "layer2_corruption": layer2_corruption, "seed": seed, "device": device}
+    for name, value in (("finetune_corruption", finetune_corruption), ("shift", shift), ("cosine", cosine)):
+        if value is not None:
+            settings[name] = value
     for stage, value in (("layer1", epochs_layer1), ("layer2", epochs_layer2), ("classifier", epochs_classifier)):
         if value or epochs:
             settings[f"epochs_{stage}"] = value or epochs
-    cfg = q3.Q3Config.quick(**settings) if quick else q3.Q3Config(**settings)
+    cfg = q3.Q3Config.recipe(recipe, quick=quick, **settings)
     echo = echo_for(quiet)
     progress = echo if sys.stdout.isatty() else (lambda message: None)
-    q3.run(cfg, out=out, echo=echo, data_dir=data_dir, resume=resume, progress=progress)
+    q3.run(cfg, out=out, echo=echo, data_dir=data_dir, resume=resume, progress=progress, ablation=ablation)
 
 
 @run.command("all")

@@ -12,6 +12,8 @@ Conventions (the tutorial's code uses the same):
 * With masking noise the encoder sees ``X~`` (each pixel kept with probability
   ``1 - corruption``), and the target is always the clean ``X``.
 """
+import math
+
 import numpy as np
 
 from . import io, stopping
@@ -104,6 +106,11 @@ def initial_weights(rng, n_in, n_out, init):
 def softmax(logits):
     z = np.exp(logits - logits.max(axis=1, keepdims=True))
     return z / z.sum(axis=1, keepdims=True)
+
+
+def cosine_lr(lr, epoch, epochs):
+    """Cosine decay from ``lr`` (epoch 0) towards 0 (epoch ``epochs``)."""
+    return lr * 0.5 * (1.0 + math.cos(math.pi * min(epoch, epochs) / epochs))
 
 
 def epoch_order(seed, epoch, n):
@@ -567,8 +574,8 @@ class StackedClassifier(_PartialEpoch):
         X, y = self._inputs(X, y)
         return float((self.predict(X) == self.backend.to_host(y)).mean())
 
-    def fit(self, X, y, epochs, lr, batch_size=128, *, optimizer="sgd", corruption=0.0, eval_sets=None,
-            callback=None):
+    def fit(self, X, y, epochs, lr, batch_size=128, *, optimizer="sgd", corruption=0.0, shift=0,
+            image_shape=None, cosine_epochs=None, eval_sets=None, callback=None):
         """Train every layer together; returns the history of each epoch.
 
         Parameters
@@ -584,6 +591,15 @@ class StackedClassifier(_PartialEpoch):
             starts them afresh.
         corruption : float in [0, 1)
             Masking noise on the input during training (0: none).
+        shift : int >= 0
+            Data augmentation: move every training image by a random whole number of
+            pixels in ``-shift..shift`` along each axis (0 filled in), redrawn every epoch
+            (before the masking noise). The rows of ``X`` are images of ``image_shape``
+            (rows, columns), by default square.
+        cosine_epochs : int or None
+            Cosine learning-rate decay: epoch ``k`` (counted over the model's whole
+            training, ``epochs_trained``) uses ``lr * (1 + cos(pi k / cosine_epochs)) / 2``.
+            None keeps ``lr``.
         eval_sets : dict name -> (X, y), optional
             Data sets whose accuracy is measured after every epoch.
         callback : callable(epoch, record) or None
@@ -611,8 +627,10 @@ class StackedClassifier(_PartialEpoch):
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer: expected one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
         corruption = check_probability(corruption, "corruption")
+        height = self._image_height(shift, image_shape)
+        if cosine_epochs is not None:
+            cosine_epochs = _check_positive_int(cosine_epochs, "cosine_epochs")
         evals = {name: self._inputs(*xy) for name, xy in (eval_sets or {}).items()}
-        opt = Optim(OPTIMIZERS[optimizer], lr, 0.9, 0.999, 1e-8)
         if self._opt_state is None or self._opt_state[0] != optimizer:
             self._opt_state = (optimizer, self.backend.optimizer_state(self.weights, self.biases))
         history = {"loss": [], "train_accuracy": [], "seconds": [], **{f"accuracy_{k}": [] for k in evals}}
@@ -622,9 +640,11 @@ class StackedClassifier(_PartialEpoch):
             for _ in range(epochs):
                 start = time.perf_counter()
                 order = epoch_order(self.seed, self.epochs_trained, n)[None, :]
+                epoch_lr = lr if cosine_epochs is None else cosine_lr(lr, self.epochs_trained, cosine_epochs)
+                opt = Optim(OPTIMIZERS[optimizer], epoch_lr, 0.9, 0.999, 1e-8)
                 loss, hits = self.backend.train_classifier(
                     self.weights, self.biases, X, y, order, self.epochs_trained, batch_size, opt,
-                    self._opt_state[1], corruption, self.seed, at, partial, stop,
+                    self._opt_state[1], corruption, shift, height, self.seed, at, partial, stop,
                 )
                 seconds = time.perf_counter() - start
                 if at[0] == 0:  # stopped inside this epoch
@@ -641,6 +661,25 @@ class StackedClassifier(_PartialEpoch):
                 if callback is not None:
                     callback(self.epochs_trained, record)
         return history
+
+    def _image_height(self, shift, image_shape):
+        """Rows of the input images for ``shift`` > 0 (checked), else 1."""
+        if isinstance(shift, bool) or not isinstance(shift, (int, np.integer)) or shift < 0:
+            raise ValueError(f"shift: expected an integer >= 0, got {shift!r}")
+        if shift == 0:
+            return 1
+        n = self.layer_sizes[0]
+        if image_shape is None:
+            side = math.isqrt(n)
+            if side * side != n:
+                raise ValueError(f"shift: the {n} inputs are not a square image; give image_shape=(rows, columns)")
+            image_shape = (side, side)
+        rows, cols = (int(v) for v in image_shape)
+        if rows < 1 or cols < 1 or rows * cols != n:
+            raise ValueError(f"image_shape: {image_shape!r} does not hold the {n} inputs")
+        if shift >= min(rows, cols):
+            raise ValueError(f"shift: {shift} pixels would move the {rows}x{cols} images out of sight")
+        return rows
 
     def config(self):
         return {

@@ -8,28 +8,61 @@ def sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
+M64 = (1 << 64) - 1
+GOLDEN, MIX1, MIX2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+
+
+def _mix(z):
+    z = ((z ^ (z >> 30)) * MIX1) & M64
+    z = ((z ^ (z >> 27)) * MIX2) & M64
+    return z ^ (z >> 31)
+
+
+def noise_key(seed, stream, row):
+    """A pattern's hash key, in Python integers."""
+    return _mix(_mix((seed + GOLDEN * (stream + 1)) & M64) ^ ((int(row) * MIX2) & M64))
+
+
+def noise_bits(key, col):
+    """24 random bits of column ``col`` of a pattern's hash."""
+    return _mix((key + GOLDEN * (col + 1)) & M64) >> 40
+
+
 def noise_mask(shape_rows, n_cols, p, seed, stream):
     """The counter-based masking noise, one pixel at a time in Python integers."""
-    M64 = (1 << 64) - 1
-    golden, mix1, mix2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
-
-    def mix(z):
-        z = ((z ^ (z >> 30)) * mix1) & M64
-        z = ((z ^ (z >> 27)) * mix2) & M64
-        return z ^ (z >> 31)
-
     keep = np.empty((len(shape_rows), n_cols), dtype=bool)
     for i, r in enumerate(shape_rows):
-        k = mix((seed + golden * (stream + 1)) & M64)
-        key = mix(k ^ ((int(r) * mix2) & M64))
+        key = noise_key(seed, stream, r)
         for j in range(n_cols):
-            u = (mix((key + golden * (j + 1)) & M64) >> 40) / 2.0**24
-            keep[i, j] = u >= p
+            keep[i, j] = noise_bits(key, j) / 2.0**24 >= p
     return keep
 
 
 def gather_corrupt(X, rows, p, seed, stream):
     return X[rows] * noise_mask(rows, X.shape[1], p, seed, stream)
+
+
+def image_shifts(rows, n_cols, shift, seed, stream):
+    """Each pattern's (dy, dx), drawn from columns n_cols and n_cols + 1 of its hash."""
+    out = []
+    for r in rows:
+        key = noise_key(seed, stream, r)
+        out.append((noise_bits(key, n_cols) % (2 * shift + 1) - shift,
+                    noise_bits(key, n_cols + 1) % (2 * shift + 1) - shift))
+    return out
+
+
+def gather_augment(X, rows, p, shift, height, seed, stream):
+    """Each image moved by its (dy, dx) with zeros moved in, then masked."""
+    n, V = len(rows), X.shape[1]
+    width = V // height
+    out = np.zeros((n, height, width), X.dtype)
+    for i, (r, (dy, dx)) in enumerate(zip(rows, image_shifts(rows, V, shift, seed, stream), strict=True)):
+        img = X[r].reshape(height, width)
+        ys, xs = slice(max(dy, 0), height + min(dy, 0)), slice(max(dx, 0), width + min(dx, 0))
+        yt, xt = slice(max(-dy, 0), height + min(-dy, 0)), slice(max(-dx, 0), width + min(-dx, 0))
+        out[i][ys, xs] = img[yt, xt]
+    return out.reshape(n, V) * noise_mask(rows, V, p, seed, stream)
 
 
 def bias_sigmoid(Z, bias):

@@ -138,3 +138,17 @@ def test_run_all_quick(tmp_path):
     assert result.exit_code == 0, result.output
     for exercise in ("q1", "q2", "q3"):
         assert (tmp_path / exercise / "metrics.json").is_file(), exercise
+
+
+def test_q3_recipe_and_ablation_options_reach_the_run(monkeypatch):
+    from fastae.experiments import q3
+
+    seen = {}
+    monkeypatch.setattr(q3, "run", lambda cfg, **kw: seen.update(cfg=cfg, **kw))
+    result = CliRunner().invoke(cli, ["run", "q3", "--recipe", "strong", "--ablation", "--shift", "2", "--quiet"])
+    assert result.exit_code == 0, result.output
+    cfg = seen["cfg"]
+    assert seen["ablation"] is True
+    assert (cfg.epochs_classifier, cfg.shift, cfg.finetune_corruption, cfg.cosine) == (100, 2, 0.1, True)
+    result = CliRunner().invoke(cli, ["run", "q3", "--no-cosine", "--quiet"])
+    assert result.exit_code == 0 and seen["cfg"].cosine is False and seen["ablation"] is False

@@ -70,6 +70,16 @@ def test_gather_corrupt_matches_cpu_bit_for_bit(rng, p):
     np.testing.assert_array_equal(expected, naive.gather_corrupt(X, rows, p, 7, 3))
 
 
+def test_gather_augment_matches_cpu_bit_for_bit(rng):
+    X = rng.random((3 * TPB + 1, 20)).astype(np.float32)
+    rows = rng.permutation(len(X))[:11]
+    out = cuda.device_array((11, 20), np.float32)
+    cuda_mod.gather_augment(out, dev(X), dev(rows), 0.3, 1, 5, 7, 3)
+    expected = np.empty((11, 20), np.float32)
+    cpu.gather_augment(expected, X, rows, 0.3, 1, 5, 7, 3, 1)
+    np.testing.assert_array_equal(out.copy_to_host(), expected)
+
+
 @pytest.mark.parametrize("loss_kind", [cpu.CROSS_ENTROPY, cpu.MSE])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_output_delta(rng, dtype, loss_kind):

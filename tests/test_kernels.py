@@ -40,6 +40,36 @@ def test_noise_rate_and_independence():
     np.testing.assert_array_equal(c, a[perm])
 
 
+@pytest.mark.parametrize("shift", [1, 2])
+@pytest.mark.parametrize("n_blocks", BLOCKS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gather_augment(rng, dtype, n_blocks, shift):
+    """Random shifts of 5 x 4 images, then masking noise, against the NumPy twin."""
+    X = rng.random((23, 20)).astype(dtype)
+    rows = rng.permutation(23)[:11]
+    out = np.empty((11, 20), dtype)
+    for p in (0.0, 0.3):
+        cpu.gather_augment(out, X, rows, p, shift, 5, 7, 5, n_blocks)
+        np.testing.assert_array_equal(out, naive.gather_augment(X, rows, p, shift, 5, 7, 5))
+    cpu.gather_augment(out, X, rows, 0.3, 0, 5, 7, 5, n_blocks)  # no shift: gather_corrupt
+    np.testing.assert_array_equal(out, naive.gather_corrupt(X, rows, 0.3, 7, 5))
+
+
+def test_image_shifts_are_uniform_and_redrawn_each_epoch():
+    """Every (dy, dx) in -1..1 about equally often, moving the image as it says."""
+    X = np.zeros((900, 49), np.float32)
+    X[:, 3 * 7 + 3] = 1.0  # a dot in the middle of a 7 x 7 image
+    rows = np.arange(900)
+    out = np.empty_like(X)
+    cpu.gather_augment(out, X, rows, 0.0, 1, 7, 3, 0, 1)
+    y, x = np.divmod(out.argmax(axis=1), 7)
+    counts = np.bincount((y - 2) * 3 + (x - 2), minlength=9)
+    assert counts.sum() == 900 and counts.min() > 60 and counts.max() < 140  # 100 expected each
+    again = np.empty_like(X)
+    cpu.gather_augment(again, X, rows, 0.0, 1, 7, 3, 1, 1)  # the next epoch's stream
+    assert (again.argmax(axis=1) != out.argmax(axis=1)).mean() > 0.8  # 8/9 expected
+
+
 @pytest.mark.parametrize("n_blocks", BLOCKS)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_bias_sigmoid(rng, dtype, n_blocks):

@@ -138,3 +138,39 @@ def test_classifier_bad_labels():
         model.fit(X, np.array([0, 1]), 1, 0.1)
     with pytest.raises(ValueError, match="optimizer"):
         model.fit(X, np.array([0, 1, 1]), 1, 0.1, optimizer="rmsprop")
+
+
+def test_cosine_decay_is_a_learning_rate_per_epoch():
+    """cosine_epochs=E trains epoch k with lr (1 + cos(pi k / E)) / 2: the same model as
+    one fit per epoch at those rates (Adam's state carries over between fits)."""
+    from fastae.model import StackedClassifier, cosine_lr
+
+    rng = np.random.default_rng(0)
+    X, y = rng.random((40, 9)).astype(np.float32), rng.integers(0, 3, 40)
+    a = StackedClassifier([9, 5], 3, seed=1)
+    a.fit(X, y, 4, 0.01, 8, optimizer="adam", cosine_epochs=4)
+    b = StackedClassifier([9, 5], 3, seed=1)
+    for k in range(4):
+        b.fit(X, y, 1, cosine_lr(0.01, k, 4), 8, optimizer="adam")
+    for name, v in a.params().items():
+        np.testing.assert_array_equal(v, b.params()[name])
+    assert cosine_lr(1.0, 0, 4) == 1.0 and cosine_lr(1.0, 2, 4) == pytest.approx(0.5) and cosine_lr(1.0, 4, 4) == 0.0
+
+
+def test_shift_needs_images():
+    from fastae.model import StackedClassifier
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 10)
+    model = StackedClassifier([12, 4], 3)
+    X = rng.random((10, 12)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"12 inputs are not a square image; give image_shape"):
+        model.fit(X, y, 1, 0.1, shift=1)
+    with pytest.raises(ValueError, match=r"image_shape: \(5, 3\) does not hold the 12 inputs"):
+        model.fit(X, y, 1, 0.1, shift=1, image_shape=(5, 3))
+    with pytest.raises(ValueError, match=r"shift: 4 pixels would move the 3x4 images out of sight"):
+        model.fit(X, y, 1, 0.1, shift=4, image_shape=(3, 4))
+    with pytest.raises(ValueError, match=r"shift: expected an integer >= 0"):
+        model.fit(X, y, 1, 0.1, shift=-1)
+    model.fit(X, y, 2, 0.1, shift=1, image_shape=(3, 4), corruption=0.2)
+    assert model.epochs_trained == 2

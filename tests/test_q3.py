@@ -7,7 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fastae.experiments.q3 import FIGURES, STAGES, Q3Config, run, sample_indices, split
+from fastae.experiments.q3 import (
+    ABLATION_MODELS,
+    FIGURES,
+    RECIPES,
+    STAGES,
+    Q3Config,
+    run,
+    sample_indices,
+    split,
+)
 
 DATA = os.environ.get("FASTAE_DATA")
 pytestmark = pytest.mark.skipif(
@@ -164,6 +173,46 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_ends_as_an_uninterrupted_run(tmp_p
     for s in STAGES:
         assert resumed["history"][s]["loss"] == whole["history"][s]["loss"], s
     assert resumed["test_accuracy"] == whole["test_accuracy"]
+
+
+def test_ablation_and_the_strong_recipe_end_to_end(tmp_path):
+    """The strong recipe's fine-tuning (shifts, masking, cosine decay) and the ablation on a
+    small subset: every figure, the table, and the numbers in metrics.json."""
+    cfg = Q3Config.recipe("strong", **{**TINY, "epochs_classifier": 3})
+    assert (cfg.shift, cfg.finetune_corruption, cfg.cosine, cfg.optimizer) == (1, 0.1, True, "adam")
+    metrics, log = _run(cfg, tmp_path, ablation=True)
+    assert "images shifted by up to 1 px and masking noise 10 %" in log
+    ab = metrics["ablation"]
+    assert list(ab["models"]) == list(ABLATION_MODELS)
+    for name, r in ab["models"].items():
+        assert len(r["test_accuracy_curve"]) == 3 and 0.1 < r["test_accuracy"] <= 1.0, name
+        assert r["test_accuracy"] == r["test_accuracy_curve"][-1]
+    assert ab["models"]["fine-tuned from pretrained"]["test_accuracy"] == metrics["test_accuracy"]
+    assert ab["sparsity"]["target_rho"] == 0.02
+    assert len(ab["sparsity"]["layer1"]["unit_means"]) == 64 and len(ab["sparsity"]["layer2"]["unit_means"]) == 16
+    for name in ab["figures"]:
+        assert (tmp_path / name).stat().st_size > 0 and name in metrics["figures"]
+        assert name in (tmp_path / "report.html").read_text()
+    for name in ABLATION_MODELS:
+        assert name in log
+    assert "target rho" in log
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["ablation"]["models"]["probe: random layer 2"]["best_validation_epoch"] >= 1
+    assert saved["config"]["shift"] == 1 and saved["config"]["cosine"] is True
+
+
+def test_recipes_are_named_presets():
+    strong = Q3Config.recipe("strong")
+    assert strong.epochs_classifier == 100 and strong.epochs_layer1 == 50 and strong.n_hidden1 == 625
+    assert Q3Config.recipe("tutorial") == Q3Config()
+    assert Q3Config.recipe("strong", seed=3).seed == 3
+    quick = Q3Config.recipe("strong", quick=True)
+    assert quick.epochs_classifier == Q3Config.quick().epochs_classifier and quick.shift == 1
+    assert set(RECIPES) == {"tutorial", "strong"}
+    with pytest.raises(ValueError, match="recipe: expected one of tutorial, strong"):
+        Q3Config.recipe("best")
+    with pytest.raises(ValueError, match="shift"):
+        Q3Config(shift=-1)
 
 
 def test_split_holds_out_the_last_5000_training_images():

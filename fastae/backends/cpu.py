@@ -109,6 +109,48 @@ def gather_corrupt(out, X, rows, p, seed, stream, n_blocks):
             _gather_corrupt_rows(lo, hi, out, X, rows, p, seed, stream)
 
 
+@njit(**_jit)
+def _gather_shift_corrupt_rows(lo, hi, out, X, rows, p, shift, height, seed, stream):
+    threshold = keep_threshold(p)
+    zero = out.dtype.type(0.0)
+    V = X.shape[1]
+    width = V // height
+    span = np.uint64(2 * shift + 1)
+    for i in range(lo, hi):
+        r = rows[i]
+        key = noise_row_key(seed, stream, r)
+        # Columns V and V + 1 of the pattern's hash (past its pixels) draw the shift.
+        dy = np.int64(noise_bits(key, V) % span) - shift
+        dx = np.int64(noise_bits(key, V + 1) % span) - shift
+        for y in range(height):
+            sy = y - dy
+            for x in range(width):
+                sx = x - dx
+                j = y * width + x
+                v = X[r, sy * width + sx] if 0 <= sy < height and 0 <= sx < width else zero
+                out[i, j] = v if p == 0.0 or noise_bits(key, j) >= threshold else zero
+
+
+@njit(**_pjit)
+def gather_augment(out, X, rows, p, shift, height, seed, stream, n_blocks):
+    """``gather_corrupt`` after moving each image by up to ``shift`` pixels in y and in x.
+
+    Rows of ``X`` are ``height x (n_columns / height)`` images. The shift of a pattern,
+    uniform in ``-shift..shift`` on each axis, is drawn from the same hash as its mask
+    (so it is redrawn every epoch and does not depend on the batch or the thread);
+    pixels moved in from outside the image are 0. ``shift == 0`` is ``gather_corrupt``.
+    """
+    n = rows.shape[0]
+    if shift == 0:
+        gather_corrupt(out, X, rows, p, seed, stream, n_blocks)
+    elif n_blocks <= 1:
+        _gather_shift_corrupt_rows(0, n, out, X, rows, p, shift, height, seed, stream)
+    else:
+        for k in prange(n_blocks):
+            lo, hi = _span(k, n_blocks, n)
+            _gather_shift_corrupt_rows(lo, hi, out, X, rows, p, shift, height, seed, stream)
+
+
 # ---------------------------------------------------------------- forward kernels
 
 
@@ -582,14 +624,15 @@ def update(param, grad, m, v, opt, t, n_blocks):
 
 
 @njit(nogil=True, **_jit)
-def train_classifier(weights, biases, X, labels, orders, first_epoch, batch_size, opt, state, corruption, seed,
-                     n_blocks, epoch_loss, epoch_hits, at, partial, stop):
+def train_classifier(weights, biases, X, labels, orders, first_epoch, batch_size, opt, state, corruption, shift,
+                     height, seed, n_blocks, epoch_loss, epoch_hits, at, partial, stop):
     """Run ``len(orders)`` epochs of mini-batch training of the whole network, in place.
 
     ``state`` holds the optimiser's moments (``mW``, ``vW``, ``mb``, ``vb``, lists like
     the parameters) and its step count ``t`` (a 1-element array). ``corruption`` > 0
-    masks the input as the autoencoders' training does. ``at``, ``partial`` (loss sum,
-    hits) and ``stop`` work as in ``train_autoencoder``.
+    masks the input as the autoencoders' training does; ``shift`` > 0 first moves each
+    image (``height`` rows) by up to that many pixels (``gather_augment``). ``at``,
+    ``partial`` (loss sum, hits) and ``stop`` work as in ``train_autoencoder``.
     """
     n = X.shape[0]
     ws = classifier_work(weights, min(batch_size, n))
@@ -603,7 +646,7 @@ def train_classifier(weights, biases, X, labels, orders, first_epoch, batch_size
             stop[1] -= 1
             rows = orders[e, start : min(start + batch_size, n)]
             P = rows.shape[0]
-            gather_corrupt(ws.xin[:P], X, rows, corruption, seed, first_epoch + e, n_blocks)
+            gather_augment(ws.xin[:P], X, rows, corruption, shift, height, seed, first_epoch + e, n_blocks)
             loss, h = classifier_step(weights, biases, labels, rows, ws, n_blocks)
             total += P * loss
             hits += h
@@ -711,13 +754,18 @@ class CPUBackend:
         zeros = lambda arrays: self.param_list([np.zeros_like(a) for a in arrays])  # noqa: E731
         return OptState(zeros(weights), zeros(weights), zeros(biases), zeros(biases), np.zeros(1, np.int64))
 
+    def augment(self, X, rows, p, shift, height, seed, stream):
+        out = np.empty((len(rows), X.shape[1]), X.dtype)
+        gather_augment(out, X, np.asarray(rows, np.int64), p, shift, height, seed, stream, self.n_blocks(out.size))
+        return out
+
     def train_classifier(self, weights, biases, X, labels, orders, first_epoch, batch_size, opt, state,
-                         corruption, seed, at, partial, stop):
+                         corruption, shift, height, seed, at, partial, stop):
         losses = np.empty(orders.shape[0])
         hits = np.empty(orders.shape[0])
         nb = self.n_blocks(min(batch_size, X.shape[0]) * X.shape[1])
         run_in_worker(train_classifier, weights, biases, X, labels, orders, first_epoch, batch_size, opt, state,
-                      corruption, seed, nb, losses, hits, at, partial, stop)
+                      corruption, shift, height, seed, nb, losses, hits, at, partial, stop)
         return losses, hits
 
     def classifier_loss_and_grads(self, weights, biases, X, labels):

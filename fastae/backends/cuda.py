@@ -195,6 +195,37 @@ def gather_corrupt(out, X, rows, p, seed, stream):
 
 
 @cuda.jit
+def _gather_augment(out, X, rows, p, shift, height, seed, stream):
+    P, V = out.shape
+    width = V // height
+    span = np.uint64(2 * shift + 1)
+    threshold = keep_threshold(p)
+    start, step = cuda.grid(1), cuda.gridsize(1)
+    for idx in range(start, P * V, step):
+        i, j = idx // V, idx % V
+        r = rows[i]
+        key = noise_row_key(seed, stream, r)
+        dy = np.int64(noise_bits(key, V) % span) - shift
+        dx = np.int64(noise_bits(key, V + 1) % span) - shift
+        sy, sx = j // width - dy, j % width - dx
+        v = 0.0
+        if 0 <= sy < height and 0 <= sx < width:
+            v = X[r, sy * width + sx]
+        if p == 0.0 or noise_bits(key, j) >= threshold:
+            out[i, j] = v
+        else:
+            out[i, j] = 0.0
+
+
+def gather_augment(out, X, rows, p, shift, height, seed, stream):
+    """The CPU's ``gather_augment`` (random shifts, then masking noise), bit for bit."""
+    if shift == 0:
+        gather_corrupt(out, X, rows, p, seed, stream)
+    else:
+        _gather_augment[_launch(out.size)](out, X, rows, p, shift, height, seed, stream)
+
+
+@cuda.jit
 def _output_delta(D, c, X, rows, loss_kind, scale, acc):
     P, V = D.shape
     partial = cuda.shared.array(_MAX_THREADS_PER_BLOCK, np.float64)
@@ -538,8 +569,13 @@ class CUDABackend:
                 hidden_delta(nxt, ws["acts"][l - 1][:P], ws["zeros"][l - 1])
                 D = nxt
 
+    def augment(self, X, rows, p, shift, height, seed, stream):
+        out = self._empty((len(rows), X.shape[1]), X.dtype)
+        gather_augment(out, X, cuda.to_device(np.asarray(rows, np.int64)), p, shift, height, seed, stream)
+        return out
+
     def train_classifier(self, weights, biases, X, labels, orders, first_epoch, batch_size, opt, state,
-                         corruption, seed, at, partial, stop):
+                         corruption, shift, height, seed, at, partial, stop):
         n = X.shape[0]
         ws = self._classifier_work(weights, min(batch_size, n))
         losses, hits = np.empty(len(orders)), np.empty(len(orders))
@@ -555,7 +591,7 @@ class CUDABackend:
                 stop[1] -= 1
                 P = min(batch_size, n - start)
                 rows = order[start : start + P]
-                gather_corrupt(ws["xin"][:P], X, rows, corruption, seed, first_epoch + e)
+                gather_augment(ws["xin"][:P], X, rows, corruption, shift, height, seed, first_epoch + e)
                 self._classifier_step(weights, biases, labels, rows, P, ws)
                 state.t[0] += 1
                 for l in range(len(weights)):
