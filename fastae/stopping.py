@@ -87,8 +87,7 @@ def run_in_worker(fn, *args):
 
     worker = threading.Thread(target=target, name="fastae-train", daemon=True)
     worker.start()
-    while worker.is_alive():
-        worker.join(0.1)
+    worker.join()  # a signal interrupts the wait, runs its Python handler, and the wait goes on
     if "error" in box:
         raise box["error"]
     return box.get("result")

@@ -127,7 +127,7 @@ def test_float32_exp_and_log1p_accuracy():
 def test_row_sum(rng):
     for n in (1, 15, 16, 17, 784):
         a = rng.normal(size=n)
-        assert cpu.row_sum(a, np.empty(16)) == pytest.approx(a.sum(), rel=1e-12)
+        assert cpu.row_sum(a) == pytest.approx(a.sum(), rel=1e-12)
 
 
 @pytest.mark.parametrize("n_blocks", BLOCKS)
