@@ -10,8 +10,8 @@ all come out as in a run that was never interrupted, so the final model is the s
 
 A Python signal handler only runs on the main thread, between bytecodes, never while
 that thread is inside compiled code. So the CPU's compiled loop (which holds no GIL) runs
-on a worker thread while the main thread waits in short joins, and the handler that
-:func:`ctrl_c_sets` installs sets the flag.
+on a worker thread while the main thread waits for it; a signal interrupts that wait, and
+the handler that :func:`ctrl_c_sets` installs sets the flag.
 """
 import signal
 import threading
@@ -70,8 +70,8 @@ def ctrl_c_sets(stop):
 
 
 def run_in_worker(fn, *args):
-    """``fn(*args)`` on a worker thread while the main thread waits in short joins, so
-    that signal handlers run meanwhile; called from any other thread, just ``fn(*args)``.
+    """``fn(*args)`` on a worker thread while the main thread waits for it, so that signal
+    handlers run meanwhile; called from any other thread, just ``fn(*args)``.
 
     ``fn`` should release the GIL (a numba function compiled with ``nogil=True``).
     """

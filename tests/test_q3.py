@@ -175,6 +175,22 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_ends_as_an_uninterrupted_run(tmp_p
     assert resumed["test_accuracy"] == whole["test_accuracy"]
 
 
+def test_a_checkpoint_built_on_a_retrained_stage_is_not_used(tmp_path, stop_after):
+    """Layer 2's checkpoint holds a model trained on the old layer 1's codes: when layer 1
+    is trained again (its settings changed), layer 2 starts afresh."""
+    from fastae.experiments.common import RunInterrupted
+
+    cfg = Q3Config(**{**TINY, "epochs_layer2": 2})
+    stop_after(10, nth=2)
+    with pytest.raises(RunInterrupted):
+        _run(cfg, tmp_path)
+    assert (tmp_path / "layer2.checkpoint.npz").is_file()
+    _, log = _run(Q3Config(**{**TINY, "epochs_layer2": 2, "epochs_layer1": 2}), tmp_path, resume=True)
+    assert "continuing" not in log
+    assert "(not resumed: it builds on a stage trained in this run)" in log
+    assert not (tmp_path / "layer2.checkpoint.npz").exists()
+
+
 def test_ablation_and_the_strong_recipe_end_to_end(tmp_path):
     """The strong recipe's fine-tuning (shifts, masking, cosine decay) and the ablation on a
     small subset: every figure, the table, and the numbers in metrics.json."""

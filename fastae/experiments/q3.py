@@ -515,7 +515,8 @@ def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False,
         when there is one; Ctrl-C saves a checkpoint and raises RunInterrupted."""
         nonlocal retrain
         path, ckpt = out / name, checkpoint_path(out, name)
-        if retrain:
+        earlier_trained = retrain  # then this stage's files were made from other inputs
+        if earlier_trained:
             model, record = None, "it builds on a stage trained in this run"
         else:
             model, record = _load_stage(path, name, cfg)
@@ -525,7 +526,7 @@ def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False,
             return model, record["history"]
         retrain = True
         start, seconds_before = None, 0.0
-        if resume:
+        if resume and not earlier_trained:
             start, saved = _load_stage(ckpt, name, cfg)
             if start is not None:
                 seconds_before = float(saved.get("seconds", 0.0))
