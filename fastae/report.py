@@ -165,7 +165,9 @@ def _arrays(path, value, out):
             _arrays(f"{path}.{k}" if path else str(k), v, out)
     elif not (_is_scalar(value) or _is_short(value)):
         try:
-            arr = np.asarray(value, dtype=float)
+            arr = np.asarray(value)
+            if not np.issubdtype(arr.dtype, np.integer):  # integers stay integers (counts)
+                arr = np.asarray(value, dtype=float)
         except (TypeError, ValueError):
             arr = None
         out.append((path, arr if arr is not None else value))
@@ -178,11 +180,11 @@ def _array_block(path, arr):
                 f"<details><summary>{esc(path)}</summary><pre>{esc(arr)}</pre></details>")
     finite = arr[np.isfinite(arr)] if arr.size else arr
     stats = (
-        [fmt_number(float(finite.min())), fmt_number(float(finite.mean())), fmt_number(float(finite.max()))]
+        [fmt_number(finite.min().item()), fmt_number(float(finite.mean())), fmt_number(finite.max().item())]
         if finite.size
         else ["\u2014"] * 3
     )
-    last = fmt_number(float(arr.ravel()[-1])) if arr.size else "\u2014"
+    last = fmt_number(arr.ravel()[-1].item()) if arr.size else "\u2014"
     shape = " x ".join(map(str, arr.shape)) or "scalar"
     row = (
         f'<tr><td class="key">{esc(path)}</td><td class="num">{esc(shape)}</td>'
@@ -191,14 +193,14 @@ def _array_block(path, arr):
     )
     if arr.ndim == 2 and arr.size <= TABLE_MAX:
         body = "".join(
-            f"<tr><th>{i}</th>" + "".join(f'<td class="num">{esc(fmt_number(float(v)))}</td>' for v in r) + "</tr>"
+            f"<tr><th>{i}</th>" + "".join(f'<td class="num">{esc(fmt_number(v.item()))}</td>' for v in r) + "</tr>"
             for i, r in enumerate(arr)
         )
         head = "<tr><th></th>" + "".join(f"<th>{j}</th>" for j in range(arr.shape[1])) + "</tr>"
         values = f'<div class="scroll"><table>{head}{body}</table></div>'
     else:
         flat = arr.ravel()
-        text = ", ".join(fmt_number(float(v)) for v in flat[:LIST_MAX])
+        text = ", ".join(fmt_number(v.item()) for v in flat[:LIST_MAX])
         if flat.size > LIST_MAX:
             text += f", \u2026 ({flat.size:,} values in all, in metrics.json)"
         values = f"<pre>{esc(text)}</pre>"
