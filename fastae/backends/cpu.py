@@ -768,11 +768,6 @@ class CPUBackend:
         zeros = lambda arrays: self.param_list([np.zeros_like(a) for a in arrays])  # noqa: E731
         return OptState(zeros(weights), zeros(weights), zeros(biases), zeros(biases), np.zeros(1, np.int64))
 
-    def augment(self, X, rows, p, shift, height, seed, stream):
-        out = np.empty((len(rows), X.shape[1]), X.dtype)
-        gather_augment(out, X, np.asarray(rows, np.int64), p, shift, height, seed, stream, self.n_blocks(out.size))
-        return out
-
     def train_classifier(self, weights, biases, X, labels, orders, first_epoch, batch_size, opt, state,
                          corruption, shift, height, seed, at, partial, stop):
         losses = np.empty(orders.shape[0])

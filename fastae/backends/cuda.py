@@ -569,11 +569,6 @@ class CUDABackend:
                 hidden_delta(nxt, ws["acts"][l - 1][:P], ws["zeros"][l - 1])
                 D = nxt
 
-    def augment(self, X, rows, p, shift, height, seed, stream):
-        out = self._empty((len(rows), X.shape[1]), X.dtype)
-        gather_augment(out, X, cuda.to_device(np.asarray(rows, np.int64)), p, shift, height, seed, stream)
-        return out
-
     def train_classifier(self, weights, biases, X, labels, orders, first_epoch, batch_size, opt, state,
                          corruption, shift, height, seed, at, partial, stop):
         n = X.shape[0]
