@@ -1,18 +1,25 @@
 """Q3's three training stages, one epoch each, in fastae, in the NumPy reference and, when it
 can be imported, in PyTorch (CPU, eager, autograd), interleaved.
 
+fastae runs twice: as it trains (``fastae``: MNIST's sparse pixels split into a dense prefix
+and a sparse tail, see README "Sparse inputs") and with every product dense (``fastae, no
+split``: ``fastae.config.SPLIT_TAIL_DENSITY = 0``). The share of the GEMM peak counts every
+epoch's FLOPs as dense products, whichever way they were computed.
+
 Stages: ``layer1`` (784-625-784 denoising autoencoder, batch 128, 10 % masking, CE + KL,
 SGD), ``layer2`` (625-100-625 on layer-1 codes, no noise) and ``finetune`` (784-625-100-10
-classifier, softmax CE, Adam). Prints each round's seconds, the medians, the ratios and
-each one's share of this machine's fp32 GEMM peak, measured here with a 2048^3 float32
-product.
+classifier, softmax CE, Adam). Each timed epoch starts after a garbage collection and a
+pause of ``PAUSE`` seconds (see ``compare``). Prints each round's seconds, the medians,
+the ratios and each one's share of this machine's fp32 GEMM peak, measured here with a
+2048^3 float32 product.
 
 Usage::
 
     python bench/compare_q3.py [--images 60000] [--rounds 3] [--stages layer1,layer2,finetune]
-    python bench/compare_q3.py --consistency   # layer 1: 5 epochs in each of 3 processes
+    python bench/compare_q3.py --consistency [--no-split]   # layer 1: 5 epochs in each of 3 processes
 """
 import argparse
+import gc
 import json
 import statistics
 import subprocess
@@ -25,10 +32,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 import q3_numpy  # noqa: E402
 
-from fastae import Autoencoder, StackedClassifier  # noqa: E402
+from fastae import Autoencoder, StackedClassifier, config  # noqa: E402
 
 B = 128
 STAGES = ("layer1", "layer2", "finetune")
+PAUSE = 0.5  # seconds before each timed epoch
 
 
 def gemm_peak(n=2048, repeats=5):
@@ -77,6 +85,22 @@ def fastae_stages(X, y):
         "layer2": lambda: ae2.fit(codes, 1, 0.1, batch_size=B),
         "finetune": lambda: clf.fit(X, y, 1, 0.001, B, optimizer="adam"),
     }, codes
+
+
+def without_split(stages):
+    """The same calls, with the products on the whole input (no dense prefix + sparse tail)."""
+
+    def dense(f):
+        def run():
+            saved, config.SPLIT_TAIL_DENSITY = config.SPLIT_TAIL_DENSITY, 0.0
+            try:
+                f()
+            finally:
+                config.SPLIT_TAIL_DENSITY = saved
+
+        return run
+
+    return {name: dense(f) for name, f in stages.items()}
 
 
 def numpy_stages(X, y, codes):
@@ -163,6 +187,7 @@ def compare(args):
     stages = [s for s in args.stages.split(",") if s]
     impls = {}
     impls["fastae"], codes = fastae_stages(X, y)
+    impls["fastae, no split"] = without_split(impls["fastae"])
     impls["numpy"] = numpy_stages(X, y, codes)
     try:
         impls["pytorch"], version = torch_stages(X, y, codes)
@@ -175,21 +200,28 @@ def compare(args):
     for r in range(args.rounds):
         for s in stages:
             for k in impls:
+                # Start clean: collect the previous call's garbage (PyTorch's epoch leaves enough
+                # that collecting it inside the next timed epoch cost that epoch up to 0.15 s) and
+                # let its idle threads fall asleep.
+                gc.collect()
+                time.sleep(PAUSE)
                 times[s, k].append(_timed(impls[k][s]))
         print(f"round {r + 1}: " + ", ".join(f"{s} {k} {times[s, k][-1]:.2f} s" for s in stages for k in impls))
-    print(f"\n{'stage':<10}{'implementation':<16}{'median s':>10}{'best s':>9}{'vs fastae':>11}{'GEMM peak':>11}")
+    print(f"\n{'stage':<10}{'implementation':<18}{'median s':>10}{'best s':>9}{'vs fastae':>11}{'GEMM peak':>11}")
     for s in stages:
         base = statistics.median(times[s, "fastae"])
         for k in impls:
             med = statistics.median(times[s, k])
             share = stage_flops(s, len(X)) / med / peak
-            print(f"{s:<10}{k:<16}{med:>10.2f}{min(times[s, k]):>9.2f}{med / base:>10.2f}x{share:>10.0%}")
+            print(f"{s:<10}{k:<18}{med:>10.2f}{min(times[s, k]):>9.2f}{med / base:>10.2f}x{share:>10.0%}")
 
 
 def one_process(args):
     """Child of --consistency: layer-1 epochs of one ``fit`` call (as ``fastae run q3``
     trains), each epoch's seconds taken at the trainer's per-epoch callback; JSON on stdout."""
     X, _, _ = load_data(args.images)
+    if args.no_split:
+        config.SPLIT_TAIL_DENSITY = 0.0
     model = Autoencoder(784, 625, corruption=0.1, sparsity=(0.02, 0.4), init="sigmoid_uniform")
     model.fit(X[:256], 1, 0.1, batch_size=B)  # compile outside the timing
     stamps = [time.perf_counter()]
@@ -200,11 +232,12 @@ def one_process(args):
 def consistency(args):
     peak = gemm_peak()
     flops = stage_flops("layer1", args.images)
-    print(f"fp32 GEMM peak measured here: {peak / 1e9:.0f} GFLOP/s; layer 1, {args.images} images, "
-          f"{args.epochs} epochs in each of {args.processes} processes")
+    print(f"fp32 GEMM peak measured here: {peak / 1e9:.0f} GFLOP/s; layer 1{' (no split)' * args.no_split}, "
+          f"{args.images} images, {args.epochs} epochs in each of {args.processes} processes")
     for p in range(args.processes):
         out = subprocess.run(
-            [sys.executable, __file__, "--one-process", "--images", str(args.images), "--epochs", str(args.epochs)],
+            [sys.executable, __file__, "--one-process", "--images", str(args.images), "--epochs", str(args.epochs)]
+            + ["--no-split"] * args.no_split,
             check=True, capture_output=True, text=True,
         ).stdout
         ts = json.loads(out.strip().splitlines()[-1])
@@ -222,6 +255,7 @@ def main():
     parser.add_argument("--consistency", action="store_true", help="Layer 1 only, in separate processes.")
     parser.add_argument("--processes", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--no-split", action="store_true", help="With --consistency: every product dense.")
     parser.add_argument("--one-process", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one_process:

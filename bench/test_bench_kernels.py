@@ -11,10 +11,13 @@ says for each kernel how both implementations are called on the same inputs (bui
 Before timing, each test calls both once (which also compiles, or loads from numba's cache,
 the kernel) and asserts that they agree, so each pair is known to compute the same thing.
 
-The twins come from tests/naive.py, except three kernels that have none there: ``col_sum``
-and ``sgd`` (twins as in tests/test_kernels.py's expected values) and ``tied_weight_step``
+The twins come from tests/naive.py, except kernels that have none there: ``col_sum``
+and ``sgd`` (twins as in tests/test_kernels.py's expected values), ``tied_weight_step``
 (the gradient of the tied weight, written as in ``naive.ae_loss_and_grads``: two products
-and a sum, where fastae makes one BLAS call on stacked factors). The ``gather_corrupt``
+and a sum, where fastae makes one BLAS call on stacked factors), and the split input's
+``split_batch`` (``naive.gather_corrupt`` with the columns reordered), ``tail_forward``
+and ``tail_update`` (dense products with the batch's tail as a matrix). The split kernels
+run on MNIST-like inputs whose columns are nonzero at rates from 0.45 down to 0. The ``gather_corrupt``
 twin hashes one pixel at a time in Python integers: its time is a tests-only reference,
 not what a NumPy program would pay for masking noise (q3_numpy.py draws from NumPy's RNG).
 """
@@ -69,7 +72,14 @@ def make_inputs():
     _, kl_grad = naive.kl_penalty(rho_hat, RHO, BETA / B)
     dYW = dY @ W
     dH = ((dYW + kl_grad) * H * (1 - H)).astype(F32)
+    # For the split kernels: MNIST-like pixels, nonzero at rates from 0.45 down to 0 (mean
+    # 0.15), split as the training loop splits them, and one batch's tail of X~.
+    Xs = (rng.random((N_SOURCE, V)) < 0.45 * rng.permutation(np.linspace(1, 0, V)) ** 2).astype(F32)
+    cols, n_dense = cpu.input_split(Xs, 0.1, cpu.SPLIT_SAMPLE_ROWS)
+    tail = naive.gather_corrupt(Xs, rows, P_NOISE, 7, 3)[:, cols]
+    tail[:, :n_dense] = 0
     return {
+        "Xs": Xs, "cols": cols, "n_dense": n_dense, "tail": tail,
         "X": X, "rows": rows, "W": W, "b": b, "c": c, "Xt": Xt, "XW": XW, "H": H, "HWt": HWt, "dY": dY,
         "rho_hat": rho_hat, "kl_grad": kl_grad.astype(F32), "dYW": dYW, "dH": dH,
         "gW": (Xt.T @ dH + dY.T @ H).astype(F32),  # a weight gradient, for the updates
@@ -126,10 +136,42 @@ def _check_adam(args, _, expected):
 def _tied_weight_args(a):
     """``tied_weight_step``'s args for the gradient: ``cpu.ae_work`` buffers holding a step's
     factors, xd = [X~ ; dY] and hg = [dH ; H], and dW = 1 * xd^T hg + 0 * dW."""
-    ws = cpu.ae_work(V, HN, B, np.dtype(F32), True)
+    ws = cpu.ae_work(V, HN, B, np.dtype(F32), True, False)
     ws.xd[:B], ws.xd[B:] = a["Xt"], a["dY"]
     ws.hg[:B], ws.hg[B:] = a["dH"], a["H"]
-    return ws.dW, 1.0, 0.0, ws, B
+    return ws.dW, 1.0, 0.0, ws, B, V
+
+
+def _split_batch(a):
+    """``split_batch``'s arguments for the batch of ``a``, drawn as the autoencoder's loop
+    draws it: the dense prefix (in B x V), the targets, the tail (holding the drawn batch)."""
+    xin, clean, tail = np.empty((B, V), F32), np.empty((B, V), F32), cpu.sparse_tail(B, V, np.dtype(F32))
+    cpu.gather_corrupt(tail.drawn, a["Xs"], a["rows"], P_NOISE, 7, 3, 1)
+    cpu.split_batch(xin, clean, tail, a["Xs"], a["rows"], a["cols"], a["n_dense"])
+    return xin, clean, tail
+
+
+def _check_split_batch(args, _, expected):
+    xin, clean, tail, n_dense = args[0], args[1], args[2], args[6]
+    targets, corrupted = expected
+    np.testing.assert_array_equal(clean, targets)
+    np.testing.assert_array_equal(xin[:, :n_dense], corrupted[:, :n_dense])
+    for i in range(B):
+        (nz,) = np.nonzero(corrupted[i, n_dense:])
+        np.testing.assert_array_equal(tail.col[i, : tail.length[i]], n_dense + nz)
+        np.testing.assert_array_equal(tail.val[i, : tail.length[i]], corrupted[i, n_dense + nz])
+
+
+def _numpy_split_batch(X, rows, cols, p, seed, stream):  # naive.gather_corrupt, columns reordered
+    return X[rows][:, cols], naive.gather_corrupt(X, rows, p, seed, stream)[:, cols]
+
+
+def _numpy_tail_forward(H, tail, W):
+    return H + tail @ W
+
+
+def _numpy_tail_update(W, alpha, tail, G):
+    return W + alpha * tail.T @ G
 
 
 def _numpy_output_delta(Z, c, X, rows, loss_kind, scale):
@@ -158,6 +200,26 @@ KERNELS = {
         lambda a: (cpu.gather_corrupt, (np.empty((B, V), F32), a["X"], a["rows"], P_NOISE, 7, 3, 1)),
         lambda a: (naive.gather_corrupt, (a["X"], a["rows"], P_NOISE, 7, 3)),
         (), _check_gather,
+    ),
+    # A split input's batch, drawn into tail.drawn: reordered into the dense prefix, the
+    # targets and the sparse tail (all written whole, the prefix up to n_dense and the tail
+    # up to its lengths). The twin draws the batch too: compare with gather_corrupt's time.
+    "split_batch": Kernel(
+        lambda a: (cpu.split_batch, (*_split_batch(a), a["Xs"], a["rows"], a["cols"], a["n_dense"])),
+        lambda a: (_numpy_split_batch, (a["Xs"], a["rows"], a["cols"], P_NOISE, 7, 3)),
+        (), _check_split_batch,
+    ),
+    # H += the tail's X~ W, in place: restored. The twin multiplies the dense tail matrix.
+    "tail_forward": Kernel(
+        lambda a: (cpu.tail_forward, (a["XW"].copy(), _split_batch(a)[2], a["W"][a["cols"]])),
+        lambda a: (_numpy_tail_forward, (a["XW"], a["tail"], a["W"][a["cols"]])),
+        (0,), lambda args, _, expected: close(args[0], expected),
+    ),
+    # W += alpha * the tail's X~^T dH on the rows it touches, in place: restored.
+    "tail_update": Kernel(
+        lambda a: (cpu.tail_update, (a["W"][a["cols"]], -LR, _split_batch(a)[2], a["dH"])),
+        lambda a: (_numpy_tail_update, (a["W"][a["cols"]], -LR, a["tail"], a["dH"])),
+        (0,), lambda args, _, expected: close(args[0], expected),
     ),
     # In place on Z = X~ W: restored, so each call starts from the pre-activation.
     "bias_sigmoid": Kernel(

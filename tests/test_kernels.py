@@ -40,6 +40,89 @@ def test_noise_rate_and_independence():
     np.testing.assert_array_equal(c, a[perm])
 
 
+def test_input_split_puts_the_dense_columns_first():
+    counts = np.array([30, 0, 100, 5, 30, 9, 10, 1, 60, 2, 3, 10])  # nonzeros of 100 rows
+    X = (np.arange(100)[:, None] < counts).astype(np.float32)
+    cols, n_dense = cpu.input_split(X, 0.1, 4096)
+    np.testing.assert_array_equal(cols, [0, 2, 4, 6, 8, 11, 1, 3, 5, 7, 9, 10])
+    assert n_dense == 6  # nonzero in at least 10 % of the rows
+    assert cpu.input_split(X, 0.35, 4096)[1] == 2
+    assert cpu.input_split(X, 0.08, 4096)[1] == 7
+    # Counted on every 4th row when asked for 25: rows 0, 4, ..., 96, of which column 3
+    # (nonzero in rows 0-4) has 2, as many as 8 % of 25.
+    assert cpu.input_split(X, 0.08, 25)[1] == 8
+    for tail_density in (0.0, 0.01):  # no split; a tail of 1 of 12 columns is under 1/8
+        cols, n_dense = cpu.input_split(X, tail_density, 4096)
+        assert n_dense == 12 and list(cols) == list(range(12))
+
+
+def assert_split_batch(xin, clean, tail, expected, targets, n_dense):
+    """``split_batch``'s outputs against the batch ``expected`` with its columns reordered
+    (and its clean ``targets``, when ``clean`` has rows)."""
+    np.testing.assert_array_equal(clean, targets)
+    np.testing.assert_array_equal(xin[:, :n_dense], expected[:, :n_dense])
+    for i in range(len(expected)):
+        (nonzero,) = np.nonzero(expected[i, n_dense:])
+        np.testing.assert_array_equal(tail.col[i, : tail.length[i]], n_dense + nonzero)
+        np.testing.assert_array_equal(tail.val[i, : tail.length[i]], expected[i, n_dense + nonzero])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_split_batch_against_naive(rng, dtype):
+    """A batch drawn as the training loops draw it (masked; shifted and masked), then split."""
+    from conftest import skewed_sparse
+
+    X = skewed_sparse(rng, 40, 30, dtype)  # 5 x 6 images for the shifts
+    rows = rng.permutation(40)[:17]
+    cols, n_dense = cpu.input_split(X, 0.3, 4096)
+    assert 0 < n_dense < 30
+    xin, clean = np.empty((17, 30), dtype), np.empty((17, 30), dtype)
+    tail = cpu.sparse_tail(17, 30, np.dtype(dtype))
+    for p in (0.0, 0.3):
+        cpu.gather_corrupt(tail.drawn, X, rows, p, 7, 5, 1)
+        cpu.split_batch(xin, clean, tail, X, rows, cols, n_dense)
+        expected = naive.gather_corrupt(X, rows, p, 7, 5)[:, cols]
+        assert_split_batch(xin, clean, tail, expected, X[rows][:, cols], n_dense)
+    # With shifts, and no targets (the classifier's case).
+    cpu.gather_augment(tail.drawn, X, rows, 0.3, 1, 5, 7, 5, 1)
+    cpu.split_batch(xin, xin[:0], tail, X, rows, cols, n_dense)
+    expected = naive.gather_augment(X, rows, 0.3, 1, 5, 7, 5)[:, cols]
+    assert_split_batch(xin, xin[:0], tail, expected, xin[:0], n_dense)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sparse_tail_products(rng, dtype):
+    """``tail_forward``, ``tail_update``, ``input_product`` and ``input_gradient`` against
+    dense products with the tail's matrix."""
+    P, V, Hn, n_dense = 9, 14, 5, 6
+    tail = (rng.random((P, V)) < 0.3) * rng.random((P, V))
+    tail[:, :n_dense] = 0
+    tail[2] = 0  # a pattern with an empty tail
+    tail = tail.astype(dtype)
+    sparse = cpu.sparse_tail(P, V, np.dtype(dtype))
+    for i in range(P):
+        (nz,) = np.nonzero(tail[i])
+        sparse.length[i], sparse.col[i, : len(nz)], sparse.val[i, : len(nz)] = len(nz), nz, tail[i, nz]
+    W = rng.normal(size=(V, Hn)).astype(dtype)
+    H = rng.normal(size=(P, Hn)).astype(dtype)
+    expected = H + tail @ W
+    cpu.tail_forward(H, sparse, W)
+    np.testing.assert_allclose(H, expected, **tol(dtype))
+    G = rng.normal(size=(P, Hn)).astype(dtype)
+    expected = W - 0.3 * tail.T @ G
+    cpu.tail_update(W, -0.3, sparse, G)
+    np.testing.assert_allclose(W, expected, **tol(dtype))
+    # The products a split input takes: X = [prefix | tail] against plain ones.
+    X = rng.random((P, V)).astype(dtype)
+    X[:, n_dense:] = tail[:, n_dense:]
+    out = np.empty((P, Hn), dtype)
+    cpu.input_product(out, X, W, sparse, n_dense)
+    np.testing.assert_allclose(out, X @ W, **tol(dtype))
+    grad = np.full((V, Hn), np.nan, dtype)
+    cpu.input_gradient(grad, X, G, sparse, n_dense)
+    np.testing.assert_allclose(grad, X.T @ G, **tol(dtype))
+
+
 @pytest.mark.parametrize("shift", [1, 2])
 @pytest.mark.parametrize("n_blocks", BLOCKS)
 @pytest.mark.parametrize("dtype", DTYPES)

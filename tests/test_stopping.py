@@ -8,9 +8,11 @@ import threading
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import skewed_sparse
 from fastae_cli.main import cli
 
-from fastae import Autoencoder, StackedClassifier, TrainingInterrupted, stopping
+from fastae import Autoencoder, StackedClassifier, TrainingInterrupted, config, stopping
+from fastae.backends import cpu
 from fastae.experiments import train as recipe
 
 N, V = 50, 12  # 50 patterns in batches of 8: 7 batches an epoch, the last of 2
@@ -37,9 +39,14 @@ def assert_same_params(a, b):
         np.testing.assert_array_equal(pa[k], pb[k], err_msg=k)
 
 
+@pytest.mark.parametrize("columns", ["even", "skewed"])
 @pytest.mark.parametrize("batches", [1, 6, 7, 9, 20])
-def test_autoencoder_stopped_saved_loaded_and_resumed_is_bitwise_uninterrupted(rng, tmp_path, stop_after, batches):
-    X, _ = data(rng)
+def test_autoencoder_stopped_saved_loaded_and_resumed_is_bitwise_uninterrupted(rng, tmp_path, stop_after, batches,
+                                                                               columns):
+    """``skewed``: columns nonzero at rates from 0.5 to 0.01, which the loop splits into a
+    dense prefix and a sparse tail (W's rows reordered while it runs)."""
+    X = data(rng)[0] if columns == "even" else skewed_sparse(rng, N, V)
+    assert (cpu.input_split(X, config.SPLIT_TAIL_DENSITY, cpu.SPLIT_SAMPLE_ROWS)[1] < V) == (columns == "skewed")
     whole = new_ae()
     losses = whole.fit(X, 4, 0.1, 8)
 
@@ -63,9 +70,13 @@ def test_autoencoder_stopped_saved_loaded_and_resumed_is_bitwise_uninterrupted(r
     assert loaded.partial_epoch is None and loaded.epochs_trained == 4
 
 
+@pytest.mark.parametrize("columns", ["even", "skewed"])
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_classifier_checkpoint_with_optimizer_state_resumes_bitwise(rng, tmp_path, stop_after, optimizer):
+def test_classifier_checkpoint_with_optimizer_state_resumes_bitwise(rng, tmp_path, stop_after, optimizer, columns):
     X, y = data(rng)
+    if columns == "skewed":  # split into a dense prefix and a sparse tail, as in the autoencoder test
+        X = skewed_sparse(rng, N, V)
+        assert cpu.input_split(X, config.SPLIT_TAIL_DENSITY, cpu.SPLIT_SAMPLE_ROWS)[1] < V
     whole = new_classifier()
     history = whole.fit(X, y, 3, 0.01, 8, optimizer=optimizer)
 

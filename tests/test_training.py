@@ -59,6 +59,73 @@ def test_denoising_fit_matches_naive(batch_size):
     np.testing.assert_allclose(model.W, expected_W, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("batch_size", [1, 7, 30], ids=lambda b: f"batch{b}")
+def test_split_input_fit_matches_naive(batch_size):
+    """Sparse columns (as in MNIST): the loop splits the input into a dense prefix and a
+    sparse tail, trains on W and c in that column order, and puts them back."""
+    from conftest import skewed_sparse
+
+    from fastae.backends import cpu
+
+    X = skewed_sparse(np.random.default_rng(3), 30, 24, np.float64)
+    cols, n_dense = cpu.input_split(X, config.SPLIT_TAIL_DENSITY, cpu.SPLIT_SAMPLE_ROWS)
+    assert 0 < n_dense < 24 and list(cols) != list(range(24))
+    model = Autoencoder(24, 6, corruption=0.3, sparsity=(0.1, 0.4), seed=5, dtype=np.float64)
+    expected_losses, expected_W = naive_fit(model, X, 3, 0.2, batch_size)
+    losses = model.fit(X, 3, 0.2, batch_size=batch_size)
+    np.testing.assert_allclose(losses, expected_losses, rtol=1e-10)
+    np.testing.assert_allclose(model.W, expected_W, rtol=1e-9, atol=1e-12)
+
+
+def test_split_and_dense_loops_agree_in_float32(monkeypatch):
+    from conftest import skewed_sparse
+
+    from fastae.backends import cpu
+
+    X = skewed_sparse(np.random.default_rng(4), 500, 200)
+    assert cpu.input_split(X, config.SPLIT_TAIL_DENSITY, cpu.SPLIT_SAMPLE_ROWS)[1] < 200
+    split = Autoencoder(200, 50, corruption=0.1, sparsity=(0.05, 0.3), seed=2)
+    split_losses = split.fit(X, 3, 0.1, batch_size=64)
+    monkeypatch.setattr(config, "SPLIT_TAIL_DENSITY", 0.0)
+    dense = Autoencoder(200, 50, corruption=0.1, sparsity=(0.05, 0.3), seed=2)
+    dense_losses = dense.fit(X, 3, 0.1, batch_size=64)
+    np.testing.assert_allclose(split_losses, dense_losses, rtol=1e-5)
+    np.testing.assert_allclose(split.W, dense.W, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(split.c, dense.c, rtol=1e-4, atol=1e-5)
+    assert not np.array_equal(split.W, dense.W)  # the two loops did round differently
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("corruption, shift", [(0.0, 0), (0.2, 1)], ids=["plain", "augmented"])
+def test_split_classifier_matches_the_dense_loop(monkeypatch, optimizer, corruption, shift):
+    """Fine-tuning on sparse columns: the split loop (the first weight's rows and Adam's
+    moments reordered while it runs) against the plain one, in float64."""
+    from conftest import skewed_sparse
+
+    from fastae import StackedClassifier
+    from fastae.backends import cpu
+
+    rng = np.random.default_rng(5)
+    X = skewed_sparse(rng, 60, 36, np.float64)  # 6 x 6 images
+    y = rng.integers(0, 3, 60)
+    assert cpu.input_split(X, config.SPLIT_TAIL_DENSITY, cpu.SPLIT_SAMPLE_ROWS)[1] < 36
+
+    def fit():
+        model = StackedClassifier([36, 8, 5], 3, seed=1, dtype=np.float64)
+        history = model.fit(X, y, 3, 0.05, 16, optimizer=optimizer, corruption=corruption, shift=shift)
+        return model, history
+
+    split, split_history = fit()
+    monkeypatch.setattr(config, "SPLIT_TAIL_DENSITY", 0.0)
+    dense, dense_history = fit()
+    np.testing.assert_allclose(split_history["loss"], dense_history["loss"], rtol=1e-12)
+    assert split_history["train_accuracy"] == dense_history["train_accuracy"]
+    for name, value in dense.params().items():
+        np.testing.assert_allclose(split.params()[name], value, rtol=1e-10, atol=1e-13, err_msg=name)
+    # They did add in other orders (W1's own updates are too small to show it, here).
+    assert not all(np.array_equal(v, dense.params()[k]) for k, v in split.params().items())
+
+
 def test_threaded_kernels_give_the_same_model(monkeypatch):
     """Kernels split across numba threads: each row and column is still summed by one
     thread in the same order, so the model is bitwise the same."""
