@@ -31,12 +31,11 @@ KERNEL_THREADS = 1
 #: still run on the calling thread: waking a thread pool costs more than the work.
 PARALLEL_MIN_ELEMENTS = 16384
 
-#: The autoencoder's training loop splits a sparse input (such as MNIST) into a dense
-#: prefix, multiplied by BLAS, and a sparse tail, added nonzero by nonzero: columns
-#: nonzero in fewer than SPLIT_TAIL_DENSITY of the rows form the tail, when there are at
-#: least SPLIT_MIN_TAIL of all columns of them (README, "Sparse inputs"). 0 turns it off.
+#: The training loops split a sparse input (such as MNIST) into a dense prefix, which
+#: BLAS multiplies, and a sparse tail, added nonzero by nonzero: the columns nonzero in
+#: fewer than SPLIT_TAIL_DENSITY of the rows form the tail (README, Speed, "Sparse
+#: inputs"). 0 turns the split off.
 SPLIT_TAIL_DENSITY = 0.1
-SPLIT_MIN_TAIL = 0.125
 
 #: numba compiles with IEEE-exact math; the gradient checks rely on it.
 FASTMATH = False

@@ -45,7 +45,7 @@ def stop_after(monkeypatch):
 
 def skewed_sparse(rng, n, V, dtype=np.float32):
     """``n x V`` values in (0, 1] or 0, column ``j`` nonzero at a rate falling from 0.5
-    to 0.01 in a shuffled column order: like MNIST's pixels, an input the autoencoder's
-    training loop splits into a dense prefix and a sparse tail."""
+    to 0.01 in a shuffled column order: like MNIST's pixels, an input the training loops
+    split into a dense prefix and a sparse tail."""
     rates = rng.permutation(np.linspace(0.5, 0.01, V))
     return ((rng.random((n, V)) < rates) * (0.1 + 0.9 * rng.random((n, V)))).astype(dtype)

@@ -303,6 +303,36 @@ def test_ae_step_against_naive(rng, dtype, loss_kind):
         np.testing.assert_allclose(grads[k], expected[k], rtol=1e-4 if dtype == np.float32 else 1e-10, atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_split_step_gives_the_dense_step_gradient(rng, dtype):
+    """One step on a split input (reordered W and c, dense prefix, sparse tail): the same
+    loss and gradients as the plain step (which test_gradients.py checks against finite
+    differences), with W's and c's rows in the split's order."""
+    from conftest import skewed_sparse
+
+    P, V, Hn = 13, 24, 6
+    X = skewed_sparse(rng, P, V, dtype)
+    rows = np.arange(P)
+    cols, n_dense = cpu.input_split(X, 0.1, 4096)
+    assert n_dense < V
+    W = (rng.normal(size=(V, Hn)) * 0.5).astype(dtype)
+    b, c = (rng.normal(size=Hn) * 0.1).astype(dtype), (rng.normal(size=V) * 0.1).astype(dtype)
+    hp = cpu.AEHyper(cpu.CROSS_ENTROPY, 0.2, 0.1, 0.5, 3)
+    Xt = naive.gather_corrupt(X, rows, 0.2, 3, 0)
+    loss, grads = cpu.CPUBackend().ae_loss_and_grads(W, b, c, Xt, X, hp)
+
+    ws = cpu.ae_work(V, Hn, P, np.dtype(dtype), True, True)
+    cpu.gather_corrupt(ws.tail.drawn, X, rows, 0.2, 3, 0, 1)
+    cpu.split_batch(ws.xd, ws.clean, ws.tail, X, rows, cols, n_dense)
+    split_loss = cpu.ae_step(W[cols], b, c[cols], ws.clean, rows, hp, ws, n_dense, 1)
+    ws.dW[:] = np.nan
+    cpu.tied_weight_step(ws.dW, 1.0, 0.0, ws, P, n_dense)
+    assert split_loss == pytest.approx(loss, rel=1e-5 if dtype == np.float32 else 1e-13)
+    np.testing.assert_allclose(ws.dW, grads["W"][cols], **tol(dtype))
+    np.testing.assert_allclose(ws.db, grads["b"], **tol(dtype))
+    np.testing.assert_allclose(ws.dc, grads["c"][cols], **tol(dtype))
+
+
 def test_kernels_cache_stamp_covers_every_backend_source():
     """A change to mathfn.py or blas.py alone must invalidate the cached cpu.py kernels."""
     from fastae.backends.cache import sources_stamp

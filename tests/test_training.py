@@ -1,4 +1,5 @@
-"""Training loops against plain references: Q1's NumPy loop, masking noise, edge batches."""
+"""Training loops against plain references: Q1's NumPy loop, masking noise, edge batches,
+sparse inputs split into a dense prefix and a sparse tail."""
 import importlib.util
 from pathlib import Path
 

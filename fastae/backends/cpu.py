@@ -29,7 +29,7 @@ from numba import njit, prange
 from numba.typed import List
 
 from .. import config
-from ..config import FASTMATH, SPLIT_MIN_TAIL
+from ..config import FASTMATH
 from ..stopping import run_in_worker
 from .blas import gemm
 from .mathfn import (
@@ -75,6 +75,9 @@ SparseTail = namedtuple("SparseTail", "length col val drawn")
 
 #: Rows ``input_split`` counts nonzeros on (spread over the data set).
 SPLIT_SAMPLE_ROWS = 4096
+#: ``input_split`` splits an input only when its sparse tail holds at least this share
+#: of the columns (fewer would save less than the split costs).
+SPLIT_MIN_TAIL = 0.125
 
 _jit = dict(cache=True, fastmath=FASTMATH, error_model="numpy")
 _pjit = dict(_jit, parallel=True)
