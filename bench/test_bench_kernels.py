@@ -17,9 +17,10 @@ and ``sgd`` (twins as in tests/test_kernels.py's expected values), ``tied_weight
 and a sum, where fastae makes one BLAS call on stacked factors), and the split input's
 ``split_batch`` (``naive.gather_corrupt`` with the columns reordered), ``tail_forward``
 and ``tail_update`` (dense products with the batch's tail as a matrix). The split kernels
-run on MNIST-like inputs whose columns are nonzero at rates from 0.45 down to 0. The ``gather_corrupt``
-twin hashes one pixel at a time in Python integers: its time is a tests-only reference,
-not what a NumPy program would pay for masking noise (q3_numpy.py draws from NumPy's RNG).
+run on MNIST-like inputs whose columns are nonzero at rates from 0.45 down to 0. The
+``gather_corrupt`` twin hashes one pixel at a time in Python integers: its time is a
+tests-only reference, not what a NumPy program would pay for masking noise (q3_numpy.py
+draws from NumPy's RNG); ``split_batch``'s twin draws the batch too.
 """
 import importlib.util
 from collections import namedtuple
