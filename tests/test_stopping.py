@@ -105,7 +105,17 @@ def test_without_optimizer_state_adam_starts_afresh(rng, tmp_path):
     assert StackedClassifier.load(tmp_path / "final")._opt_state is None
 
 
-def test_a_real_ctrl_c_between_epochs_stops_cleanly(rng):
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT with Python's default handler for the test, whatever the test run inherited:
+    a shell that starts a job in the background makes it ignore SIGINT, and fastae leaves an
+    ignored SIGINT ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_a_real_ctrl_c_between_epochs_stops_cleanly(rng, ctrl_c_raises):
     """SIGINT during the callback sets the flag; the next epoch stops before its first batch."""
     X, _ = data(rng)
     whole = new_ae()
@@ -125,7 +135,20 @@ def test_a_real_ctrl_c_between_epochs_stops_cleanly(rng):
     assert_same_params(part, whole)
 
 
-def test_a_real_ctrl_c_inside_the_compiled_loop_stops_at_a_batch(rng):
+def test_an_ignored_ctrl_c_stays_ignored(rng):
+    """A process that ignores SIGINT (a background job) keeps ignoring it while fastae trains."""
+    X, _ = data(rng)
+    seen = []
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        new_ae().fit(X, 2, 0.1, 8, callback=lambda *_: seen.append(signal.getsignal(signal.SIGINT)))
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert seen == [signal.SIG_IGN, signal.SIG_IGN]
+
+
+def test_a_real_ctrl_c_inside_the_compiled_loop_stops_at_a_batch(rng, ctrl_c_raises):
     """SIGINT while the compiled epoch runs on its worker thread: training stops at a batch
     boundary, the model is consistent, and finishing the run gives the uninterrupted result."""
     X = (rng.random((40000, 64)) < 0.4).astype(np.float32)
