@@ -171,11 +171,11 @@ def _write_array(path, array):
     """Write ``array`` to ``path`` (.npy or .csv) atomically: a temporary file, then a rename."""
     import numpy as np
 
-    from fastae.io import _atomic_write
+    from fastae.io import atomic_write
 
     if path.suffix.lower() == ".csv":
-        return _atomic_write(path, lambda f: np.savetxt(f, array, delimiter=",", fmt="%.9g"))
-    return _atomic_write(path, lambda f: np.save(f, array, allow_pickle=False))
+        return atomic_write(path, lambda f: np.savetxt(f, array, delimiter=",", fmt="%.9g"))
+    return atomic_write(path, lambda f: np.save(f, array, allow_pickle=False))
 
 
 def _apply(what, model, data, key, out, device, quiet):

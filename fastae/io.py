@@ -13,12 +13,20 @@ from pathlib import Path
 import numpy as np
 
 
-def _atomic_write(path, write):
-    """Call ``write(file_object)`` on a temporary file, then rename it to ``path``."""
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path, write):
+    """Call ``write(file_object)`` on a uniquely named temporary file in ``path``'s
+    directory, then rename it over ``path``: a reader sees the old file or the new one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; outputs follow the umask
         with os.fdopen(fd, "wb") as f:
             write(f)
         os.replace(tmp, path)
@@ -43,7 +51,7 @@ def _jsonable(value):
 def save_json(path, data):
     """Write ``data`` (dicts, lists, numbers, strings, NumPy arrays) as indented JSON."""
     text = json.dumps(_jsonable(data), indent=2, allow_nan=True) + "\n"
-    return _atomic_write(path, lambda f: f.write(text.encode()))
+    return atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def json_roundtrip(data):
@@ -67,7 +75,7 @@ def model_paths(path):
 def save_model(path, arrays, config):
     """Save named arrays to ``PATH.npz`` and ``config`` to ``PATH.json``; returns both paths."""
     npz, js = model_paths(path)
-    _atomic_write(npz, lambda f: np.savez(f, **arrays))
+    atomic_write(npz, lambda f: np.savez(f, **arrays))
     save_json(js, config)
     return npz, js
 
