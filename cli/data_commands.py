@@ -11,7 +11,6 @@ from pathlib import Path
 import click
 
 from .options import (
-    MAX_SEED,
     FiniteFloatRange,
     device_option,
     echo_for,
@@ -132,9 +131,6 @@ def train(data, key, hidden, loss, corruption, sparsity, epochs, batch_size, lr,
     ... and metrics.json into --out. Ctrl-C stops at the end of the batch in progress and
     saves a checkpoint; run the same command with --resume to continue.
     """
-    if seed > MAX_SEED - len(hidden) + 1:
-        raise click.BadParameter(f"{seed} is too large (at most {MAX_SEED - len(hidden) + 1}).",
-                                 param_hint="'--seed'")
     from fastae.experiments import train as recipe
     from fastae.userdata import load_array
 

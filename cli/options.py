@@ -6,8 +6,7 @@ import sys
 
 import click
 
-#: Largest seed the compiled kernels take (they hold it in a signed 64-bit integer).
-MAX_SEED = 2**63 - 1
+from fastae.config import MAX_SEED  # importing fastae.config loads neither numpy nor numba
 
 
 class FiniteFloatRange(click.FloatRange):

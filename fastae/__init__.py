@@ -4,7 +4,22 @@
 >>> model = Autoencoder(784, 625, corruption=0.1, sparsity=(0.02, 0.4))
 """
 from . import config  # noqa: F401  (sets the thread environment before numba loads)
-from .model import Autoencoder, StackedClassifier
-from .stopping import TrainingInterrupted
 
-__all__ = ["Autoencoder", "StackedClassifier", "TrainingInterrupted"]
+__all__ = ["Autoencoder", "History", "StackedClassifier", "TrainingInterrupted"]
+
+
+def __getattr__(name):
+    """The models load numba (and the kernels) on first use, not on ``import fastae``."""
+    if name in ("Autoencoder", "StackedClassifier"):
+        from . import model
+
+        return getattr(model, name)
+    if name == "History":
+        from .history import History
+
+        return History
+    if name == "TrainingInterrupted":
+        from .stopping import TrainingInterrupted
+
+        return TrainingInterrupted
+    raise AttributeError(f"module 'fastae' has no attribute {name!r}")

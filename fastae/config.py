@@ -19,6 +19,10 @@ THREAD_ENV = {
 for _name, _value in THREAD_ENV.items():
     os.environ.setdefault(_name, _value)
 
+#: Seeds are integers in ``0..MAX_SEED`` (what a 64-bit signed integer holds), at the API
+#: and on the command line; recipes derive each stage's seed with ``checks.stage_seed``.
+MAX_SEED = 2**63 - 1
+
 #: rho_hat is clipped to [KL_EPS, 1 - KL_EPS] inside the KL sparsity term.
 KL_EPS = 1e-6
 
@@ -36,6 +40,17 @@ PARALLEL_MIN_ELEMENTS = 16384
 #: fewer than SPLIT_TAIL_DENSITY of the rows form the tail (README, Speed, "Sparse
 #: inputs"). 0 turns the split off.
 SPLIT_TAIL_DENSITY = 0.1
+
+#: Rows the split counts nonzeros on (spread over the data set).
+SPLIT_SAMPLE_ROWS = 4096
+
+#: The split is made only when its sparse tail holds at least this share of the columns
+#: (fewer would save less than the split costs).
+SPLIT_MIN_TAIL = 0.125
+
+#: Rows the losses, the encodings and the classifier's forward pass work through at a
+#: time, outside training.
+EVAL_CHUNK = 4096
 
 #: numba compiles with IEEE-exact math; the gradient checks rely on it.
 FASTMATH = False

@@ -18,20 +18,22 @@ against their published MD5 checksums.
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import http.client
-import math
 import os
-import struct
-import tempfile
-import urllib.request
-import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from .download import (
+    _MNIST_NAMES,
+    DEFAULT_MIRRORS,
+    _fetch_into_cache,
+    _Progress,
+    _resolve_mirrors,
+    _where_to_put_files,
+)
+from .idx import DatasetError, read_idx
 
 __all__ = [
     "DEFAULT_MIRRORS",
@@ -44,12 +46,6 @@ __all__ = [
     "read_idx",
 ]
 
-#: Base URLs from which the gzipped MNIST files are downloaded, in order.
-DEFAULT_MIRRORS = (
-    "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "https://storage.googleapis.com/cvdf-datasets/mnist/",
-)
-
 #: Published MD5 checksums of the gzipped MNIST files served by the mirrors.
 #: Only downloads are verified against them: a local copy that was
 #: re-compressed has different gzip bytes but the same (validated) contents.
@@ -60,30 +56,7 @@ MNIST_MD5 = {
     "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
 }
 
-# The four MNIST files, without the ``.gz`` suffix, in the order
-# train images, train labels, test images, test labels.
-_MNIST_NAMES = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-)
-
-_GZIP_MAGIC = b"\x1f\x8b"
-_IDX_UINT8 = 0x08
-_CHUNK = 1 << 20
-_DOWNLOAD_TIMEOUT_S = 30
 _TRUE_STRINGS = ("1", "true", "yes")
-
-_Progress = Callable[[str, int, "int | None"], None]
-
-
-class DatasetError(ValueError):
-    """A data file is missing, corrupt or inconsistent.
-
-    The message names the file or directory concerned, says what is wrong
-    and how to fix it.
-    """
 
 
 # ---------------------------------------------------------------------------
@@ -154,120 +127,6 @@ def random_images(n_images=100, side=10, seed=0, dtype=np.float32) -> np.ndarray
     _check_positive_int("side", side)
     rng = np.random.default_rng(seed)
     return rng.random((n_images, side * side)).astype(dtype)
-
-
-# ---------------------------------------------------------------------------
-# IDX files
-# ---------------------------------------------------------------------------
-
-
-def _corrupt(path, problem: str) -> DatasetError:
-    """Build the error for a damaged IDX file, with the usual remedy."""
-    return DatasetError(
-        f"{path}: {problem}. The file is damaged or is not an MNIST IDX "
-        "file; delete it and copy or download it again."
-    )
-
-
-def _read_exactly(stream, path, n_bytes: int, what: str) -> bytes:
-    """Read exactly ``n_bytes`` from ``stream`` or raise a DatasetError."""
-    data = stream.read(n_bytes)
-    if len(data) != n_bytes:
-        raise _corrupt(
-            path,
-            f"file ends inside the {what}: expected {n_bytes} bytes, "
-            f"found {len(data)}",
-        )
-    return data
-
-
-def _read_idx_stream(stream, path) -> np.ndarray:
-    """Parse an IDX file from a binary stream; see :func:`read_idx`."""
-    zero, type_code, ndim = struct.unpack(
-        ">HBB", _read_exactly(stream, path, 4, "header")
-    )
-    if zero != 0:
-        raise _corrupt(
-            path, f"bad magic number: the first two bytes are {zero:#06x}, not 0x0000"
-        )
-    if type_code != _IDX_UINT8:
-        raise _corrupt(
-            path,
-            f"unsupported IDX type code {type_code:#04x}; "
-            f"only unsigned bytes ({_IDX_UINT8:#04x}) are supported",
-        )
-    if not 1 <= ndim <= 4:
-        raise _corrupt(
-            path, f"unsupported number of dimensions {ndim}; expected 1 to 4"
-        )
-    shape = struct.unpack(
-        f">{ndim}I", _read_exactly(stream, path, 4 * ndim, "dimension sizes")
-    )
-    if 0 in shape:
-        raise _corrupt(path, f"the header declares an empty shape {shape}")
-
-    expected = math.prod(shape)  # Python ints: no overflow for absurd headers
-    # Read in chunks so that a corrupt header announcing an enormous shape
-    # fails on the data actually present instead of on a huge allocation.
-    payload = bytearray()
-    while len(payload) <= expected:
-        chunk = stream.read(min(_CHUNK, expected + 1 - len(payload)))
-        if not chunk:
-            break
-        payload += chunk
-    if len(payload) < expected:
-        raise _corrupt(
-            path,
-            f"truncated payload: the header shape {shape} needs {expected} "
-            f"bytes, found {len(payload)}",
-        )
-    if len(payload) > expected:
-        extra = len(payload) - expected
-        while chunk := stream.read(_CHUNK):
-            extra += len(chunk)
-        raise _corrupt(
-            path,
-            f"{extra} unexpected trailing bytes after the {expected} payload "
-            f"bytes of shape {shape}",
-        )
-    return np.frombuffer(payload, dtype=np.uint8).reshape(shape)
-
-
-def read_idx(path) -> np.ndarray:
-    """Read one unsigned-byte IDX file, gzipped or raw.
-
-    Gzip compression is detected from the magic bytes ``1f 8b``, not from
-    the file name.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        File to read.
-
-    Returns
-    -------
-    numpy.ndarray of uint8
-        Writable array with the shape given by the IDX header.
-
-    Raises
-    ------
-    DatasetError
-        If the gzip stream is corrupt, the magic number is wrong, the type
-        code is not ``0x08`` (unsigned byte), the number of dimensions is not
-        1 to 4, or the payload is shorter or longer than the header's shape.
-    OSError
-        If the file cannot be opened.
-    """
-    with open(path, "rb") as raw:
-        is_gzip = raw.read(2) == _GZIP_MAGIC
-        raw.seek(0)
-        if not is_gzip:
-            return _read_idx_stream(raw, path)
-        try:
-            with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
-                return _read_idx_stream(stream, path)
-        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
-            raise _corrupt(path, f"corrupt gzip data ({exc})") from exc
 
 
 # ---------------------------------------------------------------------------
@@ -343,106 +202,6 @@ def _default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/fastae/mnist``, else ``~/.cache/fastae/mnist``."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "fastae" / "mnist"
-
-
-def _where_to_put_files(cache_dir: Path) -> str:
-    """Instructions for supplying the MNIST files by hand."""
-    names = ", ".join(f"{name}.gz" for name in _MNIST_NAMES)
-    return (
-        f"Get the four MNIST files ({names}; gzipped or not) and either pass "
-        "their directory with --data-dir DIR (data_dir= in Python), set "
-        f"FASTAE_DATA=DIR, or copy them into the cache directory {cache_dir}."
-    )
-
-
-def _download(
-    name: str,
-    mirrors: Sequence[str],
-    md5: str,
-    cache_dir: Path,
-    progress: _Progress | None,
-) -> list[str]:
-    """Download ``name`` into ``cache_dir`` from the first mirror that works.
-
-    The file is streamed into a temporary file in ``cache_dir`` and moved to
-    its final name only if its MD5 equals ``md5``.
-
-    Returns
-    -------
-    list of str
-        One failure reason per mirror tried; empty if the download succeeded.
-    """
-    failures = []
-    for mirror in mirrors:
-        url = mirror.rstrip("/") + "/" + name
-        tmp = tempfile.NamedTemporaryFile(
-            dir=cache_dir, prefix=f".{name}.", suffix=".part", delete=False
-        )
-        try:
-            digest = hashlib.md5()
-            with tmp, urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as resp:
-                length = resp.headers.get("Content-Length")
-                total = int(length) if length and length.isdigit() else None
-                done = 0
-                while chunk := resp.read(_CHUNK):
-                    tmp.write(chunk)
-                    digest.update(chunk)
-                    done += len(chunk)
-                    if progress is not None:
-                        progress(name, done, total)
-            if digest.hexdigest() != md5.lower():
-                failures.append(
-                    f"{url}: MD5 checksum mismatch "
-                    f"(expected {md5}, got {digest.hexdigest()})"
-                )
-                continue
-            os.replace(tmp.name, cache_dir / name)
-            return []
-        except (OSError, http.client.HTTPException) as exc:
-            # OSError covers URLError, HTTPError (e.g. 404) and timeouts.
-            failures.append(f"{url}: {type(exc).__name__}: {exc}")
-        finally:
-            if os.path.exists(tmp.name):
-                os.unlink(tmp.name)
-    return failures
-
-
-def _resolve_mirrors(mirrors: Sequence[str] | None) -> tuple[str, ...]:
-    """Mirrors from the argument, else ``$FASTAE_MNIST_MIRRORS``, else defaults."""
-    if mirrors is None:
-        env = os.environ.get("FASTAE_MNIST_MIRRORS", "")
-        mirrors = [m.strip() for m in env.split(",") if m.strip()] or DEFAULT_MIRRORS
-    if isinstance(mirrors, str) or not mirrors:
-        raise ValueError(
-            f"mirrors must be a non-empty sequence of URLs, got {mirrors!r}"
-        )
-    return tuple(mirrors)
-
-
-def _fetch_into_cache(
-    cache_dir: Path,
-    missing: list[str],
-    mirrors: tuple[str, ...],
-    md5: Mapping[str, str],
-    progress: _Progress | None,
-) -> None:
-    """Download the ``missing`` MNIST files into ``cache_dir``."""
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DatasetError(
-            f"Cannot create the MNIST cache directory {cache_dir} ({exc}). "
-            "Pass another cache_dir, or " + _where_to_put_files(cache_dir)
-        ) from exc
-    for name in missing:
-        gz_name = f"{name}.gz"
-        failures = _download(gz_name, mirrors, md5[gz_name], cache_dir, progress)
-        if failures:
-            reasons = "\n".join(f"  - {reason}" for reason in failures)
-            raise DatasetError(
-                f"Could not download {gz_name} into {cache_dir}; every mirror "
-                f"failed:\n{reasons}\n" + _where_to_put_files(cache_dir)
-            )
 
 
 def _split(images: np.ndarray, labels: np.ndarray, image_path: Path, label_path: Path):

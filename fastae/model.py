@@ -1,4 +1,5 @@
-"""Models: the tied-weight autoencoder and the stacked softmax classifier.
+"""Models: the tied-weight autoencoder (here) and the stacked softmax classifier
+(``classifier.py``), on one shared base.
 
 Conventions (the tutorial's code uses the same):
 
@@ -12,87 +13,21 @@ Conventions (the tutorial's code uses the same):
 * With masking noise the encoder sees ``X~`` (each pixel kept with probability
   ``1 - corruption``), and the target is always the clean ``X``.
 """
+import abc
 import math
+import time
 
 import numpy as np
 
 from . import io, stopping
 from .backends import get_backend
-from .backends.cpu import ADAM, CROSS_ENTROPY, MSE, SGD, AEHyper, Optim
+from .backends.records import CROSS_ENTROPY, MSE, AEHyper, Cursor, Schedule
+from .checks import check_choice, check_data, check_dtype, check_positive_int, check_probability, check_rate
+from .checks import check_seed, check_sparsity
+from .history import History
 
 LOSSES = {"cross_entropy": CROSS_ENTROPY, "mse": MSE}
 INITS = ("normal", "sigmoid_uniform")
-
-
-def check_data(X, n_features, *, name="X", unit_interval=False, dtype=np.float32):
-    """``X`` as a C-contiguous 2-D array of ``dtype``, or a ValueError naming ``name``."""
-    X = np.asarray(X)
-    if X.ndim == 1 and n_features is not None and X.shape[0] == n_features:
-        X = X[None, :]
-    if X.ndim != 2:
-        raise ValueError(f"{name}: expected a 2-D array (patterns x features), got shape {X.shape}")
-    if X.shape[0] == 0:
-        raise ValueError(f"{name}: has no rows")
-    if n_features is not None and X.shape[1] != n_features:
-        raise ValueError(f"{name}: expected {n_features} features per row, got {X.shape[1]}")
-    if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
-        raise ValueError(f"{name}: expected real numbers, got dtype {X.dtype}")
-    X = np.ascontiguousarray(X, dtype=dtype)
-    lo, hi = X.min(), X.max()  # NaN propagates into both: two passes check everything
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        raise ValueError(f"{name}: contains NaN or infinite values")
-    if unit_interval and (lo < 0.0 or hi > 1.0):
-        raise ValueError(
-            f"{name}: values must lie in [0, 1] for the cross-entropy loss "
-            f"(found {lo:g} .. {hi:g}); rescale, e.g. X / X.max(), or use loss='mse'"
-        )
-    return X
-
-
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    return int(value)
-
-
-def _check_rate(value, name):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected a positive number, got {value!r}") from None
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name}: expected a positive number, got {value!r}")
-    return value
-
-
-def check_seed(seed):
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
-    return int(seed)
-
-
-def check_dtype(dtype):
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise ValueError(f"dtype: expected float32 or float64, got {dtype}")
-    return dtype
-
-
-def check_init(init):
-    if init not in INITS:
-        raise ValueError(f"init: expected one of {', '.join(INITS)}, got {init!r}")
-    return init
-
-
-def check_probability(value, name):
-    """A masking-noise level in [0, 1)."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected a probability in [0, 1), got {value!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{name}: expected a probability in [0, 1), got {value!r}")
-    return value
 
 
 def initial_weights(rng, n_in, n_out, init):
@@ -119,15 +54,54 @@ def epoch_order(seed, epoch, n):
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
-class _PartialEpoch:
-    """Where Ctrl-C stopped an epoch (``partial_epoch``), for ``fit`` to finish it first.
+class Model(abc.ABC):
+    """What both models share: seed, dtype, init and device; the epochs trained and the
+    interrupted epoch; parameters by name; saving and loading.
 
-    ``partial_epoch`` is None, or a dict: ``row``, the patterns of the epoch's order
-    already trained on; ``sums``, the epoch's loss (and, for a classifier, hit count)
-    summed over them; and the ``patterns``, ``batch_size`` and ``shuffle`` of that ``fit``.
+    ``partial_epoch`` is None, or where Ctrl-C stopped an epoch, for ``fit`` to finish it
+    first: a dict of ``row`` (the patterns of the epoch's order already trained on),
+    ``sums`` (the epoch's loss, and for a classifier hit count, summed over them) and the
+    ``patterns``, ``batch_size`` and ``shuffle`` of that ``fit``.
     """
 
+    #: The ``kind`` recorded in a saved model's JSON.
+    kind = None
+    #: Config keys a saved model must have, besides the shared ones.
+    saved_keys = ()
     partial_epoch = None
+
+    def _setup(self, seed, dtype, device, init):
+        self.seed = check_seed(seed)
+        self.dtype = check_dtype(dtype)
+        self.init = check_choice(init, INITS, "init")
+        self.device = device
+        self.backend = get_backend(device)
+        self.epochs_trained = 0
+
+    # ------------------------------------------------------------- parameters
+
+    @abc.abstractmethod
+    def _param_arrays(self):
+        """``{name: device array}`` of every parameter."""
+
+    @abc.abstractmethod
+    def _settings(self):
+        """The model's own constructor settings, as saved in its config."""
+
+    @classmethod
+    @abc.abstractmethod
+    def _from_config(cls, cfg, device):
+        """A fresh model with the settings of a saved config."""
+
+    @abc.abstractmethod
+    def _load_arrays(self, arrays, cfg, path):
+        """Take the parameters (and any state) from a saved model's arrays, shapes checked."""
+
+    def params(self):
+        """Host copies of every parameter, by name."""
+        return {n: np.array(self.backend.to_host(a)) for n, a in self._param_arrays().items()}
+
+    # ------------------------------------------------------------- interrupted epochs
 
     def _resume_point(self, n, batch_size, shuffle):
         """``(at, partial)`` for the backend: where the interrupted epoch stopped, if any."""
@@ -171,8 +145,39 @@ class _PartialEpoch:
             raise ValueError(f"path: {path} has a malformed partial_epoch {p!r}")
         return p
 
+    # ------------------------------------------------------------------- files
 
-class Autoencoder(_PartialEpoch):
+    def config(self):
+        return {
+            "kind": self.kind, **self._settings(), "seed": self.seed, "dtype": self.dtype.name, "init": self.init,
+            "epochs_trained": self.epochs_trained, "partial_epoch": self.partial_epoch,
+        }
+
+    def save(self, path, **extra):
+        """Write ``PATH.npz`` (the parameters) and ``PATH.json`` (the config, plus ``extra``)."""
+        return io.save_model(path, self.params(), {**self.config(), **extra})
+
+    @classmethod
+    def load(cls, path, device="cpu"):
+        """A model saved by :meth:`save`."""
+        keys = ("kind", *cls.saved_keys, "seed", "dtype", "init", "epochs_trained")
+        arrays, cfg = io.load_model(path, (), keys)
+        if cfg.get("kind") != cls.kind:
+            raise ValueError(f"path: {path} holds a {cfg.get('kind')!r}, not a {cls.kind}")
+        model = cls._from_config(cfg, device)
+        expected = {n: a.shape for n, a in model._param_arrays().items()}
+        for n, shape in expected.items():
+            if n not in arrays:
+                raise ValueError(f"path: {path} lacks the array {n} of this {cls.kind}")
+            if arrays[n].shape != shape:
+                raise ValueError(f"path: {n} in {path} has shape {arrays[n].shape}, expected {shape}")
+        model._load_arrays(arrays, cfg, path)
+        model.epochs_trained = int(cfg["epochs_trained"])
+        model.partial_epoch = cls._checked_partial_epoch(cfg.get("partial_epoch"), path)
+        return model
+
+
+class Autoencoder(Model):
     """A tied-weight autoencoder with sigmoid units.
 
     Parameters
@@ -190,7 +195,7 @@ class Autoencoder(_PartialEpoch):
         Seeds the initial weights, the shuffling and the masking noise.
     dtype : np.float32 or np.float64
         float32 for speed; float64 for gradient checks.
-    device : {"cpu"}
+    device : {"cpu", "cuda"}
         Where the computation runs.
     init : {"normal", "sigmoid_uniform"}
         ``normal``: ``W ~ N(0, 1/sqrt(n_visible))`` (standard deviation), as the tutorial's
@@ -205,70 +210,52 @@ class Autoencoder(_PartialEpoch):
     epochs_trained : int
     """
 
-    def __init__(
-        self,
-        n_visible,
-        n_hidden,
-        *,
-        loss="cross_entropy",
-        corruption=0.0,
-        sparsity=None,
-        seed=0,
-        dtype=np.float32,
-        device="cpu",
-        init="normal",
-    ):
-        self.n_visible = _check_positive_int(n_visible, "n_visible")
-        self.n_hidden = _check_positive_int(n_hidden, "n_hidden")
-        if loss not in LOSSES:
-            raise ValueError(f"loss: expected one of {', '.join(LOSSES)}, got {loss!r}")
-        self.loss_name = loss
+    kind = "Autoencoder"
+    saved_keys = ("n_visible", "n_hidden", "loss", "corruption", "sparsity")
+
+    def __init__(self, n_visible, n_hidden, *, loss="cross_entropy", corruption=0.0, sparsity=None, seed=0,
+                 dtype=np.float32, device="cpu", init="normal"):
+        self.n_visible = check_positive_int(n_visible, "n_visible")
+        self.n_hidden = check_positive_int(n_hidden, "n_hidden")
+        self.loss_name = check_choice(loss, tuple(LOSSES), "loss")
         self.corruption = check_probability(corruption, "corruption")
-        if sparsity is None:
-            self.rho, self.beta = 0.0, 0.0
-        else:
-            try:
-                rho, beta = (float(v) for v in sparsity)
-            except (TypeError, ValueError):
-                raise ValueError(f"sparsity: expected None or a pair (rho, beta), got {sparsity!r}") from None
-            if not 0.0 < rho < 1.0:
-                raise ValueError(f"sparsity: rho must lie in (0, 1), got {rho!r}")
-            if not (np.isfinite(beta) and beta >= 0.0):
-                raise ValueError(f"sparsity: beta must be a number >= 0, got {beta!r}")
-            self.rho, self.beta = rho, beta
-        self.seed = check_seed(seed)
-        self.dtype = check_dtype(dtype)
-        self.init = check_init(init)
-        self.device = device
-        self.backend = get_backend(device)
-        self.epochs_trained = 0
+        self.rho, self.beta = check_sparsity(sparsity) or (0.0, 0.0)
+        self._setup(seed, dtype, device, init)
         self._noise_stream = 0
-        self.W, self.b, self.c = self._initial_params()
-
-    # ------------------------------------------------------------------ set-up
-
-    def _initial_params(self):
         rng = np.random.default_rng([self.seed, 0xAE])
         W = initial_weights(rng, self.n_visible, self.n_hidden, self.init)
         as_dev = self.backend.asarray
-        return (
-            as_dev(W, self.dtype),
-            as_dev(np.zeros(self.n_hidden), self.dtype),
-            as_dev(np.zeros(self.n_visible), self.dtype),
-        )
+        self.W = as_dev(W, self.dtype)
+        self.b = as_dev(np.zeros(self.n_hidden), self.dtype)
+        self.c = as_dev(np.zeros(self.n_visible), self.dtype)
 
     @property
     def sparsity(self):
         return None if self.beta == 0.0 and self.rho == 0.0 else (self.rho, self.beta)
+
+    def _settings(self):
+        return {"n_visible": self.n_visible, "n_hidden": self.n_hidden, "loss": self.loss_name,
+                "corruption": self.corruption, "sparsity": self.sparsity}
+
+    @classmethod
+    def _from_config(cls, cfg, device):
+        return cls(cfg["n_visible"], cfg["n_hidden"], loss=cfg["loss"], corruption=cfg["corruption"],
+                   sparsity=cfg["sparsity"], seed=cfg["seed"], dtype=cfg["dtype"], device=device, init=cfg["init"])
+
+    def _param_arrays(self):
+        return {"W": self.W, "b": self.b, "c": self.c}
+
+    def _load_arrays(self, arrays, cfg, path):
+        for k in ("W", "b", "c"):
+            setattr(self, k, self.backend.asarray(arrays[k], self.dtype))
 
     def _hyper(self):
         return AEHyper(LOSSES[self.loss_name], self.corruption, self.rho, self.beta, self.seed)
 
     def _data(self, X, name="X"):
         """``X`` checked (host array) and on the device: ``(host, device)``."""
-        X = check_data(
-            X, self.n_visible, name=name, unit_interval=self.loss_name == "cross_entropy", dtype=self.dtype
-        )
+        X = check_data(X, self.n_visible, name=name, unit_interval=self.loss_name == "cross_entropy",
+                       dtype=self.dtype)
         return X, self.backend.asarray(X, self.dtype)
 
     def _corrupted(self, X, Xd, mask):
@@ -320,16 +307,18 @@ class Autoencoder(_PartialEpoch):
             None trains full-batch (plain gradient descent, as in Q1).
         shuffle : bool
             Visit the patterns in a new seeded order every epoch.
-        callback : callable(epochs_done, losses_so_far) or None
-            Called after every chunk of epochs (for progress display).
+        callback : callable(epochs_done, history) or None
+            Called after every chunk of epochs (for progress display), with the number
+            of epochs this call has finished and their :class:`fastae.History`.
         chunk_epochs : int or None
             Epochs run per compiled call; by default a twentieth of ``epochs``.
 
         Returns
         -------
-        ndarray (epochs,)
-            Each epoch's mean over its patterns of the batch losses, taken before each
-            batch's update.
+        fastae.History
+            The loss of each epoch (as an array: each epoch's mean over its patterns of
+            the batch losses, taken before each batch's update), and ``history["seconds"]``,
+            each chunk's training time shared among its epochs.
 
         Raises
         ------
@@ -341,15 +330,21 @@ class Autoencoder(_PartialEpoch):
             result is the one of an uninterrupted run.
         """
         _, X = self._data(X)
-        epochs = _check_positive_int(epochs, "epochs")
-        lr = _check_rate(lr, "lr")
+        epochs = check_positive_int(epochs, "epochs")
+        lr = check_rate(lr, "lr", self.dtype)
+        if chunk_epochs is not None:
+            chunk_epochs = check_positive_int(chunk_epochs, "chunk_epochs")
         n = X.shape[0]
-        batch_size = n if batch_size is None else min(_check_positive_int(batch_size, "batch_size"), n)
+        batch_size = n if batch_size is None else min(check_positive_int(batch_size, "batch_size"), n)
         shuffle = shuffle and batch_size < n  # a full batch's order changes nothing
         at, partial = self._resume_point(n, batch_size, shuffle)
         chunk = chunk_epochs or max(1, epochs // 20)
-        losses = np.empty(epochs)
+        losses, seconds = np.empty(epochs), np.empty(epochs)
         done = 0
+
+        def history():
+            return History({"loss": losses[:done], "seconds": seconds[:done]})
+
         with stopping.ctrl_c_sets(stopping.new_stop()) as stop:
             while done < epochs:
                 todo = min(chunk, epochs - done)
@@ -358,20 +353,23 @@ class Autoencoder(_PartialEpoch):
                     orders = np.stack([epoch_order(self.seed, first + e, n) for e in range(todo)])
                 else:
                     orders = np.broadcast_to(np.arange(n), (todo, n)).copy()
+                started = time.perf_counter()
                 chunk_losses = self.backend.train_autoencoder(
-                    self.W, self.b, self.c, X, orders, first, batch_size, lr, self._hyper(), at, partial, stop
+                    self.W, self.b, self.c, X, Schedule(orders, first, batch_size), lr, self._hyper(),
+                    Cursor(at, partial, stop),
                 )
                 finished = int(at[0])
                 losses[done : done + finished] = chunk_losses[:finished]
+                seconds[done : done + finished] = (time.perf_counter() - started) / todo
                 self.epochs_trained += finished
                 done += finished
                 if finished < todo:
                     self._stopped_at(at, partial, n, batch_size, shuffle)
-                    raise stopping.TrainingInterrupted(self, losses[:done].copy())
+                    raise stopping.TrainingInterrupted(self, history())
                 at[:] = 0
                 if callback is not None:
-                    callback(done, losses[:done])
-        return losses
+                    callback(done, history())
+        return history()
 
     def encode(self, X):
         """Hidden activations ``sigmoid(X W + b)`` of clean inputs."""
@@ -391,356 +389,5 @@ class Autoencoder(_PartialEpoch):
         """``X`` with the masking noise of ``stream`` (as training draws it for an epoch)."""
         return self.backend.to_host(self.backend.corrupt(self._data(X)[1], self.corruption, self.seed, stream))
 
-    def params(self):
-        """Host copies of ``W``, ``b`` and ``c``, by name."""
-        return {k: np.array(self.backend.to_host(getattr(self, k))) for k in ("W", "b", "c")}
 
-    # ------------------------------------------------------------------- files
-
-    def config(self):
-        return {
-            "kind": "Autoencoder",
-            "n_visible": self.n_visible,
-            "n_hidden": self.n_hidden,
-            "loss": self.loss_name,
-            "corruption": self.corruption,
-            "sparsity": self.sparsity,
-            "seed": self.seed,
-            "dtype": self.dtype.name,
-            "init": self.init,
-            "epochs_trained": self.epochs_trained,
-            "partial_epoch": self.partial_epoch,
-        }
-
-    def save(self, path, **extra):
-        """Write ``PATH.npz`` (W, b, c) and ``PATH.json`` (the config, plus ``extra``)."""
-        return io.save_model(path, self.params(), {**self.config(), **extra})
-
-    @classmethod
-    def load(cls, path, device="cpu"):
-        """An autoencoder saved by :meth:`save`."""
-        keys = ("kind", "n_visible", "n_hidden", "loss", "corruption", "sparsity", "seed", "dtype", "init",
-                "epochs_trained")
-        arrays, cfg = io.load_model(path, ("W", "b", "c"), keys)
-        if cfg.get("kind") != "Autoencoder":
-            raise ValueError(f"path: {path} holds a {cfg.get('kind')!r}, not an Autoencoder")
-        model = cls(
-            cfg["n_visible"],
-            cfg["n_hidden"],
-            loss=cfg["loss"],
-            corruption=cfg["corruption"],
-            sparsity=cfg["sparsity"],
-            seed=cfg["seed"],
-            dtype=np.dtype(cfg["dtype"]),
-            device=device,
-            init=cfg["init"],
-        )
-        for k in ("W", "b", "c"):
-            expected = getattr(model, k).shape
-            if arrays[k].shape != expected:
-                raise ValueError(f"path: {k} in {path} has shape {arrays[k].shape}, expected {expected}")
-            setattr(model, k, model.backend.asarray(arrays[k], model.dtype))
-        model.epochs_trained = int(cfg["epochs_trained"])
-        model.partial_epoch = cls._checked_partial_epoch(cfg.get("partial_epoch"), path)
-        return model
-
-
-OPTIMIZERS = {"sgd": SGD, "adam": ADAM}
-
-
-class StackedClassifier(_PartialEpoch):
-    """Sigmoid layers topped by a softmax layer, trained with softmax cross-entropy.
-
-    ``H_l = sigmoid(H_{l-1} W_l + b_l)`` for each hidden layer (``H_0`` = the input),
-    then ``p = softmax(H_L V + d)``. The loss is the mean over the batch of
-    ``-log p[label]``. Build it from pretrained autoencoders with
-    :meth:`from_autoencoders` (their encoders become the hidden layers; the decoders take
-    no part), or from random weights.
-
-    Parameters
-    ----------
-    layer_sizes : sequence of int
-        ``(n_input, n_hidden_1, ..., n_hidden_L)``.
-    n_classes : int
-    seed : int
-        Seeds the random weights, the shuffling and any input noise.
-    dtype, device, init : as for :class:`Autoencoder` (``init`` of the hidden layers;
-        the softmax layer starts at zero, as is usual for a convex top layer).
-
-    Attributes
-    ----------
-    weights : list of ndarray, ``W_1 ... W_L`` then ``V`` (n_hidden_L x n_classes)
-    biases : list of ndarray, ``b_1 ... b_L`` then ``d``
-    """
-
-    def __init__(self, layer_sizes, n_classes=10, *, seed=0, dtype=np.float32, device="cpu",
-                 init="sigmoid_uniform"):
-        sizes = [_check_positive_int(n, "layer_sizes") for n in layer_sizes]
-        if len(sizes) < 1:
-            raise ValueError("layer_sizes: give at least the input size")
-        self.layer_sizes = sizes
-        self.n_classes = _check_positive_int(n_classes, "n_classes")
-        if n_classes < 2:
-            raise ValueError("n_classes: a softmax needs at least 2 classes")
-        self.seed = check_seed(seed)
-        self.dtype = check_dtype(dtype)
-        self.init = check_init(init)
-        self.device = device
-        self.backend = get_backend(device)
-        self.epochs_trained = 0
-        rng = np.random.default_rng([self.seed, 0xC1A55])
-        weights, biases = [], []
-        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-            weights.append(initial_weights(rng, n_in, n_out, init))
-            biases.append(np.zeros(n_out))
-        weights.append(np.zeros((sizes[-1], self.n_classes)))
-        biases.append(np.zeros(self.n_classes))
-        self._set_params(weights, biases)
-
-    def _set_params(self, weights, biases):
-        as_dev = self.backend.asarray
-        self.weights = self.backend.param_list([as_dev(W, self.dtype) for W in weights])
-        self.biases = self.backend.param_list([as_dev(b, self.dtype) for b in biases])
-        self._opt_state = None  # (optimizer name, its state), kept in memory between fit calls
-
-    @classmethod
-    def from_autoencoders(cls, autoencoders, n_classes=10, *, seed=0, device="cpu"):
-        """A classifier whose hidden layers start as copies of the autoencoders' encoders."""
-        aes = list(autoencoders)
-        if not aes:
-            raise ValueError("autoencoders: give at least one")
-        sizes = [aes[0].n_visible] + [ae.n_hidden for ae in aes]
-        for below, above in zip(aes[:-1], aes[1:]):
-            if above.n_visible != below.n_hidden:
-                raise ValueError(
-                    f"autoencoders: a layer of {above.n_visible} inputs cannot sit on {below.n_hidden} codes"
-                )
-        model = cls(sizes, n_classes, seed=seed, dtype=aes[0].dtype, device=device)
-        top = model.params()
-        model._set_params([ae.params()["W"] for ae in aes] + [top["V"]], [ae.params()["b"] for ae in aes] + [top["d"]])
-        return model
-
-    @property
-    def param_names(self):
-        L = len(self.layer_sizes) - 1
-        return [f"W{l + 1}" for l in range(L)] + ["V"], [f"b{l + 1}" for l in range(L)] + ["d"]
-
-    def _inputs(self, X, y=None):
-        X = check_data(X, self.layer_sizes[0], name="X", dtype=self.dtype)
-        X = self.backend.asarray(X, self.dtype)
-        if y is None:
-            return X
-        y = np.asarray(y)
-        if y.ndim != 1 or y.shape[0] != X.shape[0]:
-            raise ValueError(f"y: expected {X.shape[0]} labels (one per row of X), got shape {y.shape}")
-        if not np.issubdtype(y.dtype, np.integer):
-            raise ValueError(f"y: expected integer class labels, got dtype {y.dtype}")
-        if y.min() < 0 or y.max() >= self.n_classes:
-            raise ValueError(f"y: labels must lie in 0..{self.n_classes - 1}, found {y.min()}..{y.max()}")
-        return X, self.backend.asarray(y, np.int64)
-
-    def params(self):
-        """Host copies of every parameter, by name (``W1, ..., V, b1, ..., d``)."""
-        w_names, b_names = self.param_names
-        arrays = list(self.weights) + list(self.biases)
-        return {n: np.array(self.backend.to_host(a)) for n, a in zip(w_names + b_names, arrays)}
-
-    def loss_and_grads(self, X, y):
-        """Mean softmax cross-entropy on ``(X, y)`` as one batch, and its gradients by name."""
-        X, y = self._inputs(X, y)
-        loss, dWs, dbs = self.backend.classifier_loss_and_grads(self.weights, self.biases, X, y)
-        w_names, b_names = self.param_names
-        grads = {n: self.backend.to_host(g).copy() for n, g in zip(w_names + b_names, dWs + dbs)}
-        return float(loss), grads
-
-    def loss(self, X, y):
-        X, y = self._inputs(X, y)
-        logits = self.backend.to_host(self.backend.classifier_layers(self.weights, self.biases, X)[-1])
-        p = softmax(logits.astype(np.float64))[np.arange(len(y)), self.backend.to_host(y)]
-        return float(-np.log(p).mean())
-
-    def layers(self, X):
-        """Every layer's output for ``X``: the hidden activations, then the logits."""
-        X = self._inputs(X)
-        return [self.backend.to_host(a) for a in self.backend.classifier_layers(self.weights, self.biases, X)]
-
-    def predict_proba(self, X):
-        return softmax(self.layers(X)[-1])
-
-    def predict(self, X):
-        return self.layers(X)[-1].argmax(axis=1)
-
-    def accuracy(self, X, y):
-        X, y = self._inputs(X, y)
-        return float((self.predict(X) == self.backend.to_host(y)).mean())
-
-    def fit(self, X, y, epochs, lr, batch_size=128, *, optimizer="sgd", corruption=0.0, shift=0,
-            image_shape=None, cosine_epochs=None, eval_sets=None, callback=None):
-        """Train every layer together; returns the history of each epoch.
-
-        Parameters
-        ----------
-        X, y : training patterns and their integer labels
-        epochs : int
-        lr : float
-        batch_size : int
-        optimizer : {"sgd", "adam"}
-            Adam uses beta1 0.9, beta2 0.999, eps 1e-8. Its moments and step count carry
-            over to the next ``fit`` call with the same optimizer, and through
-            ``save(path, optimizer_state=True)`` and ``load``; a change of optimizer
-            starts them afresh.
-        corruption : float in [0, 1)
-            Masking noise on the input during training (0: none).
-        shift : int >= 0
-            Data augmentation: move every training image by a random whole number of
-            pixels in ``-shift..shift`` along each axis (0 filled in), redrawn every epoch
-            (before the masking noise). The rows of ``X`` are images of ``image_shape``
-            (rows, columns), by default square.
-        cosine_epochs : int or None
-            Cosine learning-rate decay: epoch ``k`` (counted over the model's whole
-            training, ``epochs_trained``) uses ``lr * (1 + cos(pi k / cosine_epochs)) / 2``.
-            None keeps ``lr``.
-        eval_sets : dict name -> (X, y), optional
-            Data sets whose accuracy is measured after every epoch.
-        callback : callable(epoch, record) or None
-            Called after every epoch with that epoch's record.
-
-        Returns
-        -------
-        dict of lists: ``loss`` and ``train_accuracy`` (measured during each epoch, before
-        each batch's update), ``accuracy_NAME`` for each evaluation set, and ``seconds``
-        (the training time of each epoch, evaluation excluded).
-
-        Raises
-        ------
-        fastae.TrainingInterrupted
-            On Ctrl-C, at the end of the batch in progress, with the history of the
-            epochs this call finished; as for :meth:`Autoencoder.fit`, the next ``fit``
-            finishes the interrupted epoch first.
-        """
-        import time
-
-        X, y = self._inputs(X, y)
-        epochs = _check_positive_int(epochs, "epochs")
-        lr = _check_rate(lr, "lr")
-        batch_size = _check_positive_int(batch_size, "batch_size")
-        if optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer: expected one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
-        corruption = check_probability(corruption, "corruption")
-        height = self._image_height(shift, image_shape)
-        if cosine_epochs is not None:
-            cosine_epochs = _check_positive_int(cosine_epochs, "cosine_epochs")
-        evals = {name: self._inputs(*xy) for name, xy in (eval_sets or {}).items()}
-        if self._opt_state is None or self._opt_state[0] != optimizer:
-            self._opt_state = (optimizer, self.backend.optimizer_state(self.weights, self.biases))
-        history = {"loss": [], "train_accuracy": [], "seconds": [], **{f"accuracy_{k}": [] for k in evals}}
-        n = X.shape[0]
-        at, partial = self._resume_point(n, batch_size, True)
-        with stopping.ctrl_c_sets(stopping.new_stop()) as stop:
-            for _ in range(epochs):
-                start = time.perf_counter()
-                order = epoch_order(self.seed, self.epochs_trained, n)[None, :]
-                epoch_lr = lr if cosine_epochs is None else cosine_lr(lr, self.epochs_trained, cosine_epochs)
-                opt = Optim(OPTIMIZERS[optimizer], epoch_lr, 0.9, 0.999, 1e-8)
-                loss, hits = self.backend.train_classifier(
-                    self.weights, self.biases, X, y, order, self.epochs_trained, batch_size, opt,
-                    self._opt_state[1], corruption, shift, height, self.seed, at, partial, stop,
-                )
-                seconds = time.perf_counter() - start
-                if at[0] == 0:  # stopped inside this epoch
-                    self._stopped_at(at, partial, n, batch_size, True)
-                    raise stopping.TrainingInterrupted(self, history)
-                at[:] = 0
-                self.epochs_trained += 1
-                record = {"loss": float(loss[0]), "train_accuracy": float(hits[0] / n)}
-                for name, (Xe, ye) in evals.items():
-                    record[f"accuracy_{name}"] = self.accuracy(Xe, ye)
-                record["seconds"] = seconds
-                for k, v in record.items():
-                    history[k].append(v)
-                if callback is not None:
-                    callback(self.epochs_trained, record)
-        return history
-
-    def _image_height(self, shift, image_shape):
-        """Rows of the input images for ``shift`` > 0 (checked), else 1."""
-        if isinstance(shift, bool) or not isinstance(shift, (int, np.integer)) or shift < 0:
-            raise ValueError(f"shift: expected an integer >= 0, got {shift!r}")
-        if shift == 0:
-            return 1
-        n = self.layer_sizes[0]
-        if image_shape is None:
-            side = math.isqrt(n)
-            if side * side != n:
-                raise ValueError(f"shift: the {n} inputs are not a square image; give image_shape=(rows, columns)")
-            image_shape = (side, side)
-        rows, cols = (int(v) for v in image_shape)
-        if rows < 1 or cols < 1 or rows * cols != n:
-            raise ValueError(f"image_shape: {image_shape!r} does not hold the {n} inputs")
-        if shift >= min(rows, cols):
-            raise ValueError(f"shift: {shift} pixels would move the {rows}x{cols} images out of sight")
-        return rows
-
-    def config(self):
-        return {
-            "kind": "StackedClassifier",
-            "layer_sizes": self.layer_sizes,
-            "n_classes": self.n_classes,
-            "seed": self.seed,
-            "dtype": self.dtype.name,
-            "init": self.init,
-            "epochs_trained": self.epochs_trained,
-            "partial_epoch": self.partial_epoch,
-        }
-
-    def save(self, path, *, optimizer_state=False, **extra):
-        """Write ``PATH.npz`` (W1, b1, ..., V, d) and ``PATH.json`` (the config, plus ``extra``).
-
-        ``optimizer_state=True`` adds the optimizer's state (Adam's moments as arrays
-        ``mW1, vW1, ..., mb1, vb1, ...`` and the step count), so that a loaded model
-        trains on exactly as this one would (a checkpoint).
-        """
-        arrays, config = self.params(), self.config()
-        if optimizer_state and self._opt_state is not None:
-            name, state = self._opt_state
-            w_names, b_names = self.param_names
-            for prefix, moments, names in (("m", state.mW, w_names), ("v", state.vW, w_names),
-                                           ("m", state.mb, b_names), ("v", state.vb, b_names)):
-                for n, a in zip(names, moments):
-                    arrays[prefix + n] = np.array(self.backend.to_host(a))
-            config["optimizer"] = {"name": name, "steps": int(state.t[0])}
-        return io.save_model(path, arrays, {**config, **extra})
-
-    @classmethod
-    def load(cls, path, device="cpu"):
-        """A classifier saved by :meth:`save`, with its optimizer state if that was saved."""
-        keys = ("kind", "layer_sizes", "n_classes", "seed", "dtype", "init", "epochs_trained")
-        arrays, cfg = io.load_model(path, (), keys)
-        if cfg.get("kind") != "StackedClassifier":
-            raise ValueError(f"path: {path} holds a {cfg.get('kind')!r}, not a StackedClassifier")
-        model = cls(cfg["layer_sizes"], cfg["n_classes"], seed=cfg["seed"], dtype=np.dtype(cfg["dtype"]),
-                    device=device, init=cfg["init"])
-        w_names, b_names = model.param_names
-        shapes = {n: a.shape for n, a in zip(w_names + b_names, list(model.weights) + list(model.biases))}
-        opt = cfg.get("optimizer")
-        if opt is not None:
-            if not (isinstance(opt, dict) and opt.get("name") in OPTIMIZERS and isinstance(opt.get("steps"), int)):
-                raise ValueError(f"path: {path} has a malformed optimizer record {opt!r}")
-            shapes.update({p + n: shape for n, shape in shapes.items() for p in ("m", "v")})
-        for n, shape in shapes.items():
-            if n not in arrays:
-                raise ValueError(f"path: {path} lacks the array {n} of a {cfg['layer_sizes']} network")
-            if arrays[n].shape != shape:
-                raise ValueError(f"path: {n} in {path} has shape {arrays[n].shape}, expected {shape}")
-        model._set_params([arrays[n] for n in w_names], [arrays[n] for n in b_names])
-        if opt is not None:
-            state = model.backend.optimizer_state(model.weights, model.biases)
-            for prefix, moments, names in (("m", state.mW, w_names), ("v", state.vW, w_names),
-                                           ("m", state.mb, b_names), ("v", state.vb, b_names)):
-                for i, n in enumerate(names):
-                    moments[i] = model.backend.asarray(arrays[prefix + n], model.dtype)
-            state.t[0] = opt["steps"]
-            model._opt_state = (opt["name"], state)
-        model.epochs_trained = int(cfg["epochs_trained"])
-        model.partial_epoch = cls._checked_partial_epoch(cfg.get("partial_epoch"), path)
-        return model
+from .classifier import OPTIMIZERS, StackedClassifier  # noqa: E402,F401  (fastae.model's public names)

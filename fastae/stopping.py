@@ -28,9 +28,9 @@ class TrainingInterrupted(KeyboardInterrupt):
 
     The model is consistent: its parameters are those after the last batch that ran, and
     the next ``fit`` (on this model, or on a copy saved and loaded again) first finishes
-    the interrupted epoch. ``history`` holds what this ``fit`` call finished: the epochs'
-    losses (Autoencoder) or the epochs' records (StackedClassifier). A program that does
-    not catch it stops as on any Ctrl-C (it is a KeyboardInterrupt).
+    the interrupted epoch. ``history`` holds what this ``fit`` call finished, as the
+    :class:`fastae.History` that ``fit`` would have returned. A program that does not
+    catch it stops as on any Ctrl-C (it is a KeyboardInterrupt).
     """
 
     def __init__(self, model, history):

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from fastae import Autoencoder, StackedClassifier, config
-from fastae.backends import cpu
+from fastae.backends import cpu_kernels as cpu
+from fastae.backends.records import CROSS_ENTROPY, MSE
 
 cuda_mod = pytest.importorskip("fastae.backends.cuda", reason="numba's CUDA support is not installed")
 if cuda_mod.cuda_unavailable_reason() is not None:
@@ -19,6 +20,8 @@ if cuda_mod.cuda_unavailable_reason() is not None:
         allow_module_level=True,
     )
 from numba import cuda  # noqa: E402  (only after the availability check)
+
+from fastae.backends import cuda_kernels as ck  # noqa: E402
 
 TPB = 8
 
@@ -51,11 +54,25 @@ def test_gemm(rng, dtype, trans_a, trans_b):
     C = rng.normal(size=(M, N)).astype(dtype)
     product = (A.T if trans_a else A).astype(np.float64) @ (B.T if trans_b else B)
     out = dev(C)
-    cuda_mod.gemm(-0.5, dev(A), trans_a, dev(B), trans_b, 1.0, out)
+    ck.gemm(-0.5, dev(A), trans_a, dev(B), trans_b, 1.0, out)
     np.testing.assert_allclose(out.copy_to_host(), C - 0.5 * product, **tol(dtype))
     bias = rng.normal(size=N).astype(dtype)
-    cuda_mod.gemm(1.0, dev(A), trans_a, dev(B), trans_b, 0.0, out, bias=dev(bias))
+    ck.gemm(1.0, dev(A), trans_a, dev(B), trans_b, 0.0, out, bias=dev(bias))
     np.testing.assert_allclose(out.copy_to_host(), naive.bias_sigmoid(product, bias), **tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bias_sigmoid_and_add_bias(rng, dtype):
+    """The kernels the CPU runs after a product; the GPU fuses them into its GEMM, and
+    keeps them for the namespace both devices share."""
+    Z = (rng.normal(size=(5, 3 * TPB + 1)) * 4).astype(dtype)
+    bias = rng.normal(size=Z.shape[1]).astype(dtype)
+    out = dev(Z)
+    ck.bias_sigmoid(out, dev(bias), 1)
+    np.testing.assert_allclose(out.copy_to_host(), naive.bias_sigmoid(Z.astype(np.float64), bias), **tol(dtype))
+    out = dev(Z)
+    ck.add_bias(out, dev(bias), 1)
+    np.testing.assert_allclose(out.copy_to_host(), Z + bias, **tol(dtype))
 
 
 @pytest.mark.parametrize("p", [0.0, 0.3])
@@ -63,7 +80,7 @@ def test_gather_corrupt_matches_cpu_bit_for_bit(rng, p):
     X = rng.random((3 * TPB + 1, 5)).astype(np.float32)
     rows = rng.permutation(len(X))[:11]
     out = cuda.device_array((11, 5), np.float32)
-    cuda_mod.gather_corrupt(out, dev(X), dev(rows), p, 7, 3)
+    ck.gather_corrupt(out, dev(X), dev(rows), p, 7, 3, 1)
     expected = np.empty((11, 5), np.float32)
     cpu.gather_corrupt(expected, X, rows, p, 7, 3, 1)
     np.testing.assert_array_equal(out.copy_to_host(), expected)
@@ -74,13 +91,13 @@ def test_gather_augment_matches_cpu_bit_for_bit(rng):
     X = rng.random((3 * TPB + 1, 20)).astype(np.float32)
     rows = rng.permutation(len(X))[:11]
     out = cuda.device_array((11, 20), np.float32)
-    cuda_mod.gather_augment(out, dev(X), dev(rows), 0.3, 1, 5, 7, 3)
+    ck.gather_augment(out, dev(X), dev(rows), 0.3, 1, 5, 7, 3, 1)
     expected = np.empty((11, 20), np.float32)
     cpu.gather_augment(expected, X, rows, 0.3, 1, 5, 7, 3, 1)
     np.testing.assert_array_equal(out.copy_to_host(), expected)
 
 
-@pytest.mark.parametrize("loss_kind", [cpu.CROSS_ENTROPY, cpu.MSE])
+@pytest.mark.parametrize("loss_kind", [CROSS_ENTROPY, MSE])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_output_delta(rng, dtype, loss_kind):
     X = rng.random((13, 5)).astype(dtype)
@@ -88,22 +105,23 @@ def test_output_delta(rng, dtype, loss_kind):
     Z = (rng.normal(size=(7, 5)) * 3).astype(dtype)
     c = rng.normal(size=5).astype(dtype)
     expected_d, expected_loss = naive.output_delta(Z.astype(np.float64), c, X[rows], loss_kind, 1 / 7)
-    D, acc = dev(Z), dev(np.zeros(2))
-    cuda_mod.output_delta(D, dev(c), dev(X), dev(rows), loss_kind, 1 / 7, acc)
+    D, acc, loss_rows = dev(Z), dev(np.zeros(2)), cuda.device_array(7, dtype)
+    ck.output_delta(D, loss_rows, dev(c), dev(X), dev(rows), loss_kind, 1 / 7, acc, 1)
     np.testing.assert_allclose(D.copy_to_host(), expected_d, **tol(dtype))
     assert acc.copy_to_host()[0] == pytest.approx(expected_loss.sum(), rel=1e-5)
+    np.testing.assert_allclose(loss_rows.copy_to_host(), expected_loss, rtol=1e-5)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_col_sum_kl_and_hidden_delta(rng, dtype):
     H = rng.random((6, 3 * TPB + 1)).astype(dtype)
     out = cuda.device_array(H.shape[1], dtype)
-    cuda_mod.col_sum(out, dev(H), 1 / 6)
+    ck.col_sum(out, dev(H), 1 / 6, 1)
     rho_hat = H.mean(axis=0)
     np.testing.assert_allclose(out.copy_to_host(), rho_hat, **tol(dtype))
 
     grad, acc = cuda.device_array(H.shape[1], dtype), dev(np.zeros(2))
-    cuda_mod.kl_penalty(grad, dev(rho_hat), 0.05, 0.4, 1 / 6, 6.0, acc)
+    ck.kl_penalty(grad, dev(rho_hat), 0.05, 0.4, 1 / 6, 6.0, acc)
     value, expected_grad = naive.kl_penalty(rho_hat.astype(np.float64), 0.05, 0.4 / 6)
     np.testing.assert_allclose(grad.copy_to_host(), expected_grad, rtol=1e-5)
     assert acc.copy_to_host()[0] == pytest.approx(6 * 0.4 * value, rel=1e-6)
@@ -111,7 +129,7 @@ def test_col_sum_kl_and_hidden_delta(rng, dtype):
     D = rng.normal(size=H.shape).astype(dtype)
     g = rng.normal(size=H.shape[1]).astype(dtype)
     Dd = dev(D)
-    cuda_mod.hidden_delta(Dd, dev(H), dev(g))
+    ck.hidden_delta(Dd, dev(H), dev(g), 1)
     np.testing.assert_allclose(Dd.copy_to_host(), naive.hidden_delta(D.astype(np.float64), H, g), **tol(dtype))
 
 
@@ -123,9 +141,12 @@ def test_softmax_xent(rng, dtype):
     d = rng.normal(size=4).astype(dtype)
     expected_d, expected_loss, expected_hits = naive.softmax_xent(Z.astype(np.float64), d, labels[rows], 0.5)
     D, acc = dev(Z), dev(np.zeros(2))
-    cuda_mod.softmax_xent(D, dev(d), dev(labels), dev(rows), 0.5, acc)
+    loss_rows, hits = cuda.device_array(len(rows), dtype), cuda.device_array(len(rows), dtype)
+    ck.softmax_xent(D, loss_rows, hits, dev(d), dev(labels), dev(rows), 0.5, acc, 1)
     np.testing.assert_allclose(D.copy_to_host(), expected_d, **tol(dtype))
     np.testing.assert_allclose(acc.copy_to_host(), [expected_loss.sum(), expected_hits.sum()], rtol=1e-5)
+    np.testing.assert_allclose(loss_rows.copy_to_host(), expected_loss, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(hits.copy_to_host(), expected_hits)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -133,12 +154,12 @@ def test_sgd_and_adam(rng, dtype):
     P = rng.normal(size=(5, 5)).astype(dtype)  # 25 = 3 * TPB + 1 elements
     G = rng.normal(size=(5, 5)).astype(dtype)
     Pd = dev(P)
-    cuda_mod.sgd(Pd, dev(G), 0.1)
+    ck.sgd(Pd, dev(G), 0.1, 1)
     np.testing.assert_allclose(Pd.copy_to_host(), P - 0.1 * G.astype(np.float64), **tol(dtype))
     Pd, Md, Vd = dev(P), dev(np.zeros_like(P)), dev(np.zeros_like(P))
     p, m, v = P.astype(np.float64), np.zeros_like(P, np.float64), np.zeros_like(P, np.float64)
     for t in (1, 2):
-        cuda_mod.adam(Pd, dev(G), Md, Vd, 1e-3, 0.9, 0.999, 1e-8, t)
+        ck.adam(Pd, dev(G), Md, Vd, 1e-3, 0.9, 0.999, 1e-8, t, 1)
         p, m, v = naive.adam(p, G, m, v, 1e-3, 0.9, 0.999, 1e-8, t)
     np.testing.assert_allclose(Pd.copy_to_host(), p, **tol(dtype))
 

@@ -3,7 +3,9 @@ import naive
 import numpy as np
 import pytest
 
-from fastae.backends import cpu
+from fastae.backends import cpu_kernels as cpu
+from fastae.backends.cpu import STEPS, CPUBackend
+from fastae.backends.records import CROSS_ENTROPY, MSE, AEHyper
 
 DTYPES = [np.float32, np.float64]
 BLOCKS = [1, 3]
@@ -163,7 +165,7 @@ def test_bias_sigmoid(rng, dtype, n_blocks):
     np.testing.assert_allclose(Z, expected, **tol(dtype))
 
 
-@pytest.mark.parametrize("loss_kind", [cpu.CROSS_ENTROPY, cpu.MSE])
+@pytest.mark.parametrize("loss_kind", [CROSS_ENTROPY, MSE])
 @pytest.mark.parametrize("n_blocks", BLOCKS)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_output_delta(rng, dtype, n_blocks, loss_kind):
@@ -173,7 +175,7 @@ def test_output_delta(rng, dtype, n_blocks, loss_kind):
     c = rng.normal(size=11).astype(dtype)
     expected_d, expected_loss = naive.output_delta(Z.astype(np.float64), c, X[rows], loss_kind, 1 / 13)
     loss_rows = np.empty(13, dtype)
-    cpu.output_delta(Z, loss_rows, c, X, rows, loss_kind, 1 / 13, n_blocks)
+    cpu.output_delta(Z, loss_rows, c, X, rows, loss_kind, 1 / 13, np.zeros(2), n_blocks)
     np.testing.assert_allclose(Z, expected_d, **tol(dtype))
     np.testing.assert_allclose(loss_rows, expected_loss, rtol=tol(dtype)["rtol"] * 10)
 
@@ -182,7 +184,7 @@ def test_cross_entropy_is_finite_when_outputs_saturate():
     X = np.array([[0.0, 1.0, 1.0, 0.0]], np.float32)
     Z = np.array([[200.0, -200.0, 200.0, -200.0]], np.float32)  # y is exactly 1 or 0 in float32
     loss_rows = np.empty(1, np.float32)
-    cpu.output_delta(Z, loss_rows, np.zeros(4, np.float32), X, np.arange(1), cpu.CROSS_ENTROPY, 1.0, 1)
+    cpu.output_delta(Z, loss_rows, np.zeros(4, np.float32), X, np.arange(1), CROSS_ENTROPY, 1.0, np.zeros(2), 1)
     assert np.isfinite(loss_rows).all() and np.isfinite(Z).all()
     assert loss_rows[0] == pytest.approx(400.0)
     np.testing.assert_allclose(Z, [[1.0, -1.0, 0.0, 0.0]], rtol=0, atol=1e-30)
@@ -226,7 +228,9 @@ def test_col_sum(rng, dtype, n_blocks):
 def test_kl_penalty_clips_rho_hat(dtype):
     rho_hat = np.array([0.0, 1e-9, 0.02, 0.5, 1.0], dtype)
     grad = np.empty(5, dtype)
-    value = cpu.kl_penalty(grad, rho_hat, 0.05, 0.25)
+    sums = np.zeros(2)
+    cpu.kl_penalty(grad, rho_hat, 0.05, 1.0, 0.25, 1.0, sums)
+    value = sums[0]
     expected_value, expected_grad = naive.kl_penalty(rho_hat.astype(np.float64), 0.05, 0.25)
     assert np.isfinite(value) and np.isfinite(grad).all()
     assert value == pytest.approx(expected_value, rel=1e-6)
@@ -253,7 +257,7 @@ def test_softmax_xent(rng, dtype, n_blocks):
     d = rng.normal(size=10).astype(dtype)
     expected_d, expected_loss, expected_hits = naive.softmax_xent(Z.astype(np.float64), d, labels[rows], 1 / 17)
     loss_rows, hits = np.empty(17, dtype), np.empty(17, dtype)
-    cpu.softmax_xent(Z, loss_rows, hits, d, labels, rows, 1 / 17, n_blocks)
+    cpu.softmax_xent(Z, loss_rows, hits, d, labels, rows, 1 / 17, np.zeros(2), n_blocks)
     np.testing.assert_allclose(Z, expected_d, **tol(dtype))
     np.testing.assert_allclose(loss_rows, expected_loss, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(hits, expected_hits)
@@ -284,7 +288,7 @@ def test_adam(rng, dtype, n_blocks):
     np.testing.assert_allclose(M, m, **tol(dtype))
 
 
-@pytest.mark.parametrize("loss_kind", [cpu.CROSS_ENTROPY, cpu.MSE])
+@pytest.mark.parametrize("loss_kind", [CROSS_ENTROPY, MSE])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_ae_step_against_naive(rng, dtype, loss_kind):
     V, Hn, P = 11, 6, 9
@@ -293,8 +297,8 @@ def test_ae_step_against_naive(rng, dtype, loss_kind):
     b = rng.normal(size=Hn).astype(dtype) * 0.1
     c = rng.normal(size=V).astype(dtype) * 0.1
     Xt = X * (rng.random(X.shape) > 0.2)
-    hp = cpu.AEHyper(loss_kind, 0.2, 0.1, 0.5, 0)
-    loss, grads = cpu.CPUBackend().ae_loss_and_grads(W, b, c, Xt, X, hp)
+    hp = AEHyper(loss_kind, 0.2, 0.1, 0.5, 0)
+    loss, grads = CPUBackend().ae_loss_and_grads(W, b, c, Xt, X, hp)
     expected_loss, expected = naive.ae_loss_and_grads(
         W.astype(np.float64), b, c, Xt.astype(np.float64), X.astype(np.float64), loss_kind, 0.1, 0.5
     )
@@ -317,14 +321,15 @@ def test_split_step_gives_the_dense_step_gradient(rng, dtype):
     assert n_dense < V
     W = (rng.normal(size=(V, Hn)) * 0.5).astype(dtype)
     b, c = (rng.normal(size=Hn) * 0.1).astype(dtype), (rng.normal(size=V) * 0.1).astype(dtype)
-    hp = cpu.AEHyper(cpu.CROSS_ENTROPY, 0.2, 0.1, 0.5, 3)
+    hp = AEHyper(CROSS_ENTROPY, 0.2, 0.1, 0.5, 3)
     Xt = naive.gather_corrupt(X, rows, 0.2, 3, 0)
-    loss, grads = cpu.CPUBackend().ae_loss_and_grads(W, b, c, Xt, X, hp)
+    loss, grads = CPUBackend().ae_loss_and_grads(W, b, c, Xt, X, hp)
 
     ws = cpu.ae_work(V, Hn, P, np.dtype(dtype), True, True)
     cpu.gather_corrupt(ws.tail.drawn, X, rows, 0.2, 3, 0, 1)
     cpu.split_batch(ws.xd, ws.clean, ws.tail, X, rows, cols, n_dense)
-    split_loss = cpu.ae_step(W[cols], b, c[cols], ws.clean, rows, hp, ws, n_dense, 1)
+    STEPS.ae_step(W[cols], b, c[cols], ws.clean, rows, hp, ws, n_dense, 1)
+    split_loss = ws.sums[0] / P
     ws.dW[:] = np.nan
     cpu.tied_weight_step(ws.dW, 1.0, 0.0, ws, P, n_dense)
     assert split_loss == pytest.approx(loss, rel=1e-5 if dtype == np.float32 else 1e-13)
@@ -337,6 +342,6 @@ def test_kernels_cache_stamp_covers_every_backend_source():
     """A change to mathfn.py or blas.py alone must invalidate the cached cpu.py kernels."""
     from fastae.backends.cache import sources_stamp
 
-    impl = cpu.ae_step._cache._impl
+    impl = STEPS.ae_step._cache._impl
     assert getattr(type(impl._locator), "fastae", False)
     assert impl.locator.get_source_stamp()[1] == sources_stamp()

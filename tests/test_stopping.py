@@ -12,7 +12,7 @@ from conftest import skewed_sparse
 from fastae_cli.main import cli
 
 from fastae import Autoencoder, StackedClassifier, TrainingInterrupted, config, stopping
-from fastae.backends import cpu
+from fastae.backends import cpu_kernels as cpu
 from fastae.experiments import train as recipe
 
 N, V = 50, 12  # 50 patterns in batches of 8: 7 batches an epoch, the last of 2

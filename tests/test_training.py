@@ -66,7 +66,7 @@ def test_split_input_fit_matches_naive(batch_size):
     sparse tail, trains on W and c in that column order, and puts them back."""
     from conftest import skewed_sparse
 
-    from fastae.backends import cpu
+    from fastae.backends import cpu_kernels as cpu
 
     X = skewed_sparse(np.random.default_rng(3), 30, 24, np.float64)
     cols, n_dense = cpu.input_split(X, config.SPLIT_TAIL_DENSITY, cpu.SPLIT_SAMPLE_ROWS)
@@ -81,7 +81,7 @@ def test_split_input_fit_matches_naive(batch_size):
 def test_split_and_dense_loops_agree_in_float32(monkeypatch):
     from conftest import skewed_sparse
 
-    from fastae.backends import cpu
+    from fastae.backends import cpu_kernels as cpu
 
     X = skewed_sparse(np.random.default_rng(4), 500, 200)
     assert cpu.input_split(X, config.SPLIT_TAIL_DENSITY, cpu.SPLIT_SAMPLE_ROWS)[1] < 200
@@ -104,7 +104,7 @@ def test_split_classifier_matches_the_dense_loop(monkeypatch, optimizer, corrupt
     from conftest import skewed_sparse
 
     from fastae import StackedClassifier
-    from fastae.backends import cpu
+    from fastae.backends import cpu_kernels as cpu
 
     rng = np.random.default_rng(5)
     X = skewed_sparse(rng, 60, 36, np.float64)  # 6 x 6 images

@@ -1,7 +1,9 @@
 """Compute backends: one object per device with the same methods.
 
-The device is chosen once, from ``device="cpu"``; models and the training loop call
-the backend's methods and never test which device they run on.
+The device is chosen once, from ``device="cpu"`` or ``"cuda"``; models call the
+backend's methods (``base.Backend``, where the interface is documented) and never test
+which device they run on. The algorithm is written once, in ``steps.py``; each device
+supplies a kernel namespace (``cpu_kernels``, ``cuda_kernels``) with the same names.
 """
 
 from .cache import install as _install_cache_locator

@@ -39,6 +39,15 @@ import numpy as np
 
 from .. import io, plots
 from ..backends import get_backend
+from ..checks import (
+    check_choice,
+    check_positive_int,
+    check_probability,
+    check_rate,
+    check_seed,
+    check_sparsity,
+    stage_seed,
+)
 from ..datasets import load_mnist
 from ..model import OPTIMIZERS, Autoencoder, StackedClassifier
 from ..report import write_report
@@ -52,6 +61,7 @@ from .common import (
     silent,
     table,
 )
+from .stages import Stages
 
 #: Training images held out (the last ones) as the validation set.
 VALIDATION_SIZE = 5000
@@ -110,38 +120,22 @@ class Q3Config:
     n_show: int = 10
 
     def __post_init__(self):
-        def positive_int(name, allow_none=False):
-            v = getattr(self, name)
-            if v is None and allow_none:
-                return
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {v!r}")
-
         for name in ("n_hidden1", "n_hidden2", "batch_size", "epochs_layer1", "epochs_layer2",
                      "epochs_classifier", "n_show"):
-            positive_int(name)
-        for name in ("n_train", "n_val", "n_test"):
-            positive_int(name, allow_none=True)
+            check_positive_int(getattr(self, name), name)
+        for name in ("n_train", "n_val", "n_test"):  # None: all
+            if getattr(self, name) is not None:
+                check_positive_int(getattr(self, name), name)
         if self.n_val is not None and self.n_val > VALIDATION_SIZE:
             raise ValueError(f"n_val: at most {VALIDATION_SIZE} (the held-out images), got {self.n_val}")
         for name in ("corruption", "layer2_corruption", "finetune_corruption"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and 0.0 <= v < 1.0):
-                raise ValueError(f"{name}: expected a probability in [0, 1), got {v!r}")
-        if not (isinstance(self.rho, (int, float)) and 0.0 < self.rho < 1.0):
-            raise ValueError(f"rho: expected a number in (0, 1), got {self.rho!r}")
-        if not (isinstance(self.beta, (int, float)) and self.beta >= 0.0 and math.isfinite(self.beta)):
-            raise ValueError(f"beta: expected a number >= 0, got {self.beta!r}")
-        for name in ("lr", "classifier_lr"):
-            v = getattr(self, name)
-            if name == "classifier_lr" and v is None:
-                continue
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise ValueError(f"{name}: expected a positive number, got {v!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer: expected one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
-            raise ValueError(f"seed: expected an integer >= 0, got {self.seed!r}")
+            check_probability(getattr(self, name), name)
+        check_sparsity((self.rho, self.beta))
+        check_rate(self.lr, "lr", np.float32)
+        if self.classifier_lr is not None:
+            check_rate(self.classifier_lr, "classifier_lr", np.float32)
+        check_choice(self.optimizer, tuple(OPTIMIZERS), "optimizer")
+        check_seed(self.seed)
         if isinstance(self.shift, bool) or not isinstance(self.shift, (int, np.integer)) or not 0 <= self.shift < 14:
             raise ValueError(f"shift: expected a whole number of pixels from 0 to 13, got {self.shift!r}")
         if not isinstance(self.cosine, bool):
@@ -226,9 +220,10 @@ def confusion_matrix(y_true, y_pred, n_classes=10):
     return cm
 
 
-def _stage_files_exist(path):
-    npz, js = io.model_paths(path)
-    return npz.is_file() and js.is_file()
+def _load(path, device):
+    """A saved stage: the classifier, or an autoencoder."""
+    kind = io.load_json(io.model_paths(path)[1]).get("kind")
+    return (StackedClassifier if kind == "StackedClassifier" else Autoencoder).load(path, device=device)
 
 
 def _stage_settings(cfg, stage):
@@ -244,31 +239,6 @@ def _stage_settings(cfg, stage):
     return {**data, "optimizer": cfg.optimizer, "lr": cfg.fine_tune_lr, "batch_size": cfg.batch_size,
             "epochs": cfg.epochs_classifier, "corruption": cfg.finetune_corruption, "shift": cfg.shift,
             "cosine": cfg.cosine}
-
-
-def _load_stage(path, stage, cfg):
-    """The saved model of ``stage`` and its JSON record, or ``(None, reason)`` when the
-    files are missing or were trained with other settings than ``cfg``'s."""
-    if not _stage_files_exist(path):
-        return None, "not saved yet"
-    record = io.load_json(io.model_paths(path)[1])
-    saved, wanted = record.get("settings", {}), _stage_settings(cfg, stage)
-    diff = [f"{k} {saved.get(k)!r} -> {v!r}" for k, v in wanted.items() if saved.get(k) != v]
-    if diff:
-        return None, f"saved with other settings ({', '.join(diff)})"
-    if not isinstance(record.get("history"), dict) or "loss" not in record["history"]:
-        raise ValueError(f"{path}.json: has no training history; run without --resume to retrain {stage}")
-    return (StackedClassifier if stage == "classifier" else Autoencoder).load(path, device=cfg.device), record
-
-
-def checkpoint_path(out, stage):
-    """Where Ctrl-C leaves an unfinished stage: ``<out>/<stage>.checkpoint(.npz|.json)``."""
-    return out / f"{stage}.checkpoint"
-
-
-def _remove_checkpoint(out, stage):
-    for p in io.model_paths(checkpoint_path(out, stage)):
-        p.unlink(missing_ok=True)
 
 
 class _EpochClock:
@@ -332,10 +302,10 @@ def fine_tune(ae1, ae2, train, val, test, cfg, echo, start=None, name="classifie
         model, history = start
     else:
         if ae1 is None:
-            model = StackedClassifier([train[0].shape[1], cfg.n_hidden1, cfg.n_hidden2], 10, seed=cfg.seed + 2,
+            model = StackedClassifier([train[0].shape[1], cfg.n_hidden1, cfg.n_hidden2], 10, seed=stage_seed(cfg.seed, 2),
                                       device=cfg.device)
         else:
-            model = StackedClassifier.from_autoencoders([ae1, ae2], 10, seed=cfg.seed + 2, device=cfg.device)
+            model = StackedClassifier.from_autoencoders([ae1, ae2], 10, seed=stage_seed(cfg.seed, 2), device=cfg.device)
         history = {"loss": [], "train_accuracy": [], "seconds": [], "accuracy_val": [], "accuracy_test": []}
     return _fit_classifier(model, history, train, val, test, cfg, echo, name, augment)
 
@@ -343,7 +313,8 @@ def fine_tune(ae1, ae2, train, val, test, cfg, echo, start=None, name="classifie
 def _fit_classifier(model, history, train, val, test, cfg, echo, name, augment):
     n, epochs = train[0].shape[0], cfg.epochs_classifier
 
-    def progress(epoch, r):
+    def progress(done, h):
+        epoch, r = model.epochs_trained, {k: v[-1] for k, v in h.items()}
         for k, v in r.items():
             history[k].append(v)
         echo(
@@ -378,7 +349,7 @@ ABLATION_MODELS = (
 def linear_probe(train, val, test, cfg, echo, name):
     """A softmax layer alone on frozen codes, trained with the fine-tuning's optimizer, learning
     rate and epochs; returns it and its history."""
-    model = StackedClassifier([train[0].shape[1]], 10, seed=cfg.seed + 3, device=cfg.device)
+    model = StackedClassifier([train[0].shape[1]], 10, seed=stage_seed(cfg.seed, 3), device=cfg.device)
     history = {"loss": [], "train_accuracy": [], "seconds": [], "accuracy_val": [], "accuracy_test": []}
     return _fit_classifier(model, history, train, val, test, cfg, echo, name, augment=False)
 
@@ -392,7 +363,7 @@ def run_ablation(cfg, ae1, ae2, finetuned, train, val, test, out, echo, progress
     echo(f"\nAblation: the same {cfg.epochs_classifier} epochs of {cfg.optimizer} lr {cfg.fine_tune_lr:g} "
          "from random weights, and softmax probes on frozen codes")
     splits = {"train": train, "val": val, "test": test}
-    random_start = StackedClassifier([train[0].shape[1], cfg.n_hidden1, cfg.n_hidden2], 10, seed=cfg.seed + 2,
+    random_start = StackedClassifier([train[0].shape[1], cfg.n_hidden1, cfg.n_hidden2], 10, seed=stage_seed(cfg.seed, 2),
                                      device=cfg.device)
     codes = {}
     for split, (X, _) in splits.items():
@@ -507,53 +478,22 @@ def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False,
     map1, map2 = map_shape(cfg.n_hidden1), map_shape(cfg.n_hidden2)
     sparsity = f"rho {cfg.rho:g}, beta {cfg.beta:g}"
 
-    stages = {}
-    retrain = not resume  # once a stage is trained, every later stage is trained too
+    stages = Stages(out, resume, lambda path: _load(path, cfg.device))
 
     def stage(name, describe, train_fn):
-        """Load the stage (with ``resume``) or train it, continuing from its checkpoint
-        when there is one; Ctrl-C saves a checkpoint and raises RunInterrupted."""
-        nonlocal retrain
-        path, ckpt = out / name, checkpoint_path(out, name)
-        earlier_trained = retrain  # then this stage's files were made from other inputs
-        if earlier_trained:
-            model, record = None, "it builds on a stage trained in this run"
-        else:
-            model, record = _load_stage(path, name, cfg)
-        if model is not None:
-            echo(f"\n{describe}: skipped, loaded from {path}.npz")
-            stages[name] = {"resumed": True, "seconds": float(record.get("seconds", float("nan")))}
-            return model, record["history"]
-        retrain = True
-        start, seconds_before = None, 0.0
-        if resume and not earlier_trained:
-            start, saved = _load_stage(ckpt, name, cfg)
-            if start is not None:
-                seconds_before = float(saved.get("seconds", 0.0))
-                start = (start, saved["history"])
-        if start is not None:
-            m = start[0]
-            where = f"epoch {m.epochs_trained + 1}" + (f", pattern {m.partial_epoch['row']}" if m.partial_epoch else "")
-            echo(f"\n{describe} (continuing at {where} from {ckpt}.npz)")
-        else:
-            echo(f"\n{describe}" + (f" (not resumed: {record})" if resume else ""))
-        watch = Stopwatch()
-        try:
-            model, history = train_fn(start)
-        except TrainingInterrupted as e:
-            e.model.save(ckpt, history=e.history, settings=_stage_settings(cfg, name),
-                         seconds=seconds_before + watch.total(),
-                         **({"optimizer_state": True} if name == "classifier" else {}))
-            raise RunInterrupted(
-                f"Interrupted: {name} stopped after {e.model.epochs_trained} complete epochs"
-                + (" and part of the next" if e.model.partial_epoch else "")
-                + f"; saved {ckpt}.npz. Run the same command with --resume to continue."
-            ) from None
-        seconds = seconds_before + watch.total()
-        model.save(path, history=history, settings=_stage_settings(cfg, name), seconds=seconds)
-        _remove_checkpoint(out, name)
-        stages[name] = {"resumed": False, "seconds": seconds}
-        return model, history
+        def announce(event, detail):
+            if event == "loaded":
+                echo(f"\n{describe}: skipped, loaded from {detail}.npz")
+            elif event == "continuing":
+                ckpt, m = detail
+                where = f"epoch {m.epochs_trained + 1}" + (f", pattern {m.partial_epoch['row']}" if m.partial_epoch
+                                                           else "")
+                echo(f"\n{describe} (continuing at {where} from {ckpt}.npz)")
+            else:
+                echo(f"\n{describe}" + (f" (not resumed: {detail})" if detail else ""))
+
+        return stages.run(name, _stage_settings(cfg, name), train_fn, announce,
+                          optimizer_state=name == "classifier")
 
     # (a) layer 1 ------------------------------------------------------------
     ae1, hist1 = stage(
@@ -573,7 +513,7 @@ def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False,
         f"Layer 2: autoencoder {cfg.n_hidden1} -> {cfg.n_hidden2} on the layer-1 codes, {noise2}, "
         f"{sparsity}, SGD lr {cfg.lr:g}, batch {cfg.batch_size}, {cfg.epochs_layer2} epochs",
         lambda start: train_autoencoder("layer 2", H1tr, H1va, cfg.n_hidden2, cfg.layer2_corruption,
-                                        cfg.epochs_layer2, cfg, cfg.seed + 1, progress, start),
+                                        cfg.epochs_layer2, cfg, stage_seed(cfg.seed, 1), progress, start),
     )
 
     # (c) softmax on top, everything fine-tuned -------------------------------
@@ -740,8 +680,8 @@ def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False,
         "test_accuracy_at_best_validation_epoch": float(test_curve[best]) if len(test_curve) > best else None,
         "per_class_test_accuracy": (np.diag(cm) / np.maximum(cm.sum(axis=1), 1)).tolist(),
         "confusion_matrix": cm,
-        "stage_seconds": {k: v["seconds"] for k, v in stages.items()},
-        "resumed_stages": [k for k, v in stages.items() if v["resumed"]],
+        "stage_seconds": {k: v["seconds"] for k, v in stages.records.items()},
+        "resumed_stages": [k for k, v in stages.records.items() if v["resumed"]],
         "final_losses": final_losses,
         "mean_hidden_activation": activations,
         "rho": cfg.rho,
@@ -762,7 +702,7 @@ def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False,
         ("layer2", "layer 2", hist2, activations["layer2_pretrained"]["mean"]),
         ("classifier", "classifier", hist3, activations["layer2_finetuned"]["mean"]),
     ):
-        s = stages[key]
+        s = stages.records[key]
         rows.append((
             name,
             str(len(hist.get("loss", []))),

@@ -3,7 +3,7 @@
 One size in ``hidden`` trains one tied-weight autoencoder; several train a stack greedily:
 layer 1 on the data, then each layer on the codes that the layer below gives for the
 clean data (no masking noise). Loss, masking noise and sparsity are the same for every
-layer; layer ``l`` is seeded with ``seed + l - 1`` (as in Q3). Initial weights:
+layer; layer ``l`` is seeded with ``seed + l - 1`` (``checks.stage_seed``, as in Q3). Initial weights:
 ``sigmoid_uniform``.
 
 A run directory holds, for each layer ``l``, the model ``layer<l>.npz`` + ``layer<l>.json``
@@ -32,18 +32,21 @@ import numpy as np
 
 from .. import io, plots
 from ..backends import get_backend
-from ..model import (
-    LOSSES,
-    Autoencoder,
+from ..checks import (
+    check_choice,
     check_data,
-    check_init,
+    check_positive_int,
     check_probability,
+    check_rate,
     check_seed,
+    check_sparsity,
+    check_unit_interval,
+    stage_seed,
 )
+from ..model import INITS, LOSSES, Autoencoder
 from ..report import write_report
 from ..stopping import TrainingInterrupted
 from .common import (
-    RunInterrupted,
     Stopwatch,
     environment,
     map_shape,
@@ -51,15 +54,7 @@ from .common import (
     silent,
     table,
 )
-
-#: Largest seed the compiled kernels take (a 64-bit signed integer).
-MAX_SEED = 2**63 - 1
-
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    return int(value)
+from .stages import Stages
 
 
 @dataclass(frozen=True)
@@ -93,46 +88,16 @@ class TrainConfig:
             raise ValueError(f"hidden: expected one or more layer sizes, got {self.hidden!r}") from None
         if not hidden:
             raise ValueError("hidden: give at least one layer size")
-        object.__setattr__(self, "hidden", tuple(_positive_int(k, "hidden") for k in hidden))
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss: expected one of {', '.join(LOSSES)}, got {self.loss!r}")
+        object.__setattr__(self, "hidden", tuple(check_positive_int(k, "hidden") for k in hidden))
+        check_choice(self.loss, tuple(LOSSES), "loss")
         object.__setattr__(self, "corruption", check_probability(self.corruption, "corruption"))
-        if self.sparsity is not None:
-            try:
-                rho, beta = (float(v) for v in self.sparsity)
-            except (TypeError, ValueError):
-                raise ValueError(f"sparsity: expected None or a pair (rho, beta), got {self.sparsity!r}") from None
-            if not 0.0 < rho < 1.0:
-                raise ValueError(f"sparsity: rho must lie in (0, 1), got {rho!r}")
-            if not (math.isfinite(beta) and beta >= 0.0):
-                raise ValueError(f"sparsity: beta must be a number >= 0, got {beta!r}")
-            object.__setattr__(self, "sparsity", (rho, beta))
-        object.__setattr__(self, "epochs", _positive_int(self.epochs, "epochs"))
+        object.__setattr__(self, "sparsity", check_sparsity(self.sparsity))
+        object.__setattr__(self, "epochs", check_positive_int(self.epochs, "epochs"))
         if self.batch_size is not None:
-            object.__setattr__(self, "batch_size", _positive_int(self.batch_size, "batch_size"))
-        try:
-            lr = float(self.lr)
-        except (TypeError, ValueError):
-            lr = float("nan")
-        if not (math.isfinite(lr) and lr > 0):
-            raise ValueError(f"lr: expected a positive number, got {self.lr!r}")
-        object.__setattr__(self, "lr", lr)
-        seed = check_seed(self.seed)
-        if seed + len(hidden) - 1 > MAX_SEED:  # layer l is seeded with seed + l - 1
-            raise ValueError(f"seed: expected an integer from 0 to {MAX_SEED - len(hidden) + 1}, got {seed}")
-        object.__setattr__(self, "seed", seed)
-        check_init(self.init)
-
-
-def check_unit_interval(X, source="data"):
-    """Raise the ValueError that says how to rescale when ``X`` leaves [0, 1]."""
-    lo, hi = float(X.min()), float(X.max())
-    if lo < 0.0 or hi > 1.0:
-        raise ValueError(
-            f"{source}: values must lie in [0, 1] for the cross-entropy loss (found {lo:g} .. {hi:g}); "
-            "rescale them (divide by the maximum if they are >= 0, or map min..max to 0..1: "
-            "(x - min) / (max - min)), or train with the squared error: --loss mse (loss='mse' in Python)"
-        )
+            object.__setattr__(self, "batch_size", check_positive_int(self.batch_size, "batch_size"))
+        object.__setattr__(self, "lr", check_rate(self.lr, "lr", np.float32))
+        object.__setattr__(self, "seed", check_seed(self.seed))
+        check_choice(self.init, INITS, "init")
 
 
 def _weights_figure(path, model, layer, source):
@@ -162,21 +127,9 @@ def _layer_settings(cfg, X, layer):
             "input_crc32": zlib.crc32(memoryview(X).cast("B"))}
 
 
-def _saved_layer(path, settings, device):
-    """The model saved at ``path`` with ``settings`` and its losses, or None."""
-    if not all(p.is_file() for p in io.model_paths(path)):
-        return None
-    record = io.load_json(io.model_paths(path)[1])
-    if record.get("settings") != io.json_roundtrip(settings):
-        return None
-    losses = record.get("history", {}).get("loss")
-    if not isinstance(losses, list):
-        return None
-    return _load_autoencoder(path, device), losses, float(record.get("seconds", 0.0))
-
-
-def _train_layer(model, inputs, cfg, layer, losses_before, echo):
-    """``fit`` the rest of the layer's epochs, with a progress line per chunk of epochs."""
+def _train_layer(model, history, inputs, cfg, layer, echo):
+    """``fit`` the rest of the layer's epochs, with a progress line per chunk of epochs;
+    ``history`` holds the losses of the epochs before."""
     first = model.epochs_trained
     watch = Stopwatch()
 
@@ -185,13 +138,13 @@ def _train_layer(model, inputs, cfg, layer, losses_before, echo):
              f"({watch.total():.1f} s)")
 
     if first >= cfg.epochs:
-        return losses_before
+        return model, history
     try:
         losses = model.fit(inputs, cfg.epochs - first, cfg.lr, cfg.batch_size, callback=progress)
     except TrainingInterrupted as e:
-        e.history = losses_before + list(map(float, e.history))
+        e.history = {"loss": history["loss"] + list(map(float, e.history))}
         raise
-    return losses_before + list(map(float, losses))
+    return model, {"loss": history["loss"] + list(map(float, losses))}
 
 
 def run(cfg=TrainConfig(), data=None, out="runs/train", echo=silent, *, source=None, key=None, resume=False):
@@ -239,40 +192,27 @@ def run(cfg=TrainConfig(), data=None, out="runs/train", echo=silent, *, source=N
         echo(f"Note: the outputs are sigmoids in (0, 1); values of {source} outside [0, 1] cannot be reconstructed.")
     curves = {}
     inputs = X
+    stages = Stages(out, resume, lambda path: _load_autoencoder(path, cfg.device))
     for layer, (n_in, k) in enumerate(pairwise(sizes), 1):
-        clock.lap()
-        path, ckpt = out / f"layer{layer}", out / f"layer{layer}.checkpoint"
-        settings = _layer_settings(cfg, inputs, layer)
-        saved = _saved_layer(path, settings, cfg.device) if resume else None
-        if saved is not None:
-            model, losses, seconds = saved
-            echo(f"layer {layer} ({n_in} -> {k}): loaded from {path}.npz")
-        else:
-            started = _saved_layer(ckpt, settings, cfg.device) if resume else None
-            if started is not None:
-                model, losses_before, seconds_before = started
-                echo(f"layer {layer} ({n_in} -> {k}): continuing from {ckpt}.npz after {model.epochs_trained} epochs")
-            else:
-                model = Autoencoder(
-                    n_in, k, loss=cfg.loss, corruption=cfg.corruption, sparsity=cfg.sparsity,
-                    seed=cfg.seed + layer - 1, device=cfg.device, init=cfg.init,
-                )
-                losses_before, seconds_before = [], 0.0
-            try:
-                losses = _train_layer(model, inputs, cfg, layer, losses_before, echo)
-            except TrainingInterrupted as e:
-                model.save(ckpt, history={"loss": e.history}, settings=settings,
-                           seconds=seconds_before + clock.lap())
-                raise RunInterrupted(
-                    f"Interrupted: layer {layer} stopped after {model.epochs_trained} complete epochs"
-                    + (" and part of the next" if model.partial_epoch else "")
-                    + f"; saved {ckpt}.npz. Run the same command with --resume to continue."
-                ) from None
-            seconds = seconds_before + clock.lap()
-            model.save(path, history={"loss": losses}, settings=settings, seconds=seconds, layer=layer,
-                       layer_sizes=list(sizes), data_source=str(source))
-            for p in io.model_paths(ckpt):
-                p.unlink(missing_ok=True)
+        describe = f"layer {layer} ({n_in} -> {k})"
+
+        def announce(event, detail, describe=describe):
+            if event == "loaded":
+                echo(f"{describe}: loaded from {detail}.npz")
+            elif event == "continuing":
+                echo(f"{describe}: continuing from {detail[0]}.npz after {detail[1].epochs_trained} epochs")
+
+        def train(start, n_in=n_in, k=k, layer=layer, inputs=inputs):
+            if start is None:
+                model = Autoencoder(n_in, k, loss=cfg.loss, corruption=cfg.corruption, sparsity=cfg.sparsity,
+                                    seed=stage_seed(cfg.seed, layer - 1), device=cfg.device, init=cfg.init)
+                start = (model, {"loss": []})
+            return _train_layer(*start, inputs, cfg, layer, echo)
+
+        model, history = stages.run(f"layer{layer}", _layer_settings(cfg, inputs, layer), train, announce,
+                                    label=f"layer {layer}", layer=layer, layer_sizes=list(sizes),
+                                    data_source=str(source))
+        losses, seconds = history["loss"], stages.records[f"layer{layer}"]["seconds"]
         losses = np.asarray(losses)
         H = model.encode(inputs)
         Y = model.reconstruct(inputs)

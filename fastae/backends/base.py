@@ -1,0 +1,131 @@
+"""The backend interface: what a device supplies, and the host-side methods every device
+shares.
+
+A backend is three things:
+
+* a **kernel namespace** (a module: ``cpu_kernels`` or ``cuda_kernels``) with the same
+  names and arguments on every device. Buffers and copies: ``empty``, ``zeros``,
+  ``arange``, ``copy``, ``sums``, ``set_sums``, ``get_sums``, ``ae_work``,
+  ``classifier_work``. Batches: ``draw``, ``gather_corrupt``, ``gather_augment``,
+  ``input_split``, ``reorder_rows``, ``inverse`` (the last two only for a split input,
+  which only the CPU makes). Products: ``gemm``, ``encode``, ``decode``,
+  ``encode_input``, ``input_product``, ``input_gradient``, ``tied_weight_step``.
+  Elementwise: ``bias_sigmoid``, ``add_bias``, ``output_delta``, ``col_sum``,
+  ``kl_penalty``, ``hidden_delta``, ``softmax_xent``, ``sgd``, ``adam``. Their
+  docstrings are in ``cpu_elementwise.py`` and ``cpu_sparse.py``;
+* the **steps** (``steps.build(kernels)``): the training step, the epoch loops, the
+  chunked loss and forward pass, written once;
+* the few methods below marked abstract: how arrays reach the device and come back,
+  how parameter lists are held, and how a loop runs.
+
+Models hold a backend and call only the public methods of :class:`Backend`; they never
+test which device they run on. Records (``Schedule``, ``Cursor``, ``Augment``, ...) are
+in ``records.py``.
+"""
+import abc
+
+import numpy as np
+
+from .. import config
+from .records import OptState, Tuning
+
+
+class Backend(abc.ABC):
+    """Host-side launchers of one device's steps: allocate, then call the steps."""
+
+    #: "cpu" or "cuda".
+    name = None
+    #: The device's kernel namespace.
+    kernels = None
+    #: ``steps.build(kernels)``, compiled where the device compiles.
+    steps = None
+
+    # ------------------------------------------------------ what a device supplies
+
+    @abc.abstractmethod
+    def asarray(self, x, dtype):
+        """``x`` as a C-contiguous array of ``dtype`` on the device."""
+
+    @abc.abstractmethod
+    def to_host(self, x):
+        """A device array as a NumPy array (NumPy arrays pass through)."""
+
+    @abc.abstractmethod
+    def param_list(self, arrays):
+        """A list of parameter arrays that the steps update in place."""
+
+    @abc.abstractmethod
+    def run(self, loop, *args):
+        """Call an epoch loop of ``steps`` (the CPU: on a worker thread, so that Ctrl-C
+        is heard meanwhile)."""
+
+    def schedule(self, sched):
+        """``sched`` with its orders where the loops read them."""
+        return sched
+
+    def n_blocks(self, n_elements):
+        """How many row blocks (threads) an elementwise kernel on ``n_elements`` uses."""
+        return 1
+
+    def tuning(self, n_elements):
+        return Tuning(self.n_blocks(n_elements), config.SPLIT_TAIL_DENSITY)
+
+    def _chunk_blocks(self, X):
+        """``n_blocks`` for work on ``config.EVAL_CHUNK`` rows of ``X`` at a time."""
+        return self.n_blocks(min(config.EVAL_CHUNK, X.shape[0]) * X.shape[1])
+
+    # --------------------------------------------------------- tied autoencoder
+
+    def corrupt(self, X, p, seed, stream):
+        k = self.kernels
+        out = k.empty(X.shape, X.dtype)
+        k.gather_corrupt(out, X, k.arange(X.shape[0]), p, seed, stream, self.n_blocks(X.size))
+        return out
+
+    def train_autoencoder(self, W, b, c, X, sched, lr, hp, cursor):
+        """Epochs of ``steps.ae_epochs``; returns each finished epoch's mean loss."""
+        history = np.zeros((sched.orders.shape[0], 2))
+        tuning = self.tuning(min(sched.batch_size, X.shape[0]) * X.shape[1])
+        self.run(self.steps.ae_epochs, W, b, c, X, self.schedule(sched), lr, hp, cursor, history, tuning)
+        return history[:, 0]
+
+    def ae_loss_and_grads(self, W, b, c, Xt, X, hp):
+        loss, dW, db, dc = self.steps.ae_grads(W, b, c, Xt, X, hp, self.n_blocks(X.size))
+        return loss, {"W": dW, "b": db, "c": dc}
+
+    def ae_loss(self, W, b, c, Xt, X, hp):
+        """``(loss, reconstruction term, rho_hat)`` over all of ``X``."""
+        return self.steps.ae_loss(W, b, c, Xt, X, hp, self._chunk_blocks(X))
+
+    def encode(self, X, W, b):
+        out = self.kernels.empty((X.shape[0], W.shape[1]), W.dtype)
+        self.kernels.encode(out, X, W, b, self.n_blocks(out.size))
+        return out
+
+    def decode(self, H, W, c):
+        out = self.kernels.empty((H.shape[0], W.shape[0]), W.dtype)
+        self.kernels.decode(out, H, W, c, self.n_blocks(out.size))
+        return out
+
+    # ------------------------------------------------------- stacked classifier
+
+    def optimizer_state(self, weights, biases):
+        def zeros(arrays):
+            return self.param_list([self.kernels.zeros(a.shape, a.dtype) for a in arrays])
+
+        return OptState(zeros(weights), zeros(weights), zeros(biases), zeros(biases), np.zeros(1, np.int64))
+
+    def train_classifier(self, weights, biases, X, labels, sched, opt, state, aug, cursor):
+        """Epochs of ``steps.classifier_epochs``; returns ``(losses, hits)`` per epoch."""
+        history = np.zeros((sched.orders.shape[0], 2))
+        tuning = self.tuning(min(sched.batch_size, X.shape[0]) * X.shape[1])
+        self.run(self.steps.classifier_epochs, weights, biases, X, labels, self.schedule(sched), opt, state, aug,
+                 cursor, history, tuning)
+        return history[:, 0], history[:, 1]
+
+    def classifier_loss_and_grads(self, weights, biases, X, labels):
+        loss, dWs, dbs = self.steps.classifier_grads(weights, biases, X, labels, self.n_blocks(X.size))
+        return loss, list(dWs), list(dbs)
+
+    def classifier_layers(self, weights, biases, X):
+        return list(self.steps.layers(weights, biases, X, self._chunk_blocks(X)))

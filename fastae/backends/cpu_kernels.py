@@ -1,0 +1,83 @@
+"""The CPU's kernel namespace: every name ``steps.py`` calls as ``k.NAME``, compiled
+with numba (``cpu_elementwise.py``, ``cpu_sparse.py``, ``blas.py``), plus the buffers
+and copies the steps need. ``cuda_kernels.py`` has the same names with the same
+arguments; the backend interface (``fastae.backends``) lists them.
+"""
+import numpy as np
+from numba import njit
+
+from .blas import gemm  # noqa: F401
+from .cpu_elementwise import (  # noqa: F401
+    JIT,
+    adam,
+    add_bias,
+    bias_sigmoid,
+    col_sum,
+    decode,
+    encode,
+    gather_augment,
+    gather_corrupt,
+    hidden_delta,
+    kl_penalty,
+    output_delta,
+    row_sum,
+    sgd,
+    softmax_xent,
+    sum64,
+)
+from .cpu_sparse import (  # noqa: F401
+    SPLIT_SAMPLE_ROWS,
+    ae_work,
+    classifier_work,
+    draw,
+    encode_input,
+    input_gradient,
+    input_product,
+    input_split,
+    inverse,
+    reorder_rows,
+    sparse_tail,
+    split_batch,
+    tail_forward,
+    tail_update,
+    tied_weight_step,
+)
+
+
+@njit(**JIT)
+def empty(shape, dtype):
+    return np.empty(shape, dtype)
+
+
+@njit(**JIT)
+def zeros(shape, dtype):
+    return np.zeros(shape, dtype)
+
+
+@njit(**JIT)
+def arange(n):
+    return np.arange(n)
+
+
+@njit(**JIT)
+def copy(dst, src):
+    """``dst[:] = src`` (same shape)."""
+    dst[:] = src
+
+
+@njit(**JIT)
+def sums():
+    """A zeroed float64[2] accumulator of loss (and hit) sums."""
+    return np.zeros(2)
+
+
+@njit(**JIT)
+def set_sums(acc, a, b):
+    acc[0], acc[1] = a, b
+
+
+@njit(**JIT)
+def get_sums(acc):
+    """``(acc[0], acc[1])`` as floats on the host."""
+    return acc[0], acc[1]
+

@@ -1,0 +1,244 @@
+"""The CPU's coarse kernels (one call of ``steps.py`` each), and the sparse-input split
+they hide.
+
+Most of MNIST's pixels are zero in most images (83 % of all pixels; the border ones in
+nearly every image). The training loops put the input columns that are often nonzero
+first (``input_split``): they go through BLAS as a dense prefix, and the nonzeros of the
+rest, about a thousand a batch, are added one row of the weight at a time. That takes
+the two products with the input (of the autoencoder's five, and of the classifier's
+two large ones) from 784 columns to about 330 (README, "Sparse inputs"). With
+``n_dense == n_columns`` every kernel here is the plain dense one.
+"""
+import numpy as np
+from numba import njit
+
+from ..config import SPLIT_MIN_TAIL, SPLIT_SAMPLE_ROWS  # noqa: F401  (SPLIT_SAMPLE_ROWS: for the steps)
+from .blas import gemm
+from .cpu_elementwise import JIT, bias_sigmoid, gather_augment
+from .records import AEWork, ClassifierWork, SparseTail
+
+
+@njit(**JIT)
+def input_split(X, tail_density, sample_rows):
+    """``(cols, n_dense)``: the columns of ``X`` reordered, dense ones first, and how many
+    are dense. A column is dense when it is nonzero in at least ``tail_density`` of the
+    rows (counted on about ``sample_rows`` rows spread over ``X``); the others form the
+    sparse tail. Each part keeps the columns' own order. A tail of fewer than
+    ``SPLIT_MIN_TAIL`` of the columns, or ``tail_density <= 0``, gives no split:
+    ``(arange(n_columns), n_columns)``.
+    """
+    n, V = X.shape
+    cols = np.arange(V)
+    if tail_density <= 0.0 or n == 0:
+        return cols, V
+    counts = np.zeros(V, np.int64)
+    m = 0
+    for r in range(0, n, max(1, n // sample_rows)):
+        m += 1
+        for j in range(V):
+            if X[r, j] != 0:
+                counts[j] += 1
+    n_dense = 0
+    for j in range(V):
+        n_dense += counts[j] >= tail_density * m
+    if V - n_dense < SPLIT_MIN_TAIL * V:
+        return cols, V
+    dense, tail = 0, n_dense
+    for j in range(V):
+        if counts[j] >= tail_density * m:
+            cols[dense] = j
+            dense += 1
+        else:
+            cols[tail] = j
+            tail += 1
+    return cols, n_dense
+
+
+@njit(**JIT)
+def sparse_tail(batch_size, n_columns, dtype):
+    """An empty ``SparseTail`` for batches of up to ``batch_size`` rows."""
+    B, V = batch_size, n_columns
+    return SparseTail(np.zeros(B, np.int64), np.empty((B, V), np.int32), np.empty((B, V), dtype),
+                      np.empty((B, V), dtype))
+
+
+@njit(**JIT)
+def inverse(order):
+    """The permutation that undoes ``order``: ``inverse(order)[order[j]] = j``."""
+    out = np.empty_like(order)
+    for j in range(order.shape[0]):
+        out[order[j]] = j
+    return out
+
+
+@njit(**JIT)
+def reorder_rows(A, order):
+    """In place: ``A = A[order]`` (``A`` 1-D or 2-D); ``order = inverse(cols)`` undoes
+    ``order = cols``."""
+    rows = A.reshape(A.shape[0], -1)
+    old = rows.copy()
+    for j in range(order.shape[0]):
+        for k in range(rows.shape[1]):
+            rows[j, k] = old[order[j], k]
+
+
+@njit(**JIT)
+def split_batch(out, clean, tail, X, rows, cols, n_dense):
+    """Reorder the columns of a batch drawn into ``tail.drawn[:P]`` for a split input.
+
+    The caller draws the batch ``rows`` (``gather_corrupt`` or ``gather_augment``); then
+    pattern ``i``'s first ``n_dense`` columns in the order ``cols`` go to
+    ``out[i, :n_dense]`` (the rest of ``out[i]`` is left as it was), and the nonzeros of
+    the others, numbered from ``n_dense`` on, to ``tail``. When ``clean`` has rows,
+    ``clean[i]`` receives the pattern's target ``X[rows[i]][cols]``.
+    """
+    zero = X.dtype.type(0.0)
+    V = X.shape[1]
+    for i in range(rows.shape[0]):
+        if clean.shape[0] > 0:
+            target, source = clean[i], X[rows[i]]
+            for j in range(V):
+                target[j] = source[cols[j]]
+        x, dense = tail.drawn[i], out[i]
+        for j in range(n_dense):
+            dense[j] = x[cols[j]]
+        t = 0
+        for j in range(n_dense, V):
+            v = x[cols[j]]
+            if v != zero:
+                tail.col[i, t] = j
+                tail.val[i, t] = v
+                t += 1
+        tail.length[i] = t
+
+
+@njit(**JIT)
+def tail_forward(H, tail, W):
+    """``H[i] += sum_t tail.val[i, t] * W[tail.col[i, t]]``: the sparse tail's ``X~ W``."""
+    for i in range(H.shape[0]):
+        h = H[i]
+        for t in range(tail.length[i]):
+            v = tail.val[i, t]
+            w = W[tail.col[i, t]]
+            for k in range(h.shape[0]):
+                h[k] += v * w[k]
+
+
+@njit(**JIT)
+def tail_update(out, alpha, tail, G):
+    """``out[tail.col[i, t]] += alpha * tail.val[i, t] * G[i]`` for the rows ``i`` of ``G``:
+    adds ``alpha`` times the sparse tail's ``X~^T G`` to the rows of ``out`` it touches."""
+    for i in range(G.shape[0]):
+        g = G[i]
+        for t in range(tail.length[i]):
+            a = out.dtype.type(alpha * tail.val[i, t])
+            o = out[tail.col[i, t]]
+            for k in range(g.shape[0]):
+                o[k] += a * g[k]
+
+
+# ------------------------------------------------------------ the coarse kernels
+
+
+@njit(**JIT)
+def draw(out, clean, tail, X, rows, aug, stream, split, n_blocks):
+    """Draw the batch ``X[rows]`` into ``out[:P]``, shifted and masked as ``aug`` says
+    (``gather_augment``, noise stream ``stream``). For a split input (``split``, as
+    ``input_split`` returns it, with ``n_dense`` below the width) it is drawn into
+    ``tail.drawn``, then split (``split_batch``); when ``clean`` has rows they receive
+    the batch's clean targets in the split's column order."""
+    P = rows.shape[0]
+    cols, n_dense = split
+    if n_dense == X.shape[1]:
+        gather_augment(out[:P], X, rows, aug.corruption, aug.shift, aug.height, aug.seed, stream, n_blocks)
+    else:
+        gather_augment(tail.drawn[:P], X, rows, aug.corruption, aug.shift, aug.height, aug.seed, stream, n_blocks)
+        split_batch(out, clean, tail, X, rows, cols, n_dense)
+
+
+@njit(**JIT)
+def input_product(out, X, W, tail, n_dense):
+    """``out = X W`` for a batch ``X`` whose columns from ``n_dense`` on are in ``tail``
+    (``n_dense == len(W)``: no split, a plain product)."""
+    if n_dense == W.shape[0]:
+        np.dot(X, W, out)
+    else:
+        gemm(1.0, X[:, :n_dense], False, W[:n_dense], False, 0.0, out)
+        tail_forward(out, tail, W)
+
+
+@njit(**JIT)
+def encode_input(out, X, W, b, tail, n_dense, n_blocks):
+    """``out = sigmoid(X W + b)`` for a batch as in ``input_product``."""
+    input_product(out, X, W, tail, n_dense)
+    bias_sigmoid(out, b, n_blocks)
+
+
+@njit(**JIT)
+def input_gradient(out, X, G, tail, n_dense):
+    """``out = X^T G`` for a batch ``X`` as in ``input_product``."""
+    if n_dense == out.shape[0]:
+        np.dot(X.T, G, out)
+    else:
+        gemm(1.0, X[:, :n_dense], True, G, False, 0.0, out[:n_dense])
+        out[n_dense:] = 0.0
+        tail_update(out, 1.0, tail, G)
+
+
+@njit(**JIT)
+def tied_weight_step(out, alpha, beta, ws, P, n_dense):
+    """``out = alpha * dW + beta * out`` with ``dW = X~^T dH + dY^T H = xd^T hg``.
+
+    One product with K = 2P covers both uses of the tied weight. With ``out = dW``,
+    ``alpha = 1``, ``beta = 0`` it is the gradient; with ``out = W``, ``alpha = -lr``,
+    ``beta = 1`` it is the SGD update itself, with no gradient buffer.
+
+    With a split input (``n_dense < n_visible``, see ``input_split``) the first
+    ``n_dense`` rows still take one K = 2P product; the others take ``dY^T H`` (K = P)
+    and then the sparse tail's ``X~^T dH``.
+    """
+    n = n_dense
+    if n == out.shape[0]:
+        gemm(alpha, ws.xd[: 2 * P], True, ws.hg[: 2 * P], False, beta, out)
+    else:
+        gemm(alpha, ws.xd[: 2 * P, :n], True, ws.hg[: 2 * P], False, beta, out[:n])
+        gemm(alpha, ws.xd[P : 2 * P, n:], True, ws.hg[P : 2 * P], False, beta, out[n:])
+        tail_update(out, alpha, ws.tail, ws.hg[:P])
+
+
+@njit(**JIT)
+def ae_work(n_visible, n_hidden, batch_size, dtype, with_dW, with_tail):
+    """Buffers for ``steps.ae_step`` on batches of up to ``batch_size`` patterns (``dW``
+    is empty unless ``with_dW``: training updates W in place, see ``tied_weight_step``;
+    the sparse tail's buffers are empty unless ``with_tail``)."""
+    B = batch_size
+    n_dW = n_visible if with_dW else 0
+    return AEWork(
+        np.empty((2 * B, n_visible), dtype),  # xd: [X~ ; dY]
+        np.empty((2 * B, n_hidden), dtype),  # hg: [dH ; H]
+        np.empty((n_dW, n_hidden), dtype),  # dW
+        np.empty(n_hidden, dtype),  # db
+        np.empty(n_visible, dtype),  # dc
+        np.empty(n_hidden, dtype),  # rho_hat
+        np.zeros(n_hidden, dtype),  # kl_grad
+        np.empty(B, dtype),  # loss_rows
+        np.zeros(2),  # sums
+        np.empty((B if with_tail else 0, n_visible), dtype),  # clean
+        sparse_tail(B if with_tail else 0, n_visible, dtype),
+    )
+
+
+@njit(**JIT)
+def classifier_work(weights, batch_size, with_tail):
+    """Buffers for ``steps.classifier_step`` on batches of up to ``batch_size`` patterns."""
+    B = batch_size
+    dtype = weights[0].dtype
+    acts = [np.empty((B, W.shape[1]), dtype) for W in weights]
+    deltas = [np.empty((B, W.shape[1]), dtype) for W in weights]
+    zeros = [np.zeros(W.shape[1], dtype) for W in weights]
+    dWs = [np.empty_like(W) for W in weights]
+    dbs = [np.empty(W.shape[1], dtype) for W in weights]
+    xin = np.empty((B, weights[0].shape[0]), dtype)
+    tail = sparse_tail(B if with_tail else 0, weights[0].shape[0], dtype)
+    return ClassifierWork(xin, acts, deltas, zeros, dWs, dbs, np.empty(B, dtype), np.empty(B, dtype), np.zeros(2),
+                          tail)

@@ -1,0 +1,118 @@
+"""Every check of an argument or of data, in one place.
+
+Each returns the value in its canonical form or raises a ValueError whose message names
+the argument and says what was expected.
+"""
+import math
+
+import numpy as np
+
+#: Every seed the API accepts is valid for every stage: stages derive theirs with
+#: :func:`stage_seed`, which stays in ``0..MAX_SEED``.
+from .config import MAX_SEED
+
+
+def stage_seed(seed, stage):
+    """The seed of stage ``stage`` (0, 1, ...) of a recipe seeded with ``seed``:
+    ``seed + stage``, wrapped into ``0..MAX_SEED``."""
+    return (seed + stage) % (MAX_SEED + 1)
+
+
+def check_positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_rate(value, name, dtype=np.float64):
+    """A positive, finite number that stays finite in ``dtype`` (a learning rate)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected a positive number, got {value!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name}: expected a positive number, got {value!r}")
+    if not np.isfinite(np.asarray(value, dtype=dtype)):
+        raise ValueError(f"{name}: {value!r} overflows {np.dtype(dtype).name}; choose a smaller value")
+    return value
+
+
+def check_seed(seed):
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed: expected an integer from 0 to {MAX_SEED}, got {seed!r}")
+    return int(seed)
+
+
+def check_dtype(dtype):
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise ValueError(f"dtype: expected float32 or float64, got {dtype!r}") from None
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype: expected float32 or float64, got {dtype}")
+    return dtype
+
+
+def check_choice(value, choices, name):
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def check_probability(value, name):
+    """A masking-noise level in [0, 1)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected a probability in [0, 1), got {value!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name}: expected a probability in [0, 1), got {value!r}")
+    return value
+
+
+def check_sparsity(sparsity):
+    """None, or the pair ``(rho, beta)``: a target activation in (0, 1), a weight >= 0."""
+    if sparsity is None:
+        return None
+    try:
+        rho, beta = (float(v) for v in sparsity)
+    except (TypeError, ValueError):
+        raise ValueError(f"sparsity: expected None or a pair (rho, beta), got {sparsity!r}") from None
+    if not 0.0 < rho < 1.0:
+        raise ValueError(f"sparsity: rho must lie in (0, 1), got {rho!r}")
+    if not (math.isfinite(beta) and beta >= 0.0):
+        raise ValueError(f"sparsity: beta must be a number >= 0, got {beta!r}")
+    return rho, beta
+
+
+def check_unit_interval(X, name="X"):
+    """Raise the ValueError that says how to rescale when ``X`` leaves [0, 1]."""
+    lo, hi = float(X.min()), float(X.max())
+    if lo < 0.0 or hi > 1.0:
+        raise ValueError(
+            f"{name}: values must lie in [0, 1] for the cross-entropy loss (found {lo:g} .. {hi:g}); "
+            "rescale them (divide by the maximum if they are >= 0, or map min..max to 0..1: "
+            "(x - min) / (max - min)), or train with the squared error: --loss mse (loss='mse' in Python)"
+        )
+
+
+def check_data(X, n_features, *, name="X", unit_interval=False, dtype=np.float32):
+    """``X`` as a C-contiguous 2-D array of ``dtype``, or a ValueError naming ``name``."""
+    X = np.asarray(X)
+    if X.ndim == 1 and n_features is not None and X.shape[0] == n_features:
+        X = X[None, :]
+    if X.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D array (patterns x features), got shape {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name}: has no rows")
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(f"{name}: expected {n_features} features per row, got {X.shape[1]}")
+    if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
+        raise ValueError(f"{name}: expected real numbers, got dtype {X.dtype}")
+    X = np.ascontiguousarray(X, dtype=dtype)
+    lo, hi = X.min(), X.max()  # NaN propagates into both: two passes check everything
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ValueError(f"{name}: contains NaN or infinite values")
+    if unit_interval:
+        check_unit_interval(X, name)
+    return X

@@ -1,0 +1,312 @@
+"""The stacked softmax classifier: sigmoid layers (pretrained autoencoders' encoders, or
+random) topped by a softmax layer, trained together."""
+import math
+import time
+
+import numpy as np
+
+from . import io, stopping
+from .backends.records import ADAM, SGD, Augment, Cursor, Optim, Schedule
+from .checks import (
+    check_choice,
+    check_data,
+    check_positive_int,
+    check_probability,
+    check_rate,
+)
+from .history import History
+from .model import Model, cosine_lr, epoch_order, initial_weights, softmax
+
+OPTIMIZERS = {"sgd": SGD, "adam": ADAM}
+
+
+class StackedClassifier(Model):
+    """Sigmoid layers topped by a softmax layer, trained with softmax cross-entropy.
+
+    ``H_l = sigmoid(H_{l-1} W_l + b_l)`` for each hidden layer (``H_0`` = the input),
+    then ``p = softmax(H_L V + d)``. The loss is the mean over the batch of
+    ``-log p[label]``. Build it from pretrained autoencoders with
+    :meth:`from_autoencoders` (their encoders become the hidden layers; the decoders take
+    no part), or from random weights.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        ``(n_input, n_hidden_1, ..., n_hidden_L)``.
+    n_classes : int
+    seed : int
+        Seeds the random weights, the shuffling and any input noise.
+    dtype, device, init : as for :class:`Autoencoder` (``init`` of the hidden layers;
+        the softmax layer starts at zero, as is usual for a convex top layer).
+
+    Attributes
+    ----------
+    weights : list of ndarray, ``W_1 ... W_L`` then ``V`` (n_hidden_L x n_classes)
+    biases : list of ndarray, ``b_1 ... b_L`` then ``d``
+    """
+
+    kind = "StackedClassifier"
+    saved_keys = ("layer_sizes", "n_classes")
+
+    def __init__(self, layer_sizes, n_classes=10, *, seed=0, dtype=np.float32, device="cpu",
+                 init="sigmoid_uniform"):
+        try:
+            sizes = [check_positive_int(n, "layer_sizes") for n in layer_sizes]
+        except TypeError:
+            raise ValueError(f"layer_sizes: expected a sequence of layer sizes, got {layer_sizes!r}") from None
+        if len(sizes) < 1:
+            raise ValueError("layer_sizes: give at least the input size")
+        self.layer_sizes = sizes
+        self.n_classes = check_positive_int(n_classes, "n_classes")
+        if n_classes < 2:
+            raise ValueError("n_classes: a softmax needs at least 2 classes")
+        self._setup(seed, dtype, device, init)
+        rng = np.random.default_rng([self.seed, 0xC1A55])
+        weights, biases = [], []
+        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+            weights.append(initial_weights(rng, n_in, n_out, init))
+            biases.append(np.zeros(n_out))
+        weights.append(np.zeros((sizes[-1], self.n_classes)))
+        biases.append(np.zeros(self.n_classes))
+        self._set_params(weights, biases)
+
+    def _set_params(self, weights, biases):
+        as_dev = self.backend.asarray
+        self.weights = self.backend.param_list([as_dev(W, self.dtype) for W in weights])
+        self.biases = self.backend.param_list([as_dev(b, self.dtype) for b in biases])
+        self._opt_state = None  # (optimizer name, its state), kept in memory between fit calls
+
+    @classmethod
+    def from_autoencoders(cls, autoencoders, n_classes=10, *, seed=0, device="cpu"):
+        """A classifier whose hidden layers start as copies of the autoencoders' encoders."""
+        from .model import Autoencoder
+
+        aes = list(autoencoders)
+        if not aes:
+            raise ValueError("autoencoders: give at least one")
+        if not all(isinstance(ae, Autoencoder) for ae in aes):
+            raise ValueError("autoencoders: expected fastae.Autoencoder models")
+        sizes = [aes[0].n_visible] + [ae.n_hidden for ae in aes]
+        for below, above in zip(aes[:-1], aes[1:]):
+            if above.n_visible != below.n_hidden:
+                raise ValueError(
+                    f"autoencoders: a layer of {above.n_visible} inputs cannot sit on {below.n_hidden} codes"
+                )
+        model = cls(sizes, n_classes, seed=seed, dtype=aes[0].dtype, device=device)
+        top = model.params()
+        model._set_params([ae.params()["W"] for ae in aes] + [top["V"]], [ae.params()["b"] for ae in aes] + [top["d"]])
+        return model
+
+    @property
+    def param_names(self):
+        L = len(self.layer_sizes) - 1
+        return [f"W{l + 1}" for l in range(L)] + ["V"], [f"b{l + 1}" for l in range(L)] + ["d"]
+
+    def _param_arrays(self):
+        w_names, b_names = self.param_names
+        return dict(zip(w_names + b_names, list(self.weights) + list(self.biases)))
+
+    def _settings(self):
+        return {"layer_sizes": self.layer_sizes, "n_classes": self.n_classes}
+
+    def _inputs(self, X, y=None):
+        X = check_data(X, self.layer_sizes[0], name="X", dtype=self.dtype)
+        X = self.backend.asarray(X, self.dtype)
+        if y is None:
+            return X
+        y = np.asarray(y)
+        if y.ndim != 1 or y.shape[0] != X.shape[0]:
+            raise ValueError(f"y: expected {X.shape[0]} labels (one per row of X), got shape {y.shape}")
+        if not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"y: expected integer class labels, got dtype {y.dtype}")
+        if y.min() < 0 or y.max() >= self.n_classes:
+            raise ValueError(f"y: labels must lie in 0..{self.n_classes - 1}, found {y.min()}..{y.max()}")
+        return X, self.backend.asarray(y, np.int64)
+
+    def loss_and_grads(self, X, y):
+        """Mean softmax cross-entropy on ``(X, y)`` as one batch, and its gradients by name."""
+        X, y = self._inputs(X, y)
+        loss, dWs, dbs = self.backend.classifier_loss_and_grads(self.weights, self.biases, X, y)
+        w_names, b_names = self.param_names
+        grads = {n: self.backend.to_host(g).copy() for n, g in zip(w_names + b_names, dWs + dbs)}
+        return float(loss), grads
+
+    def loss(self, X, y):
+        X, y = self._inputs(X, y)
+        logits = self.backend.to_host(self.backend.classifier_layers(self.weights, self.biases, X)[-1])
+        p = softmax(logits.astype(np.float64))[np.arange(len(y)), self.backend.to_host(y)]
+        return float(-np.log(p).mean())
+
+    def layers(self, X):
+        """Every layer's output for ``X``: the hidden activations, then the logits."""
+        X = self._inputs(X)
+        return [self.backend.to_host(a) for a in self.backend.classifier_layers(self.weights, self.biases, X)]
+
+    def predict_proba(self, X):
+        return softmax(self.layers(X)[-1])
+
+    def predict(self, X):
+        return self.layers(X)[-1].argmax(axis=1)
+
+    def accuracy(self, X, y):
+        X, y = self._inputs(X, y)
+        return float((self.predict(X) == self.backend.to_host(y)).mean())
+
+    def fit(self, X, y, epochs, lr, batch_size=128, *, optimizer="sgd", corruption=0.0, shift=0,
+            image_shape=None, cosine_epochs=None, eval_sets=None, callback=None):
+        """Train every layer together; returns the history of each epoch.
+
+        Parameters
+        ----------
+        X, y : training patterns and their integer labels
+        epochs : int
+        lr : float
+        batch_size : int
+        optimizer : {"sgd", "adam"}
+            Adam uses beta1 0.9, beta2 0.999, eps 1e-8. Its moments and step count carry
+            over to the next ``fit`` call with the same optimizer, and through
+            ``save(path, optimizer_state=True)`` and ``load``; a change of optimizer
+            starts them afresh.
+        corruption : float in [0, 1)
+            Masking noise on the input during training (0: none).
+        shift : int >= 0
+            Data augmentation: move every training image by a random whole number of
+            pixels in ``-shift..shift`` along each axis (0 filled in), redrawn every epoch
+            (before the masking noise). The rows of ``X`` are images of ``image_shape``
+            (rows, columns), by default square.
+        cosine_epochs : int or None
+            Cosine learning-rate decay: epoch ``k`` (counted over the model's whole
+            training, ``epochs_trained``) uses ``lr * (1 + cos(pi k / cosine_epochs)) / 2``.
+            None keeps ``lr``.
+        eval_sets : dict name -> (X, y), optional
+            Data sets whose accuracy is measured after every epoch.
+        callback : callable(epochs_done, history) or None
+            Called after every epoch, as for :meth:`Autoencoder.fit`, with the number of
+            epochs this call has finished and their history.
+
+        Returns
+        -------
+        fastae.History
+            The loss of each epoch (as an array, and ``history["loss"]``), with
+            ``train_accuracy`` (measured during each epoch, before each batch's update),
+            ``accuracy_NAME`` for each evaluation set, and ``seconds`` (the training time
+            of each epoch, evaluation excluded).
+
+        Raises
+        ------
+        fastae.TrainingInterrupted
+            On Ctrl-C, at the end of the batch in progress, with the history of the
+            epochs this call finished; as for :meth:`Autoencoder.fit`, the next ``fit``
+            finishes the interrupted epoch first.
+        """
+        X, y = self._inputs(X, y)
+        epochs = check_positive_int(epochs, "epochs")
+        lr = check_rate(lr, "lr", self.dtype)
+        batch_size = check_positive_int(batch_size, "batch_size")
+        check_choice(optimizer, tuple(OPTIMIZERS), "optimizer")
+        corruption = check_probability(corruption, "corruption")
+        height = self._image_height(shift, image_shape)
+        if cosine_epochs is not None:
+            cosine_epochs = check_positive_int(cosine_epochs, "cosine_epochs")
+        if eval_sets is not None and not isinstance(eval_sets, dict):
+            raise ValueError("eval_sets: expected a dict of name -> (X, y)")
+        evals = {name: self._inputs(*xy) for name, xy in (eval_sets or {}).items()}
+        if self._opt_state is None or self._opt_state[0] != optimizer:
+            self._opt_state = (optimizer, self.backend.optimizer_state(self.weights, self.biases))
+        history = {"loss": [], "train_accuracy": [], "seconds": [], **{f"accuracy_{k}": [] for k in evals}}
+        n = X.shape[0]
+        at, partial = self._resume_point(n, batch_size, True)
+        aug = Augment(corruption, shift, height, self.seed)
+        with stopping.ctrl_c_sets(stopping.new_stop()) as stop:
+            for _ in range(epochs):
+                start = time.perf_counter()
+                order = epoch_order(self.seed, self.epochs_trained, n)[None, :]
+                epoch_lr = lr if cosine_epochs is None else cosine_lr(lr, self.epochs_trained, cosine_epochs)
+                opt = Optim(OPTIMIZERS[optimizer], epoch_lr, 0.9, 0.999, 1e-8)
+                loss, hits = self.backend.train_classifier(
+                    self.weights, self.biases, X, y, Schedule(order, self.epochs_trained, batch_size), opt,
+                    self._opt_state[1], aug, Cursor(at, partial, stop),
+                )
+                seconds = time.perf_counter() - start
+                if at[0] == 0:  # stopped inside this epoch
+                    self._stopped_at(at, partial, n, batch_size, True)
+                    raise stopping.TrainingInterrupted(self, History(history))
+                at[:] = 0
+                self.epochs_trained += 1
+                record = {"loss": float(loss[0]), "train_accuracy": float(hits[0] / n)}
+                for name, (Xe, ye) in evals.items():
+                    record[f"accuracy_{name}"] = self.accuracy(Xe, ye)
+                record["seconds"] = seconds
+                for k, v in record.items():
+                    history[k].append(v)
+                if callback is not None:
+                    callback(len(history["loss"]), History(history))
+        return History(history)
+
+    def _image_height(self, shift, image_shape):
+        """Rows of the input images for ``shift`` > 0 (checked), else 1."""
+        if isinstance(shift, bool) or not isinstance(shift, (int, np.integer)) or shift < 0:
+            raise ValueError(f"shift: expected an integer >= 0, got {shift!r}")
+        if shift == 0:
+            return 1
+        n = self.layer_sizes[0]
+        if image_shape is None:
+            side = math.isqrt(n)
+            if side * side != n:
+                raise ValueError(f"shift: the {n} inputs are not a square image; give image_shape=(rows, columns)")
+            image_shape = (side, side)
+        rows, cols = (int(v) for v in image_shape)
+        if rows < 1 or cols < 1 or rows * cols != n:
+            raise ValueError(f"image_shape: {image_shape!r} does not hold the {n} inputs")
+        if shift >= min(rows, cols):
+            raise ValueError(f"shift: {shift} pixels would move the {rows}x{cols} images out of sight")
+        return rows
+
+    # ------------------------------------------------------------------- files
+
+    def _moments(self, state):
+        """``(name, moment list)`` pairs of the optimizer's state, as saved: ``mW1``, ``vW1``, ..."""
+        w_names, b_names = self.param_names
+        for prefix, moments, names in (("m", state.mW, w_names), ("v", state.vW, w_names),
+                                       ("m", state.mb, b_names), ("v", state.vb, b_names)):
+            for i, n in enumerate(names):
+                yield prefix + n, moments, i
+
+    def save(self, path, *, optimizer_state=False, **extra):
+        """Write ``PATH.npz`` (W1, b1, ..., V, d) and ``PATH.json`` (the config, plus ``extra``).
+
+        ``optimizer_state=True`` adds the optimizer's state (Adam's moments as arrays
+        ``mW1, vW1, ..., mb1, vb1, ...`` and the step count), so that a loaded model
+        trains on exactly as this one would (a checkpoint).
+        """
+        arrays, config = self.params(), self.config()
+        if optimizer_state and self._opt_state is not None:
+            name, state = self._opt_state
+            for key, moments, i in self._moments(state):
+                arrays[key] = np.array(self.backend.to_host(moments[i]))
+            config["optimizer"] = {"name": name, "steps": int(state.t[0])}
+        return io.save_model(path, arrays, {**config, **extra})
+
+    @classmethod
+    def _from_config(cls, cfg, device):
+        return cls(cfg["layer_sizes"], cfg["n_classes"], seed=cfg["seed"], dtype=cfg["dtype"], device=device,
+                   init=cfg["init"])
+
+    def _load_arrays(self, arrays, cfg, path):
+        w_names, b_names = self.param_names
+        opt = cfg.get("optimizer")
+        if opt is not None:
+            ok = isinstance(opt, dict) and opt.get("name") in OPTIMIZERS and isinstance(opt.get("steps"), int)
+            if not ok or not 0 <= opt["steps"] < 2**63:
+                raise ValueError(f"path: {path} has a malformed optimizer record {opt!r}")
+            shapes = {n: a.shape for n, a in self._param_arrays().items()}
+            for key, shape in ((p + n, s) for n, s in shapes.items() for p in ("m", "v")):
+                if key not in arrays or arrays[key].shape != shape:
+                    raise ValueError(f"path: {path} lacks the optimizer array {key} of shape {shape}")
+        self._set_params([arrays[n] for n in w_names], [arrays[n] for n in b_names])
+        if opt is not None:
+            state = self.backend.optimizer_state(self.weights, self.biases)
+            for key, moments, i in self._moments(state):
+                moments[i] = self.backend.asarray(arrays[key], self.dtype)
+            state.t[0] = opt["steps"]
+            self._opt_state = (opt["name"], state)

@@ -1,0 +1,97 @@
+"""Resumable stages of a run directory, shared by ``run q3`` and ``fastae train``.
+
+A stage (Q3's layer 1, layer 2 and classifier; ``train``'s layers) is saved as
+``<out>/<name>.npz/.json`` with the settings it was trained with, its history and its
+training seconds. With ``resume`` a stage is loaded when its saved settings equal this
+run's and no earlier stage was trained in this run (its inputs would differ); otherwise
+it is trained, continuing from ``<name>.checkpoint`` when one was saved with the same
+settings. Ctrl-C during training saves that checkpoint and raises RunInterrupted.
+"""
+from pathlib import Path
+
+from .. import io
+from ..stopping import TrainingInterrupted
+from .common import RunInterrupted, Stopwatch
+
+
+class Stages:
+    """The stages of one run, in order.
+
+    ``load(path)`` reads a saved model; ``records[name]`` says, for each stage run,
+    whether it was ``resumed`` (loaded) and its training ``seconds``.
+    """
+
+    def __init__(self, out, resume, load):
+        self.out, self.resume, self.load = Path(out), resume, load
+        self.trained = not resume  # once a stage is trained, every later stage is trained too
+        self.records = {}
+
+    def checkpoint(self, name):
+        """Where Ctrl-C leaves an unfinished stage: ``<out>/<name>.checkpoint(.npz|.json)``."""
+        return self.out / f"{name}.checkpoint"
+
+    def saved(self, path, settings):
+        """``(model, record)`` saved at ``path`` with ``settings``, or ``(None, why not)``."""
+        npz, js = io.model_paths(path)
+        if not (npz.is_file() and js.is_file()):
+            return None, "not saved yet"
+        record = io.load_json(js)
+        saved, wanted = record.get("settings") or {}, io.json_roundtrip(settings)
+        diff = [f"{k} {saved.get(k)!r} -> {v!r}" for k, v in wanted.items() if saved.get(k) != v]
+        diff += [f"{k} {saved[k]!r} -> none" for k in saved if k not in wanted]
+        if diff:
+            return None, f"saved with other settings ({', '.join(diff)})"
+        if not isinstance(record.get("history"), dict) or "loss" not in record["history"]:
+            return None, "saved without its training history"
+        return self.load(path), record
+
+    def run(self, name, settings, train, announce, *, label=None, optimizer_state=False, **extra):
+        """Stage ``name``: loaded, or trained by ``train(start)`` and saved; returns
+        ``(model, history)``.
+
+        ``train`` returns ``(model, history)``, ``history`` a dict of per-epoch lists with
+        ``loss``; ``start`` is None or the checkpoint's ``(model, history)``. Ctrl-C in
+        ``train`` raises TrainingInterrupted with ``history`` set to the stage's so far.
+        ``announce(event, detail)`` tells the recipe what happens: ``"loaded"`` (detail:
+        the path), ``"continuing"`` (the checkpoint's path and model) or ``"training"``
+        (why it was not loaded, or None without ``resume``). ``optimizer_state``: the
+        checkpoint keeps the optimizer's state (a classifier's). ``extra`` is saved with
+        the finished model; ``label`` names the stage in messages (default: ``name``).
+        """
+        path, ckpt = self.out / name, self.checkpoint(name)
+        if self.trained:
+            model, why = None, "it builds on a stage trained in this run"
+        else:
+            model, why = self.saved(path, settings)
+        if model is not None:
+            announce("loaded", path)
+            self.records[name] = {"resumed": True, "seconds": float(why.get("seconds", float("nan")))}
+            return model, why["history"]
+        earlier_trained, self.trained = self.trained, True
+        start, seconds_before = None, 0.0
+        if self.resume and not earlier_trained:
+            start, saved = self.saved(ckpt, settings)
+            if start is not None:
+                seconds_before = float(saved.get("seconds", 0.0))
+                start = (start, saved["history"])
+        if start is not None:
+            announce("continuing", (ckpt, start[0]))
+        else:
+            announce("training", why if self.resume else None)
+        watch = Stopwatch()
+        try:
+            model, history = train(start)
+        except TrainingInterrupted as e:
+            e.model.save(ckpt, history=e.history, settings=settings, seconds=seconds_before + watch.total(),
+                         **({"optimizer_state": True} if optimizer_state else {}))
+            raise RunInterrupted(
+                f"Interrupted: {label or name} stopped after {e.model.epochs_trained} complete epochs"
+                + (" and part of the next" if e.model.partial_epoch else "")
+                + f"; saved {ckpt}.npz. Run the same command with --resume to continue."
+            ) from None
+        seconds = seconds_before + watch.total()
+        model.save(path, history=history, settings=settings, seconds=seconds, **extra)
+        for p in io.model_paths(ckpt):
+            p.unlink(missing_ok=True)
+        self.records[name] = {"resumed": False, "seconds": seconds}
+        return model, history
