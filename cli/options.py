@@ -45,7 +45,17 @@ def fail_cleanly(func):
 
 
 def echo_for(quiet):
-    """Where a command's messages go: the terminal, or nowhere with ``--quiet``."""
+    """Where a command's messages go: the terminal, or nowhere with ``--quiet``. On a
+    terminal, the library's notices (such as "compiling fastae's kernels") show too."""
+    if not quiet and sys.stderr.isatty():
+        import logging
+
+        log = logging.getLogger("fastae")
+        if not log.handlers:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            log.addHandler(handler)
+        log.setLevel(logging.INFO)
     return (lambda message: None) if quiet else click.echo
 
 

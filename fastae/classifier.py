@@ -227,7 +227,7 @@ class StackedClassifier(Model):
                     self.weights, self.biases, X, y, Schedule(order, self.epochs_trained, batch_size), opt,
                     self._opt_state[1], aug, Cursor(at, partial, stop),
                 )
-                seconds = time.perf_counter() - start
+                seconds = time.perf_counter() - start - self.backend.compile_seconds
                 if at[0] == 0:  # stopped inside this epoch
                     self._stopped_at(at, partial, n, batch_size, True)
                     raise stopping.TrainingInterrupted(self, History(history))

@@ -360,7 +360,8 @@ class Autoencoder(Model):
                 )
                 finished = int(at[0])
                 losses[done : done + finished] = chunk_losses[:finished]
-                seconds[done : done + finished] = (time.perf_counter() - started) / todo
+                trained = time.perf_counter() - started - self.backend.compile_seconds
+                seconds[done : done + finished] = trained / todo
                 self.epochs_trained += finished
                 done += finished
                 if finished < todo:

@@ -6,7 +6,7 @@ A backend is three things:
 * a **kernel namespace** (a module: ``cpu_kernels`` or ``cuda_kernels``) with the same
   names and arguments on every device. Buffers and copies: ``empty``, ``zeros``,
   ``arange``, ``copy``, ``sums``, ``set_sums``, ``get_sums``, ``ae_work``,
-  ``classifier_work``. Batches: ``draw``, ``gather_corrupt``, ``gather_augment``,
+  ``classifier_work``. Batches: ``draw``, ``draw_augmented``, ``gather_corrupt``, ``gather_augment``,
   ``input_split``, ``reorder_rows``, ``inverse`` (the last two only for a split input,
   which only the CPU makes). Products: ``gemm``, ``encode``, ``decode``,
   ``encode_input``, ``input_product``, ``input_gradient``, ``tied_weight_step``.
@@ -58,6 +58,9 @@ class Backend(abc.ABC):
     def run(self, loop, *args):
         """Call an epoch loop of ``steps`` (the CPU: on a worker thread, so that Ctrl-C
         is heard meanwhile)."""
+
+    #: Seconds the last ``run`` spent compiling its loop before training (0 when ready).
+    compile_seconds = 0.0
 
     def schedule(self, sched):
         """``sched`` with its orders where the loops read them."""

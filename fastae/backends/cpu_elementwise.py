@@ -30,6 +30,7 @@ from .mathfn import keep_threshold, kl_divergence, kl_divergence_grad, noise_bit
 from .records import CROSS_ENTROPY
 
 JIT = dict(cache=True, fastmath=FASTMATH, error_model="numpy")
+PJIT = dict(JIT, parallel=True)
 
 
 @njit(inline="always", **JIT)
@@ -49,13 +50,13 @@ def _in_blocks(n, n_blocks, args):
 
 def in_blocks(row_kernel):
     """``f(n, n_blocks, args)``: ``row_kernel(lo, hi, *args)`` over ``n_blocks`` spans of
-    ``range(n)``, in parallel. Compiled once per row kernel, under its own name (numba's
-    cache tells functions apart by name)."""
+    ``range(n)``, in parallel; inlined into the kernel that calls it (which numba then
+    compiles with ``parallel=True``), so that it costs no compilation of its own."""
     fn = types.FunctionType(_in_blocks.__code__, {"rows": row_kernel, "prange": prange, "_span": _span},
                             f"in_blocks_{row_kernel.__name__}")
     fn.__qualname__ = fn.__name__
     fn.__module__ = __name__
-    return njit(parallel=True, **JIT)(fn)
+    return njit(inline="always", **JIT)(fn)
 
 
 # --------------------------------------------------------------------------- noise
@@ -78,7 +79,7 @@ def _gather_corrupt_rows(lo, hi, out, X, rows, p, seed, stream):
 _gather_corrupt_blocks = in_blocks(_gather_corrupt_rows)
 
 
-@njit(**JIT)
+@njit(**PJIT)
 def gather_corrupt(out, X, rows, p, seed, stream, n_blocks):
     """``out[i] = X[rows[i]] * m`` with a masking-noise draw ``m`` (keep prob ``1 - p``).
 
@@ -113,7 +114,7 @@ def _gather_shift_corrupt_rows(lo, hi, out, X, rows, p, shift, height, seed, str
 _gather_shift_blocks = in_blocks(_gather_shift_corrupt_rows)
 
 
-@njit(**JIT)
+@njit(**PJIT)
 def gather_augment(out, X, rows, p, shift, height, seed, stream, n_blocks):
     """``gather_corrupt`` after moving each image by up to ``shift`` pixels in y and in x.
 
@@ -141,7 +142,7 @@ def _bias_sigmoid_rows(lo, hi, Z, bias):
 _bias_sigmoid_blocks = in_blocks(_bias_sigmoid_rows)
 
 
-@njit(**JIT)
+@njit(**PJIT)
 def bias_sigmoid(Z, bias, n_blocks):
     """In place: ``Z = sigmoid(Z + bias)``; ``Z`` holds a product such as ``X W``."""
     _bias_sigmoid_blocks(Z.shape[0], n_blocks, (Z, bias))
@@ -237,7 +238,7 @@ def _output_delta_rows(lo, hi, D, loss_rows, c, X, rows, loss_kind, scale):
 _output_delta_blocks = in_blocks(_output_delta_rows)
 
 
-@njit(**JIT)
+@njit(**PJIT)
 def output_delta(D, loss_rows, c, X, rows, loss_kind, scale, sums, n_blocks):
     """Reconstruction loss per pattern and its delta at the output pre-activation.
 
@@ -270,7 +271,7 @@ def _col_sum_cols(lo, hi, out, A, scale):
 _col_sum_blocks = in_blocks(_col_sum_cols)
 
 
-@njit(**JIT)
+@njit(**PJIT)
 def col_sum(out, A, scale, n_blocks):
     """``out[j] = scale * sum_i A[i, j]`` (columns split across threads)."""
     _col_sum_blocks(A.shape[1], n_blocks, (out, A, scale))
@@ -305,7 +306,7 @@ def _hidden_delta_rows(lo, hi, D, H, g):
 _hidden_delta_blocks = in_blocks(_hidden_delta_rows)
 
 
-@njit(**JIT)
+@njit(**PJIT)
 def hidden_delta(D, H, g, n_blocks):
     """In place: ``D = (D + g) * H * (1 - H)``: back through a sigmoid layer.
 
@@ -338,7 +339,7 @@ def _softmax_xent_rows(lo, hi, D, loss_rows, hits, d, labels, rows, scale):
 _softmax_xent_blocks = in_blocks(_softmax_xent_rows)
 
 
-@njit(**JIT)
+@njit(**PJIT)
 def softmax_xent(D, loss_rows, hits, d, labels, rows, scale, sums, n_blocks):
     """Softmax cross-entropy per pattern and its delta at the logits.
 
@@ -365,7 +366,7 @@ def _sgd_span(lo, hi, p, g, lr):
 _sgd_blocks = in_blocks(_sgd_span)
 
 
-@njit(**JIT)
+@njit(**PJIT)
 def sgd(param, grad, lr, n_blocks):
     """In place: ``param -= lr * grad`` (any shape, both C-contiguous)."""
     p = param.reshape(param.size)
@@ -386,7 +387,7 @@ def _adam_span(lo, hi, p, g, m, v, lr_t, beta1, beta2, eps):
 _adam_blocks = in_blocks(_adam_span)
 
 
-@njit(**JIT)
+@njit(**PJIT)
 def adam(param, grad, m, v, lr, beta1, beta2, eps, t, n_blocks):
     """In place Adam step ``t`` (1-based), bias correction folded into the rate."""
     lr_t = lr * np.sqrt(1.0 - beta2**t) / (1.0 - beta1**t)

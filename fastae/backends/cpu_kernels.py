@@ -1,7 +1,8 @@
 """The CPU's kernel namespace: every name ``steps.py`` calls as ``k.NAME``, compiled
 with numba (``cpu_elementwise.py``, ``cpu_sparse.py``, ``blas.py``), plus the buffers
-and copies the steps need. ``cuda_kernels.py`` has the same names with the same
-arguments; the backend interface (``fastae.backends``) lists them.
+and copies the steps need (inlined where they are called: a separate compiled function
+each would cost compile time for a line of code). ``cuda_kernels.py`` has the same names
+with the same arguments; the backend interface (``fastae.backends.base``) lists them.
 """
 import numpy as np
 from numba import njit
@@ -30,6 +31,7 @@ from .cpu_sparse import (  # noqa: F401
     ae_work,
     classifier_work,
     draw,
+    draw_augmented,
     encode_input,
     input_gradient,
     input_product,
@@ -44,39 +46,39 @@ from .cpu_sparse import (  # noqa: F401
 )
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def empty(shape, dtype):
     return np.empty(shape, dtype)
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def zeros(shape, dtype):
     return np.zeros(shape, dtype)
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def arange(n):
     return np.arange(n)
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def copy(dst, src):
     """``dst[:] = src`` (same shape)."""
     dst[:] = src
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def sums():
     """A zeroed float64[2] accumulator of loss (and hit) sums."""
     return np.zeros(2)
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def set_sums(acc, a, b):
     acc[0], acc[1] = a, b
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def get_sums(acc):
     """``(acc[0], acc[1])`` as floats on the host."""
     return acc[0], acc[1]

@@ -14,7 +14,7 @@ from numba import njit
 
 from ..config import SPLIT_MIN_TAIL, SPLIT_SAMPLE_ROWS  # noqa: F401  (SPLIT_SAMPLE_ROWS: for the steps)
 from .blas import gemm
-from .cpu_elementwise import JIT, bias_sigmoid, gather_augment
+from .cpu_elementwise import JIT, bias_sigmoid, gather_augment, gather_corrupt
 from .records import AEWork, ClassifierWork, SparseTail
 
 
@@ -140,13 +140,28 @@ def tail_update(out, alpha, tail, G):
 # ------------------------------------------------------------ the coarse kernels
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def draw(out, clean, tail, X, rows, aug, stream, split, n_blocks):
-    """Draw the batch ``X[rows]`` into ``out[:P]``, shifted and masked as ``aug`` says
-    (``gather_augment``, noise stream ``stream``). For a split input (``split``, as
-    ``input_split`` returns it, with ``n_dense`` below the width) it is drawn into
-    ``tail.drawn``, then split (``split_batch``); when ``clean`` has rows they receive
-    the batch's clean targets in the split's column order."""
+    """Draw the batch ``X[rows]`` into ``out[:P]`` with masking noise ``aug.corruption``
+    (``gather_corrupt``, noise stream ``stream``; ``aug.shift`` is not looked at: see
+    ``draw_augmented``). For a split input (``split``, as ``input_split`` returns it, with
+    ``n_dense`` below the width) it is drawn into ``tail.drawn``, then split
+    (``split_batch``); when ``clean`` has rows they receive the batch's clean targets in
+    the split's column order."""
+    P = rows.shape[0]
+    cols, n_dense = split
+    if n_dense == X.shape[1]:
+        gather_corrupt(out[:P], X, rows, aug.corruption, aug.seed, stream, n_blocks)
+    else:
+        gather_corrupt(tail.drawn[:P], X, rows, aug.corruption, aug.seed, stream, n_blocks)
+        split_batch(out, clean, tail, X, rows, cols, n_dense)
+
+
+@njit(inline="always", **JIT)
+def draw_augmented(out, clean, tail, X, rows, aug, stream, split, n_blocks):
+    """``draw``, with each image first moved by up to ``aug.shift`` pixels
+    (``gather_augment``; kept apart from ``draw`` so that code which never shifts does
+    not compile the shifts)."""
     P = rows.shape[0]
     cols, n_dense = split
     if n_dense == X.shape[1]:
@@ -167,7 +182,7 @@ def input_product(out, X, W, tail, n_dense):
         tail_forward(out, tail, W)
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def encode_input(out, X, W, b, tail, n_dense, n_blocks):
     """``out = sigmoid(X W + b)`` for a batch as in ``input_product``."""
     input_product(out, X, W, tail, n_dense)

@@ -174,6 +174,10 @@ def gather_corrupt(out, X, rows, p, seed, stream, n_blocks):
 
 
 def draw(out, clean, tail, X, rows, aug, stream, split, n_blocks):
+    gather_corrupt(out[: rows.shape[0]], X, rows, aug.corruption, aug.seed, stream, n_blocks)
+
+
+def draw_augmented(out, clean, tail, X, rows, aug, stream, split, n_blocks):
     gather_augment(out[: rows.shape[0]], X, rows, aug.corruption, aug.shift, aug.height, aug.seed, stream, n_blocks)
 
 

@@ -266,7 +266,8 @@ def _classifier_batches(weights, biases, X, labels, sched, optimizer, aug, curso
             if _stop_before(cursor, e, start, ws.sums):
                 return
             rows = sched.orders[e, start : min(start + sched.batch_size, n)]
-            k.draw(ws.xin, ws.xin[:0], ws.tail, X, rows, aug, sched.first_epoch + e, split, n_blocks)  # noqa: F821
+            k.draw_augmented(ws.xin, ws.xin[:0], ws.tail, X, rows, aug, sched.first_epoch + e, split,  # noqa: F821
+                             n_blocks)
             classifier_step(weights, biases, labels, rows, ws, n_dense, n_blocks)
             state.t[0] += 1
             for l in range(len(weights)):
@@ -307,14 +308,19 @@ STEPS = (ae_step, tied_update, _epoch_rows, _stop_before, _stopped, _ae_batches,
          forward, classifier_step, update, _classifier_batches, classifier_epochs, classifier_grads, layers)
 
 
+#: Helpers of a line or two: a compiling build inlines them where they are called.
+INLINE = (tied_update, _epoch_rows, _stop_before, _stopped)
+
+
 def build(kernels, jit=None):
     """The functions above bound to the kernel namespace ``kernels`` (as ``k``), each
-    wrapped by ``jit`` when given (the CPU passes numba's ``njit``); returns a namespace
-    of them by name. Each function calls the others of the same build."""
+    wrapped by ``jit(fn, inline)`` when given (the CPU's compiles it with numba, inlining
+    the helpers in ``INLINE``); returns a namespace of them by name. Each function calls
+    the others of the same build."""
     scope = dict(globals(), k=kernels)
     built = {}
     for f in STEPS:
         fn = types.FunctionType(f.__code__, scope, f.__name__, f.__defaults__)
         fn.__qualname__, fn.__doc__, fn.__module__ = f.__qualname__, f.__doc__, f.__module__
-        scope[f.__name__] = built[f.__name__] = fn if jit is None else jit(fn)
+        scope[f.__name__] = built[f.__name__] = fn if jit is None else jit(fn, f in INLINE)
     return types.SimpleNamespace(**built)
