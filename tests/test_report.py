@@ -1,5 +1,6 @@
-"""The per-run HTML report: self-contained, every figure embedded, text escaped, Q1's
-tutorial values beside ours; rendered in headless Chromium where it is installed."""
+"""The per-run HTML report: self-contained, every figure embedded with its caption, text
+escaped, Q1's tutorial values beside ours, one precision per quantity; rendered in headless Chromium where it is installed, with
+no horizontal overflow at 1280 px and none under the print style at a page's width."""
 import base64
 import os
 import shutil
@@ -175,7 +176,7 @@ def test_write_report_escapes_and_embeds(tmp_path):
         "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode()
     ]
     assert page.images[0]["alt"] == f"caption {hostile}"
-    assert "0.9877" in text and "12,345" in text and "nan" in text
+    assert "98.77 %" in text and "12,345" in text and "nan" in text  # accuracy as a percentage, counts in full
     assert "<th>a</th><th>b</th>" in text  # runs side by side
     assert "runs.a.curve" in text and "500 values in all" in text  # long arrays summarized and cut
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
@@ -190,12 +191,116 @@ def test_write_report_replaces_the_old_page_and_survives_a_missing_figure(tmp_pa
     assert "absent.png could not be read" in text
 
 
+# ------------------------------------------------------------------ numbers and sections
+
+
+def sections(text):
+    """``[(heading, body)]`` of the page's sections, in order."""
+    import html
+    import re
+
+    return [(html.unescape(h), body) for h, body in
+            re.findall(r'<section id="[^"]+"><h2>(.*?)</h2>(.*?)</section>', text, re.S)]
+
+
+def captions(body):
+    """``{file name: caption}`` of the figures in a piece of the page."""
+    import html
+    import re
+
+    return {name: html.unescape(cap) for cap, name in
+            re.findall(r'<figcaption>(.*?) <span class="key">\(([^)]+)\)</span></figcaption>', body, re.S)}
+
+
+def test_numbers_keep_one_precision_per_quantity():
+    from fastae.report import fmt, kind_of
+
+    assert fmt(0.59998, "loss") == "0.6000" and fmt(171.9012, "loss") == "171.9" and fmt(1.0574, "loss") == "1.057"
+    assert fmt(0.984, "accuracy") == "98.40 %" and fmt(1.0, "accuracy") == "100.00 %"
+    assert fmt(0.0623, "level") == "0.062" and fmt(0.13, "share") == "13.0 %" and fmt(145.26, "seconds") == "145.3 s"
+    assert fmt(12345, "count") == "12,345" and fmt(0.1, "setting") == "0.1" and fmt(5000, "setting") == "5000"
+    assert fmt(None, "loss") == "\u2014" and fmt(float("nan"), "loss") == "nan" and fmt(True) == "yes"
+    for key, kind in (("final_loss", "loss"), ("test_accuracy", "accuracy"), ("mse_fresh", "loss"),
+                      ("test_accuracy_at_best_validation_epoch", "accuracy"), ("best_validation_epoch", "count"),
+                      ("stage_seconds.layer1", "seconds"), ("mean_hidden_activation.layer1.mean_over_rho", "ratio"),
+                      ("share_quiet", "share"), ("mean_activation", "level"), ("max_abs_error", "level")):
+        assert kind_of(key) == kind, key
+    with pytest.raises(ValueError, match="kind"):
+        fmt(1.0, "percent")
+
+
+def test_q1_report_numbers_keep_their_zeros(q1_run):
+    _, metrics, text = q1_run
+    from fastae.report import fmt
+
+    for name in ("plain", "sparse"):
+        r = metrics["runs"][name]
+        assert f">{fmt(r['final_loss'], 'loss')}<" in text
+        assert len(fmt(r["final_loss"], "loss").replace(".", "").lstrip("0")) == 4  # 4 significant digits
+        assert f">{fmt(r['max_abs_error'], 'level')}<" in text
+
+
 # -------------------------------------------------------------------- Chromium
 
 
 def _chromium():
     found = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
     return found
+
+
+#: Run in a copy of the page (the report itself has no script): the page's scroll width against
+#: its viewport's, and every element that hides content behind a scroll bar or a clip.
+MEASURE = """<script>
+window.addEventListener("load", () => {
+  const de = document.documentElement;
+  const hidden = [...document.querySelectorAll("*")].filter(e => {
+    const s = getComputedStyle(e);
+    return ["auto", "scroll", "hidden"].includes(s.overflowX) && e.scrollWidth > e.clientWidth + 1;
+  }).map(e => `${e.tagName}.${e.className} ${e.scrollWidth} > ${e.clientWidth}`);
+  const wide = [...document.querySelectorAll("body *")]
+    .filter(e => e.getBoundingClientRect().right > de.clientWidth + 1).slice(0, 5)
+    .map(e => `${e.tagName}.${e.className} to ${Math.round(e.getBoundingClientRect().right)}`);
+  document.title = JSON.stringify({scroll: de.scrollWidth, client: de.clientWidth, hidden, wide});
+});
+</script>"""
+
+
+def measure_in_chromium(page, width, tmp_path, print_style=False):
+    """``{"scroll", "client", "hidden", "wide"}`` of ``page`` laid out at ``width`` px; with
+    ``print_style`` its ``@media print`` rules apply as they do on paper."""
+    import html
+    import json
+    import re
+
+    text = Path(page).read_text(encoding="utf-8")
+    if print_style:
+        assert "@media print {" in text
+        text = text.replace("@media print {", "@media all {")
+    copy = tmp_path / f"measure_{width}_{print_style}.html"
+    copy.write_text(text.replace("</body>", MEASURE + "</body>"), encoding="utf-8")
+    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--dump-dom",
+           "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={tmp_path / 'profile'}",
+           f"--window-size={width},1000", "--virtual-time-budget=10000", copy.resolve().as_uri()]
+    result = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=180,
+                            env={**os.environ, "HOME": str(tmp_path)})
+    found = re.search(r"<title>(\{.*?\})</title>", result.stdout, re.S)
+    assert found, f"no measurement; chromium said:\n{result.stderr[-3000:]}"
+    return json.loads(html.unescape(found.group(1)))
+
+
+#: A4 paper (210 mm at 96 px per inch) less the print style's 14 mm margins.
+PRINT_WIDTH_PX = round((210 - 2 * 14) / 25.4 * 96)
+
+
+@pytest.mark.skipif(_chromium() is None, reason="chromium not installed (Debian package: chromium)")
+@pytest.mark.parametrize("run_fixture", ["q1_run"])
+def test_reports_fit_1280_px_and_the_printed_page_in_chromium(run_fixture, request, tmp_path):
+    out = request.getfixturevalue(run_fixture)[0]
+    screen = measure_in_chromium(out / "report.html", 1280, tmp_path)
+    assert screen["scroll"] == screen["client"] and not screen["hidden"], screen
+    assert 1200 <= screen["client"] <= 1280, screen
+    paper = measure_in_chromium(out / "report.html", PRINT_WIDTH_PX, tmp_path, print_style=True)
+    assert paper["scroll"] == paper["client"] and not paper["hidden"], paper
 
 
 @pytest.mark.skipif(_chromium() is None, reason="chromium not installed (Debian package: chromium)")
