@@ -1,5 +1,6 @@
 """The per-run HTML report: self-contained, every figure embedded with its caption, text
-escaped, Q1's tutorial values beside ours, one precision per quantity; rendered in headless Chromium where it is installed, with
+escaped, Q1's tutorial values beside ours, Q3's questions as sections with the accuracy table
+on top, one precision per quantity; rendered in headless Chromium where it is installed, with
 no horizontal overflow at 1280 px and none under the print style at a page's width."""
 import base64
 import os
@@ -240,6 +241,91 @@ def test_q1_report_numbers_keep_their_zeros(q1_run):
         assert f">{fmt(r['max_abs_error'], 'level')}<" in text
 
 
+def test_q1_report_groups_the_figures_with_captions(q1_run):
+    out, metrics, text = q1_run
+    heads = [h for h, _ in sections(text)]
+    assert heads[:3] == ["Summary", "Tutorial reference values (Q1)", "Learning curves"]
+    assert "plain: no sparsity penalty" in heads and any(h.startswith("sparse: KL sparsity") for h in heads)
+    found = {}
+    for _, body in sections(text):
+        found.update(captions(body))
+    assert sorted(found) == sorted(p.name for p in out.glob("*.png")) == sorted(metrics["figures"])
+    for name, caption in found.items():
+        assert caption.count(" ") >= 10 and "Look for" in caption, (name, caption)
+
+
+@pytest.fixture(scope="module")
+def q3_run(tmp_path_factory):
+    data = os.environ.get("FASTAE_DATA")
+    if not (data and Path(data).is_dir()):
+        pytest.skip("Q3 needs the real MNIST: set FASTAE_DATA")
+    from fastae.experiments.q3 import Q3Config
+    from fastae.experiments.q3 import run as run_q3
+
+    out = tmp_path_factory.mktemp("q3")
+    cfg = Q3Config(n_train=1000, n_val=200, n_test=500, n_hidden1=64, n_hidden2=16, epochs_layer1=2,
+                   epochs_layer2=2, epochs_classifier=2)
+    metrics = run_q3(cfg, out, data_dir=data, ablation=True)
+    return out, metrics, (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_q3_report_puts_the_accuracy_table_first_and_the_questions_as_sections(q3_run):
+    from fastae.experiments.q3 import ABLATION_MODELS
+    from fastae.experiments.q3_report import QUESTIONS
+    from fastae.report import esc, fmt
+
+    _, metrics, text = q3_run
+    secs = sections(text)
+    heads = [h for h, _ in secs]
+    assert heads[:5] == ["Summary", "Accuracy", "(a) Layer 1: denoising autoencoder 784-64",
+                         "(b) Layer 2: autoencoder 64-16 on the layer-1 codes",
+                         "(c) Classifier: softmax on the 16 codes, all layers fine-tuned"]
+    assert "What pretraining buys (ablation)" in heads
+    accuracy = secs[1][1]
+    assert f">{fmt(metrics['test_accuracy'], 'accuracy')}<" in accuracy
+    for name in ABLATION_MODELS[1:]:
+        assert f"<td>{esc(name)}</td>" in accuracy
+        assert f">{fmt(metrics['ablation']['models'][name]['test_accuracy'], 'accuracy')}<" in accuracy
+    for (key, question), (_, body) in zip(QUESTIONS.items(), secs[2:5]):
+        assert f"<strong>({key})</strong> {esc(question)}" in body
+
+
+def test_q3_report_captions_every_figure_in_its_section(q3_run):
+    out, metrics, text = q3_run
+    by_section = {h: captions(body) for h, body in sections(text)}
+    every = {name: cap for caps in by_section.values() for name, cap in caps.items()}
+    assert sorted(every) == sorted(metrics["figures"]) == sorted(p.name for p in out.glob("*.png"))
+    assert text.count("<figure ") == len(metrics["figures"])
+    a, b, c = (next(caps for h, caps in by_section.items() if h.startswith(f"({k})")) for k in "abc")
+    assert set(a) == {"learning_curves_layer1.png", "weights_layer1.png", "reconstructions_layer1.png",
+                      "activations_layer1.png"}
+    assert set(b) == {"learning_curves_layer2.png", "weights_layer2.png", "reconstructions_layer2.png",
+                      "activations_layer2_pretrained.png"}
+    assert set(c) == {"learning_curves_classifier.png", "weights_softmax.png", "confusion_matrix.png",
+                      "activations_layer2_finetuned.png"}
+    for name, tutorial in (("learning_curves_layer1.png", "Training hidden-layer 1"),
+                           ("weights_layer1.png", "Weights learned by the hidden layer 1"),
+                           ("activations_layer1.png", "Hidden layer 1 activation on test patterns"),
+                           ("weights_layer2.png", "Weights learned by the hidden layer 2"),
+                           ("reconstructions_layer2.png", "Output of the hidden layer 1"),
+                           ("learning_curves_classifier.png", "Training the classifier"),
+                           ("weights_softmax.png", "Weights learned by the output layer")):
+        assert every[name].startswith(tutorial), (name, every[name])
+    for name, caption in every.items():
+        assert "Look for" in caption and caption != name, name
+
+
+def test_q3_report_metrics_have_readable_names(q3_run):
+    from fastae.experiments.q3_report import LABELS
+    from fastae.report import esc
+
+    _, _, text = q3_run
+    metrics_body = dict(sections(text))["Metrics"]
+    for key in ("mean_over_rho", "unit_mean_median", "test_accuracy_at_best_validation_epoch", "share_below_0.05"):
+        assert f'{esc(LABELS[key])}<br><span class="key">{key}</span>' in metrics_body, key
+    assert "<h3>per-epoch history</h3>" in metrics_body and 'class="history"' in metrics_body
+
+
 # -------------------------------------------------------------------- Chromium
 
 
@@ -293,7 +379,7 @@ PRINT_WIDTH_PX = round((210 - 2 * 14) / 25.4 * 96)
 
 
 @pytest.mark.skipif(_chromium() is None, reason="chromium not installed (Debian package: chromium)")
-@pytest.mark.parametrize("run_fixture", ["q1_run"])
+@pytest.mark.parametrize("run_fixture", ["q1_run", "q3_run", "q2_run"])
 def test_reports_fit_1280_px_and_the_printed_page_in_chromium(run_fixture, request, tmp_path):
     out = request.getfixturevalue(run_fixture)[0]
     screen = measure_in_chromium(out / "report.html", 1280, tmp_path)
@@ -301,6 +387,15 @@ def test_reports_fit_1280_px_and_the_printed_page_in_chromium(run_fixture, reque
     assert 1200 <= screen["client"] <= 1280, screen
     paper = measure_in_chromium(out / "report.html", PRINT_WIDTH_PX, tmp_path, print_style=True)
     assert paper["scroll"] == paper["client"] and not paper["hidden"], paper
+
+
+@pytest.fixture(scope="module")
+def q2_run(tmp_path_factory):
+    from fastae.experiments.q2 import Q2Config
+    from fastae.experiments.q2 import run as run_q2
+
+    out = tmp_path_factory.mktemp("q2")
+    return out, run_q2(Q2Config(epochs=20), out=out), None
 
 
 @pytest.mark.skipif(_chromium() is None, reason="chromium not installed (Debian package: chromium)")
