@@ -204,3 +204,22 @@ def test_tiled_figures_register_their_tiles(run_figures):
             assert n_tiles == 0, key  # a heat map of W: not tiles
         elif name.startswith(TILED) and not name.startswith(NOT_TILED):
             assert n_tiles > 0, key
+
+
+def test_readme_lists_the_figures_the_runs_write(run_figures):
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"`([A-Za-z0-9_<>]+\.png)`", readme))
+    placeholders = {"q1": ("RUN", ("plain", "sparse")), "q2": ("MODEL", q2.MODELS),
+                    "train": ("<l>", ("1", "2")), "train_matrix": ("<l>", ("1",))}
+    written = set()
+    for key in run_figures:
+        run, name = key.split("/")
+        written.add(name)
+        word, values = placeholders.get(run, ("", ()))
+        general = next((name.replace(v, word) for v in values if v in name), name)
+        assert name in listed or general in listed, f"README does not list {name} ({run})"
+    for name in listed:
+        if not any(word in name for word in ("RUN", "MODEL", "<l>")):
+            assert name in written, f"README lists {name}, which no run writes"

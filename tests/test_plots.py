@@ -551,3 +551,9 @@ def test_a_failed_save_leaves_the_old_file(tmp_path, rng, monkeypatch):
 def test_long_titles_are_wrapped_to_the_figure(rng):
     fig = plots.tiles(rng.random((4, 9)), (3, 3), title="a long title that no small figure can hold on one line " * 3)
     assert fig.get_suptitle().count("\n") >= 2
+
+
+def test_ipython_shows_a_returned_figure_as_png(rng):
+    shell = pytest.importorskip("IPython.core.interactiveshell").InteractiveShell.instance()
+    data, _ = shell.display_formatter.format(plots.tiles(rng.random((4, 16)), (4, 4), title="t"))
+    assert data["image/png"][:8] == PNG_SIGNATURE
