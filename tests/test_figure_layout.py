@@ -25,7 +25,7 @@ import pytest  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure as MplFigure  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
-from matplotlib.ticker import FixedFormatter, NullFormatter  # noqa: E402
+from matplotlib.ticker import FixedFormatter, FixedLocator, NullFormatter  # noqa: E402
 
 from fastae import plots  # noqa: E402
 from fastae.experiments import q1, q2, q3, train  # noqa: E402
@@ -61,8 +61,9 @@ def _tick_problems(fig, drawn):
     for ax in fig.axes:
         for name, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
             labels = [t for t in axis.get_ticklabels() + axis.get_ticklabels(minor=True) if t in drawn]
-            if not labels or isinstance(axis.get_major_formatter(), (FixedFormatter, NullFormatter)):
-                continue
+            if not labels or isinstance(axis.get_major_formatter(), (FixedFormatter, NullFormatter)) or \
+                    isinstance(axis.get_major_locator(), FixedLocator):
+                continue  # ticks the figure placed itself: rows and columns of a matrix, a few epochs
             where = f"{name} axis of {ax.get_title() or ax.get_label() or 'an axes'!r}"
             texts = [t.get_text() for t in labels]
             lo, hi = sorted(axis.get_view_interval())
@@ -132,6 +133,42 @@ def test_the_checker_sees_exponent_ticks_and_fractional_epochs():
     assert any("between epochs" in p for p in problems), problems
     fig = plots.learning_curves({"a": [60.0, 50.0, 45.0, 40.0, 35.0]}, title="t", logy=True)
     assert layout_problems(fig) == []
+
+
+LONG = "a title as long as the ones the runs give their figures, with its settings in it, " * 2
+
+#: Shapes the runs do not draw but a user may: one tile, a 1x1 matrix, long titles and labels.
+ODD_FIGURES = {
+    "one tile, colour bar": lambda r: plots.tiles(r.random((1, 49)), (7, 7), title=LONG, colorbar=True),
+    "two labelled tiles": lambda r: plots.tiles(r.random((2, 9)), (3, 3), title=LONG, labels=["a", "b"],
+                                                colorbar=True, normalize="global"),
+    "one image per row": lambda r: plots.image_rows({"a long row label": r.random((1, 784))}, (28, 28),
+                                                    title=LONG, colorbar=True, labels=["x1"]),
+    "one activation map": lambda r: plots.activation_maps(r.random(100), (10, 10), title=LONG),
+    "1x1 heat map": lambda r: plots.heatmap([[0.5]], title=LONG, xlabel="x", ylabel="y", colorbar_label="weight",
+                                            annotate=True),
+    "wide heat map": lambda r: plots.heatmap(r.normal(size=(3, 500)), title=LONG, xlabel="hidden unit",
+                                             ylabel="input", colorbar_label="weight"),
+    "tall heat map": lambda r: plots.heatmap(r.normal(size=(1000, 4)), title=LONG, xlabel="hidden unit",
+                                             ylabel="input", colorbar_label="weight"),
+    "many curves": lambda r: plots.learning_curves({f"curve number {i} with a long name": r.random(7) + 1
+                                                    for i in range(8)}, title=LONG, logy=True),
+    "log curves over 6 decades": lambda r: plots.learning_curves({"a": 10.0 ** -np.arange(7.0)}, title=LONG,
+                                                                 logy=True),
+    "log histogram": lambda r: plots.histogram({"a": r.beta(1, 30, 5000), "b": r.random(300)}, title=LONG,
+                                               xlabel="activation", share=True, logy=True, vlines={"rho": 0.05}),
+    "bar chart": lambda r: plots.bar(r.random(12), title=LONG, xlabel="model", ylabel="error",
+                                     labels=[f"model number {i}" for i in range(12)]),
+    "panels": lambda r: plots.side_by_side([("a", r.random((3, 3)), {"colorbar_label": "a long colour bar label"}),
+                                            ("b", r.random((40, 9)), {"aspect": "auto", "xlabel": "image",
+                                                                      "ylabel": "unit"})], title=LONG),
+}
+
+
+@pytest.mark.parametrize("name", list(ODD_FIGURES))
+def test_small_and_odd_figures_are_laid_out(name):
+    fig = ODD_FIGURES[name](np.random.default_rng(0))
+    assert layout_problems(fig) == [], name
 
 
 # ------------------------------------------------------------------ every run's figures

@@ -304,6 +304,7 @@ def _comparison_figures(rec, curves, mse_curves, acts, weights, cfg):
         plots.histogram({f"{name} ({acts[name].shape[1]} units)": acts[name] for name in MODELS},
                         title=f"Q2: hidden activations over all {cfg.n_images} images", xlabel="activation",
                         bins=np.linspace(0.0, 1.0, 51), vlines={"rho": cfg.rho}, share=True, logy=True,
+                        vline_fmt=lambda x: fmt(x, "level"),
                         ylabel="share of activations (%)"),
         "Distribution of the hidden activations (images x units) of each model, as a share of its own "
         "activations on a log scale, with the sparsity target rho. Look for the sparse model's mass near 0 "

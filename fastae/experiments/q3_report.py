@@ -227,7 +227,7 @@ def ablation_figures(rec, cfg, histories, unit_means):
                         title=f"Q3 pretrained layers: each unit's mean activation\n(test images; KL target "
                         f"rho = {cfg.rho:g})", xlabel="mean activation of a hidden unit",
                         ylabel="share of the layer's units (%)",
-                        vlines={"target rho": cfg.rho,
+                        vline_fmt=lambda x: fmt(x, "level"), vlines={"target rho": cfg.rho,
                                 **{f"{k} mean": float(v.mean()) for k, v in unit_means.items()}}),
         "Each hidden unit's mean activation on the test images, for both pretrained layers, as a share of "
         "the layer's units, against the KL target rho. Look for how far the layers end from their target.",

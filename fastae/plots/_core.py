@@ -8,6 +8,7 @@ import os
 import textwrap
 from pathlib import Path
 
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure as _MplFigure
 
@@ -135,6 +136,12 @@ def register_tiles(fig: Figure, image, tile_shape, gap: int) -> None:
     fig.tiles.append((image, tuple(int(v) for v in tile_shape), int(gap)))
 
 
+def colorbar_room(label: str, shrink: float = 0.8) -> float:
+    """Inches of content a colour bar drawn at ``shrink`` of its height needs for ``label``
+    (10 pt, along the bar) to fit."""
+    return (len(label) * _CHAR_EM * 10.0 / 72.0 + 0.35) / shrink
+
+
 def hide_frame(ax) -> None:
     """Remove ticks and spines but keep the axis labels usable."""
     ax.set_xticks([])
@@ -145,8 +152,6 @@ def hide_frame(ax) -> None:
 
 def extend_for(data, vmin, vmax) -> str:
     """The colour bar's ``extend`` for data that may leave ``vmin`` .. ``vmax``."""
-    import numpy as np
-
     finite = data[np.isfinite(data)]
     if finite.size == 0:
         return "neither"

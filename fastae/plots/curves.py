@@ -124,13 +124,13 @@ def _bin_edges(bins, values):
     return edges
 
 
-def histogram(series, *, title, xlabel, ylabel=None, bins=50, vlines=None, share=False, logy=False,
-              path=None) -> Figure:
+def histogram(series, *, title, xlabel, ylabel=None, bins=50, vlines=None, vline_fmt="{:.3g}", share=False,
+              logy=False, path=None) -> Figure:
     """Histograms of several 1-D samples on common bins, overlaid as outlines.
 
     ``series``: ``label -> array`` (flattened). ``bins``: a number of bins over the
     combined range, or the edges. ``vlines``: ``label -> x`` dashed reference lines (a
-    target rho). ``share``: each series' bars in percent of its own values, so that
+    target rho), labelled ``label = x`` with ``x`` written by ``vline_fmt``. ``share``: each series' bars in percent of its own values, so that
     samples of different sizes compare (default: counts). ``logy``: a log y axis, so that
     a tall spike does not flatten the rest. ``ylabel``: default "count" or "share of
     values (%)". ``path``: see :mod:`fastae.plots`.
@@ -150,6 +150,9 @@ def histogram(series, *, title, xlabel, ylabel=None, bins=50, vlines=None, share
     if vlines is not None and not isinstance(vlines, dict):
         raise ValueError("vlines must be a dict label -> x")
     lines = [(str(k), check.finite_number(x, f"vlines[{k!r}]")) for k, x in (vlines or {}).items()]
+    fmt_x = vline_fmt.format if isinstance(vline_fmt, str) else vline_fmt
+    if not callable(fmt_x):
+        raise ValueError(f"vline_fmt must be a format string or callable, got {vline_fmt!r}")
     edges = _bin_edges(bins, [a for _, a in parsed])
 
     fig = new_figure(6.8, 4.0 + title_height(title, 6.8))
@@ -163,7 +166,7 @@ def histogram(series, *, title, xlabel, ylabel=None, bins=50, vlines=None, share
         tops.append(heights)
     for i, (key, x) in enumerate(lines):
         ax.axvline(x, color=_VLINE_COLOURS[i % len(_VLINE_COLOURS)], linestyle="--", linewidth=1.5,
-                   label=f"{key} = {x:.3g}")
+                   label=f"{key} = {fmt_x(x)}")
     if logy:
         positive = np.concatenate(tops)
         positive = positive[positive > 0]
@@ -196,15 +199,14 @@ def bar(values, *, title, xlabel, ylabel, labels, path=None) -> Figure:
     longest = max(len(s) for s in labels)
     rotate = longest > 6 and v.size > 3 or longest > 14
     width = min(max(0.7 * v.size + 2.0, 5.0), 14.0)
-    fig = new_figure(width, 3.9 + (0.07 * longest if rotate else 0) + title_height(title, width))
+    fig = new_figure(width, 3.9 + (0.085 * longest if rotate else 0) + title_height(title, width))
     ax = fig.add_subplot()
     x = np.arange(v.size)
     bars = ax.bar(x, v, color="tab:blue", width=0.7)
     if v.size <= 30:
         ax.bar_label(bars, labels=[f"{val:.3g}" for val in v], padding=2, fontsize="small")
         ax.margins(y=0.12)
-    ax.set_xticks(x, labels, rotation=45 if rotate else 0, ha="right" if rotate else "center",
-                  rotation_mode="anchor" if rotate else "default")
+    ax.set_xticks(x, labels, rotation=90 if rotate else 0)  # upright labels would overlap
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(True, axis="y", alpha=0.3)

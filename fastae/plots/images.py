@@ -18,6 +18,7 @@ from ._core import (
     PIXEL_CMAP,
     Figure,
     check_target,
+    colorbar_room,
     extend_for,
     finish,
     hide_frame,
@@ -118,7 +119,7 @@ def _colour_scale(arr, normalize):
         lo, hi = float(arr.min()), float(arr.max())
         return (Normalize(lo - 0.5, hi + 0.5) if hi == lo else Normalize(lo, hi)), "value"
     if normalize == "each":
-        return Normalize(0.0, 1.0), "normalised value (per tile)"
+        return Normalize(0.0, 1.0), "scaled per tile"
     return Normalize(0.0, 1.0), "value"
 
 
@@ -149,7 +150,8 @@ def tiles(vectors, tile_shape, *, title, grid=None, normalize="each", cmap="gray
         scale = pixel_scale(min(h, w), cols * max(h, w), tile_px_wanted=168)
         tw, th = w * scale / DPI, h * scale / DPI
         width = max(cols * (tw + 0.12) + extra_w + 0.3, 3.6)
-        fig = new_figure(width, rows * (th + 0.32) + title_height(title, width) + 0.2)
+        content = max(rows * (th + 0.32), colorbar_room(cb_label) if colorbar else 0.0)
+        fig = new_figure(width, content + title_height(title, width) + 0.2)
         axes = fig.subplots(rows, cols, squeeze=False).ravel()
         normed = _normalize_tiles(arr, normalize).reshape(n, h, w)
         for i, ax in enumerate(axes):
@@ -166,7 +168,8 @@ def tiles(vectors, tile_shape, *, title, grid=None, normalize="each", cmap="gray
         scale = pixel_scale(min(h, w), max(m.shape))
         iw, ih = m.shape[1] * scale / DPI, m.shape[0] * scale / DPI
         width = max(iw + extra_w + 0.3, 3.6)
-        fig = new_figure(width, ih + title_height(title, width) + 0.3)
+        content = max(ih, colorbar_room(cb_label) if colorbar else 0.0)
+        fig = new_figure(width, content + title_height(title, width) + 0.3)
         ax = fig.add_subplot()
         im = ax.imshow(m, cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
         register_tiles(fig, im, (h, w), 1)
@@ -239,7 +242,8 @@ def image_rows(rows, image_shape, *, title, vmin=0.0, vmax=1.0, colorbar=False, 
     row_in = (h + 2) * scale / DPI
     label_in = 0.25 + 0.085 * max(len(k) for k, _ in parsed)
     width = strip_w * scale / DPI + label_in + (_COLORBAR_IN if colorbar else 0.0) + 0.3
-    height = len(parsed) * (row_in + 0.1) + (0.3 if labels else 0.0) + title_height(title, width) + 0.2
+    content = max(len(parsed) * (row_in + 0.1), colorbar_room("pixel value", 0.9) if colorbar else 0.0)
+    height = content + (0.3 if labels else 0.0) + title_height(title, width) + 0.2
     fig = new_figure(width, height)
     axes = fig.subplots(len(parsed), 1, squeeze=False)[:, 0]
     shared = {"vmin": vmin, "vmax": vmax, "cmap": PIXEL_CMAP, "label": "pixel value"}
@@ -310,7 +314,8 @@ def activation_maps(activations, map_shape, *, title, sample_labels=None, vmin=0
     scale = pixel_scale(min(mh, mw), ncols * max(mh, mw), tile_px_wanted=180)
     pw, ph = mw * scale / DPI, mh * scale / DPI
     width = max(ncols * (pw + 0.15) + _COLORBAR_IN + 0.2, 4.0)
-    fig = new_figure(width, nrows * (ph + 0.35) + title_height(title, width) + 0.2)
+    content = max(nrows * (ph + 0.35), colorbar_room("activation", 0.85))
+    fig = new_figure(width, content + title_height(title, width) + 0.2)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     im = None
     for i, ax in enumerate(axes):

@@ -87,7 +87,7 @@ def heatmap(matrix, *, title, xlabel, ylabel, xticklabels=None, yticklabels=None
     rotate = xticklabels is not None and (longest_x > 3 and nc > 4 or longest_x > 8)
     cell = 0.55 if annotate else 0.35
     width = min(max(nc * cell + 2.6, 4.8), 14.0)
-    height = min(max(nr * cell + 1.4 + (0.07 * longest_x if rotate else 0), 3.2), 14.0)
+    height = min(max(nr * cell + 1.4 + (0.085 * longest_x if rotate else 0), 3.2), 14.0)
     fig = new_figure(width, height + title_height(title, width))
     ax = fig.add_subplot()
     cm = (colormaps[cmap] if isinstance(cmap, str) else cmap).with_extremes(bad="lightgrey")
@@ -95,8 +95,7 @@ def heatmap(matrix, *, title, xlabel, ylabel, xticklabels=None, yticklabels=None
                    interpolation="nearest")
     if nc <= 40 or xticklabels is not None:
         ax.set_xticks(np.arange(nc), xticklabels if xticklabels is not None else [str(j) for j in range(nc)],
-                      rotation=45 if rotate else 0, ha="right" if rotate else "center",
-                      rotation_mode="anchor" if rotate else "default")
+                      rotation=90 if rotate else 0)
     if nr <= 40 or yticklabels is not None:
         ax.set_yticks(np.arange(nr), yticklabels if yticklabels is not None else [str(i) for i in range(nr)])
     ax.tick_params(length=0)
