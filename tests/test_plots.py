@@ -542,7 +542,9 @@ def test_a_failed_save_leaves_the_old_file(tmp_path, rng, monkeypatch):
     def full(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", full)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    monkeypatch.setattr(FigureCanvasAgg, "print_png", full)
     with pytest.raises(OSError, match="disk full"):
         plots.save(fig, target)
     assert target.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["a.png"]
@@ -557,3 +559,10 @@ def test_ipython_shows_a_returned_figure_as_png(rng):
     shell = pytest.importorskip("IPython.core.interactiveshell").InteractiveShell.instance()
     data, _ = shell.display_formatter.format(plots.tiles(rng.random((4, 16)), (4, 4), title="t"))
     assert data["image/png"][:8] == PNG_SIGNATURE
+
+
+def test_save_takes_any_matplotlib_figure_at_the_plots_dpi(tmp_path):
+    fig = matplotlib.figure.Figure(figsize=(4, 3), dpi=72)  # no canvas of fastae's, another dpi
+    fig.add_subplot().plot([1, 2, 3])
+    img = read_png(plots.save(fig, tmp_path / "mpl.png"))
+    assert img.shape[:2] == (3 * plots.DPI, 4 * plots.DPI)

@@ -97,7 +97,13 @@ def save(fig, path):
 
 
 def _print_png(fig, f):
-    fig.savefig(f, dpi=DPI, format="png")
+    if isinstance(fig.canvas, FigureCanvasAgg) and fig.dpi == DPI:
+        # One pass: the layout and the drawing. savefig would first draw the whole figure with
+        # rendering switched off to run the layout, then draw it again (the same pixels, a
+        # quarter more time).
+        fig.canvas.print_png(f)
+    else:
+        fig.savefig(f, dpi=DPI, format="png")
 
 
 def finish(fig: Figure, target) -> Figure:
