@@ -8,12 +8,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .. import io, plots
+from .. import plots
 from ..backends import get_backend
 from ..datasets import q1_patterns
 from ..model import Autoencoder
-from ..report import q1_reference_section, write_report
+from ..report import fmt, q1_reference_section
 from .common import environment, fmt_vector, prepare_run_dir, silent, table
+from .record import RunRecord
 
 
 @dataclass(frozen=True)
@@ -72,10 +73,51 @@ def _xhy_table(X, s):
     return table(("", "x (3x3, row by row)", "h", "y"), rows)
 
 
+def _figures(rec, name, label, model, X, s, cfg):
+    """The weights, hidden activations and reconstructions of one run, in its report section."""
+    units = [f"h{j + 1}" for j in range(cfg.n_hidden)]
+    patterns = [f"x{p + 1}" for p in range(X.shape[0])]
+    section = _section(name, cfg)
+    rec.figure(
+        f"weights_{name}.png",
+        plots.tiles(model.params()["W"].T, (3, 3), title=f"Q1 {label}:\nweights of the {cfg.n_hidden} hidden units",
+                    normalize="global", colorbar=True, labels=units),
+        f"Weights learned (the tutorial's w1 to w{cfg.n_hidden}): each hidden unit's 9 weights as a 3x3 "
+        "image, all on one grey scale. Look for units tuned to strokes of the patterns (a row, a column, "
+        "a diagonal): a positive (white) weight where the pattern has a 1.",
+        section=section,
+    )
+    rec.figure(
+        f"hidden_{name}.png",
+        plots.heatmap(s["h"], title=f"Q1 {label}:\nhidden activations "
+                      f"(mean {fmt(s['mean_hidden_activation'], 'level')})",
+                      xlabel="hidden unit", ylabel="pattern", xticklabels=units, yticklabels=patterns,
+                      annotate=True, vmin=0.0, vmax=1.0, colorbar_label="activation"),
+        "Hidden-layer activations: the code h of each input pattern (rows x1 to x5: the tutorial's h "
+        "column), its value in each cell. Look for a different code for each pattern; with the sparsity "
+        "penalty, most entries near 0.",
+        section=section,
+    )
+    rec.figure(
+        f"reconstructions_{name}.png",
+        plots.image_rows({"input x": X, "output y": s["y"]}, (3, 3), title=f"Q1 {label}:\ninputs and reconstructions",
+                         colorbar=True, labels=patterns),
+        "Reconstructions of the input patterns: each input x (top) above its output y (bottom: the "
+        "tutorial's y column), black 0, white 1. Look for outputs that match their inputs pixel for pixel.",
+        section=section,
+    )
+
+
+def _section(name, cfg):
+    return f"{name}: KL sparsity penalty (beta {cfg.beta:g}, rho {cfg.rho:g})" if name == "sparse" else \
+        f"{name}: no sparsity penalty"
+
+
 def run(cfg=Q1Config(), out="runs/q1", echo=silent):
-    """Run both Q1 models, write the figures, models and ``metrics.json`` into ``out``."""
+    """Run both Q1 models, write the figures, models, ``metrics.json`` and ``report.html`` into ``out``."""
     get_backend(cfg.device)  # an unusable device fails here, before any work
     out = prepare_run_dir(out)
+    rec = RunRecord(out)
     X = q1_patterns()
     runs = {"plain": None, "sparse": (cfg.rho, cfg.beta)}
     metrics = {"exercise": "q1", "config": asdict(cfg), "environment": environment(), "runs": {}}
@@ -89,75 +131,44 @@ def run(cfg=Q1Config(), out="runs/q1", echo=silent):
         model.save(out / f"model_{name}", history={"loss": losses})
 
         label = f"{name} (rho={cfg.rho}, beta={cfg.beta})" if sparsity else name
-        plots.tiles(
-            out / f"weights_{name}.png",
-            model.params()["W"].T,
-            (3, 3),
-            title=f"Q1 {label}:\nweights of the {cfg.n_hidden} hidden units",
-            normalize="global",
-            colorbar=True,
-            labels=[f"h{j + 1}" for j in range(cfg.n_hidden)],
-        )
-        plots.heatmap(
-            out / f"hidden_{name}.png",
-            s["h"],
-            title=f"Q1 {label}:\nhidden activations (mean {s['mean_hidden_activation']:.3f})",
-            xlabel="hidden unit",
-            ylabel="pattern",
-            xticklabels=[f"h{j + 1}" for j in range(cfg.n_hidden)],
-            yticklabels=[f"x{p + 1}" for p in range(X.shape[0])],
-            annotate=True,
-            vmin=0.0,
-            vmax=1.0,
-            colorbar_label="activation",
-        )
-        plots.image_rows(
-            out / f"reconstructions_{name}.png",
-            {"input": X, "reconstruction": s["y"]},
-            (3, 3),
-            title=f"Q1 {label}:\ninputs and reconstructions",
-            colorbar=True,
-        )
+        _figures(rec, name, label, model, X, s, cfg)
         echo(
-            f"\nQ1 {label}: loss {s['final_loss']:.4f}, bit errors {s['bit_errors']}, "
-            f"max |y - x| {s['max_abs_error']:.3f}, mean hidden activation {s['mean_hidden_activation']:.3f}"
+            f"\nQ1 {label}: loss {fmt(s['final_loss'], 'loss')}, bit errors {s['bit_errors']}, "
+            f"max |y - x| {fmt(s['max_abs_error'], 'level')}, "
+            f"mean hidden activation {fmt(s['mean_hidden_activation'], 'level')}"
         )
         echo(_xhy_table(X, s))
 
-    plots.learning_curves(
-        out / "learning_curves.png",
-        None,
-        title=f"Q1: 9-4-9 autoencoder, gradient descent, lr {cfg.lr}",
-        panels=[
-            ("cross-entropy loss", "loss", curves),
-            ("bit errors (outputs thresholded at 0.5)", "bit errors", {k: tuple(v) for k, v in bit_curves.items()}),
-        ],
+    rec.figure(
+        "learning_curves.png",
+        plots.learning_curves(
+            None,
+            title=f"Q1: 9-4-9 autoencoder, gradient descent, lr {cfg.lr}",
+            panels=[
+                ("cross-entropy loss", "loss", curves),
+                ("bit errors (outputs thresholded at 0.5)", "bit errors",
+                 {k: tuple(v) for k, v in bit_curves.items()}),
+            ],
+            logy=(True, False),
+        ),
+        "Learning curves of both runs: the cross-entropy loss (summed over the 9 pixels, averaged over the "
+        "five patterns; left, log "
+        "scale) and the number of wrong output bits when the outputs are thresholded at 0.5 (right). Look "
+        "for the loss still falling slowly at the end and the bit errors reaching 0.",
+        section="Learning curves",
     )
-    io.save_json(out / "metrics.json", metrics)
-    echo(f"\nWrote {out}/")
-    write_report(
-        out,
+    rec.write(
+        metrics,
         title=f"fastae Q1: {X.shape[1]}-{cfg.n_hidden}-{X.shape[1]} autoencoder on the five 3x3 patterns",
         summary=f"{cfg.epochs} epochs of full-batch gradient descent on the cross-entropy, lr {cfg.lr}; "
         f"the sparse run adds {cfg.beta} x KL(rho = {cfg.rho}).",
         highlights=[
-            (f"{name}: {label}", f"{metrics['runs'][name][key]:{spec}}")
+            (f"{name}: {label}", fmt(metrics["runs"][name][key], kind))
             for name in runs
-            for key, label, spec in (("max_abs_error", "max |y - x|", ".3f"), ("bit_errors", "bit errors", "d"))
+            for key, label, kind in (("max_abs_error", "max |y - x|", "level"), ("bit_errors", "bit errors", "count"))
         ],
-        metrics=metrics,
-        config=metrics["config"],
-        environment=metrics["environment"],
-        figures=[(out / "learning_curves.png", "Cross-entropy loss and bit errors during training")]
-        + [
-            (out / f"{kind}_{name}.png", f"{name}: {what}")
-            for name in runs
-            for kind, what in (
-                ("reconstructions", "inputs and reconstructions"),
-                ("hidden", "hidden activations of each pattern"),
-                ("weights", "weights of the hidden units, as 3x3 images"),
-            )
-        ],
-        sections=[q1_reference_section(X, metrics["runs"])],
+        sections=[q1_reference_section(X, metrics["runs"]), ("Learning curves", "")]
+        + [(_section(name, cfg), "") for name in runs],
     )
+    echo(f"\nWrote {out}/")
     return metrics

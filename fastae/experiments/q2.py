@@ -24,12 +24,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .. import io, plots
+from .. import plots
 from ..backends import get_backend
 from ..datasets import random_images
 from ..model import Autoencoder
-from ..report import write_report
+from ..report import fmt, fmt_key
 from .common import Stopwatch, environment, map_shape, prepare_run_dir, silent, table
+from .record import RunRecord
 
 #: The three models, in the order they are trained and shown.
 MODELS = ("undercomplete", "overcomplete", "sparse")
@@ -175,16 +176,11 @@ def summarize(model, X, X_fresh, losses):
     return metrics, H, Y
 
 
-def _fmt(value):
-    if isinstance(value, (int, np.integer)):
-        return str(value)
-    return f"{value:.4f}" if abs(value) < 100 else f"{value:.1f}"
-
-
 def comparison_table(runs):
-    """The :data:`METRICS` of the models side by side: one row per metric."""
+    """The :data:`METRICS` of the models side by side: one row per metric, each number
+    written as its quantity (:mod:`fastae.report.numbers`)."""
     names = list(runs)
-    rows = [(label, *(_fmt(runs[n][key]) for n in names)) for key, label in METRICS.items()]
+    rows = [(label, *(fmt_key(runs[n][key], key) for n in names)) for key, label in METRICS.items()]
     hidden = ("hidden units", *(str(runs[n]["hidden"]) for n in names))
     return table(("metric", *names), [hidden, *rows])
 
@@ -220,15 +216,111 @@ def _sorted_units(H):
     return H[:, np.argsort(-H.mean(axis=0), kind="stable")].T
 
 
+#: The ``|error|`` rows of the reconstruction figures share this scale (0 to ERROR_SCALE), so
+#: that the three models compare.
+ERROR_SCALE = 0.5
+#: The report's section of each model, as the tutorial names them.
+SECTIONS = {"undercomplete": "(a) Undercomplete autoencoder", "overcomplete": "(b) Overcomplete autoencoder",
+            "sparse": "(c) Sparse autoencoder"}
+COMPARISON = "Comparison of the three autoencoders"
+
+
+def _model_figures(rec, name, label, X, Y, H, W, s, cfg):
+    """Weights, inputs with reconstructions, and activations of one model, in its report section."""
+    shape, n_show, grid = (cfg.side, cfg.side), max(1, min(cfg.n_show, cfg.n_images)), map_shape(W.shape[0])
+    section = f"{SECTIONS[name]}: {W.shape[0]} hidden units"
+    images = [f"image {i + 1}" for i in range(n_show)]
+    rec.figure(
+        f"weights_{name}.png",
+        plots.tiles(W, shape, grid=grid, title=f"Q2 {label}\nweights: one {cfg.side}x{cfg.side} tile per hidden unit",
+                    normalize="each", colorbar=True),
+        f"Weights learned: each hidden unit's {cfg.side * cfg.side} weights as a {cfg.side}x{cfg.side} tile, "
+        "each tile on its own grey scale. Random pixels have no structure to find: look for how local the "
+        "tiles are (a few bright or dark pixels) against speckle all over.",
+        section=section,
+    )
+    err = np.abs(Y[:n_show] - X[:n_show])
+    rec.figure(
+        f"reconstructions_{name}.png",
+        plots.image_rows({"input": X[:n_show], "reconstruction": Y[:n_show], "|error|": err}, shape,
+                         title=f"Q2 {label}\nfirst {n_show} images; MSE over all {cfg.n_images}: "
+                         f"{fmt_key(s['mse'], 'mse')}", colorbar=True, labels=images,
+                         scales={"|error|": {"vmin": 0.0, "vmax": ERROR_SCALE, "cmap": "inferno",
+                                             "label": "|error|"}}),
+        f"Input images (top) and output reconstructions (middle) of the first {n_show} training images, "
+        f"and the absolute error of each pixel (bottom, black 0 to yellow {ERROR_SCALE:g} and above: one "
+        "scale for all three models). Look for how dark the error row is: the darker, the closer the copy.",
+        section=section,
+    )
+    rec.figure(
+        f"activations_{name}.png",
+        plots.activation_maps(H[:n_show], grid, sample_labels=images,
+                              title=f"Q2 {label}\nhidden activations of the first {n_show} images "
+                              f"(mean over all {cfg.n_images}: {fmt_key(s['mean_activation'], 'activation')})"),
+        f"Hidden-layer activations: the {W.shape[0]} units' activations for each of the first {n_show} images, "
+        f"as a {grid[0]}x{grid[1]} map (dark 0, yellow 1). Look for how many units are on for an image: "
+        "most of them without the sparsity term, a few with it.",
+        section=section,
+    )
+
+
+def _comparison_figures(rec, curves, mse_curves, acts, weights, cfg):
+    """Learning curves, features and activations side by side, and the activation histogram."""
+    shape = (cfg.side, cfg.side)
+    rec.figure(
+        "learning_curves.png",
+        plots.learning_curves(
+            None, title=f"Q2: random {cfg.side}x{cfg.side} images, SGD lr {cfg.lr:g}, batch {cfg.batch_size}",
+            panels=[(f"training loss (sparse: MSE + {cfg.beta:g} KL)", "loss per image", curves),
+                    (f"reconstruction MSE, every {cfg.eval_every} epochs", "squared error per image", mse_curves)],
+            logy=True),
+        "Learning curves: the training loss of each epoch (left; the sparse model's includes its KL term) "
+        f"and the reconstruction error of the training images every {cfg.eval_every} epochs (right), log "
+        "scales. Look for which model copies best: the overcomplete one, whose error keeps falling.",
+        section=COMPARISON,
+    )
+    panels = []
+    for name in MODELS:
+        k = weights[name].shape[0]
+        panels += [
+            (f"{name} ({k} hidden): weights", plots.mosaic(weights[name], shape, grid=map_shape(k)),
+             {"tile_shape": shape, "colorbar": False}),
+            (f"{name}: activations, all {cfg.n_images} images", _sorted_units(acts[name]),
+             {"cmap": "viridis", "vmin": 0.0, "vmax": 1.0, "aspect": "auto", "colorbar_label": "activation",
+              "xlabel": "image", "ylabel": "hidden unit (by mean activation)"}),
+        ]
+    rec.figure(
+        "comparison.png",
+        plots.side_by_side(panels, ncols=2, title="Q2: weights learned (left) and hidden-layer activations "
+                           "(right) of the three autoencoders"),
+        "Weights learned (left, one tile per hidden unit) and hidden-layer activations (right: one row per "
+        f"unit, sorted by its mean activation, one column per image, all {cfg.n_images} images) of the three "
+        "models, as the tutorial compares them with and without the sparsity constraint. Look for the sparse "
+        "model's activation matrix: dark but for a few bright entries per image.",
+        section=COMPARISON,
+    )
+    rec.figure(
+        "activation_histogram.png",
+        plots.histogram({f"{name} ({acts[name].shape[1]} units)": acts[name] for name in MODELS},
+                        title=f"Q2: hidden activations over all {cfg.n_images} images", xlabel="activation",
+                        bins=np.linspace(0.0, 1.0, 51), vlines={"rho": cfg.rho}, share=True, logy=True,
+                        vline_fmt=lambda x: fmt(x, "level"),
+                        ylabel="share of activations (%)"),
+        "Distribution of the hidden activations (images x units) of each model, as a share of its own "
+        "activations on a log scale, with the sparsity target rho. Look for the sparse model's mass near 0 "
+        "and the other two spread over the whole range.",
+        section=COMPARISON,
+    )
+
+
 def run(cfg=Q2Config(), out="runs/q2", echo=silent):
-    """Train the three Q2 models; write figures, models and ``metrics.json`` into ``out``."""
+    """Train the three Q2 models; write figures, models, ``metrics.json`` and ``report.html`` into ``out``."""
     get_backend(cfg.device)  # an unusable device fails here, before any work
     out = prepare_run_dir(out)
+    rec = RunRecord(out)
     clock = Stopwatch()
     X = random_images(cfg.n_images, cfg.side, seed=cfg.data_seed)
     X_fresh = fresh_images(cfg)
-    shape = (cfg.side, cfg.side)
-    n_show = max(1, min(cfg.n_show, cfg.n_images))
     specs = {
         "undercomplete": (cfg.hidden_under, None),
         "overcomplete": (cfg.hidden_over, None),
@@ -263,112 +355,27 @@ def run(cfg=Q2Config(), out="runs/q2", echo=silent):
         model.save(out / f"model_{name}", history={"loss": losses})
 
         label = _label(name, k, sparsity)
-        grid = map_shape(k)
-        plots.tiles(
-            out / f"weights_{name}.png",
-            weights[name],
-            shape,
-            grid=grid,
-            title=f"Q2 {label}\nweights: one {cfg.side}x{cfg.side} tile per hidden unit",
-            normalize="each",
-            colorbar=True,
-        )
-        plots.image_rows(
-            out / f"reconstructions_{name}.png",
-            {
-                "input": X[:n_show],
-                "reconstruction": Y[:n_show],
-                "|error|": np.abs(Y[:n_show] - X[:n_show]),
-            },
-            shape,
-            title=f"Q2 {label}\nfirst {n_show} images; MSE over all {cfg.n_images}: {s['mse']:.3f}",
-            colorbar=True,
-        )
-        plots.activation_maps(
-            out / f"activations_{name}.png",
-            H[:n_show],
-            grid,
-            title=f"Q2 {label}\nhidden activations of the first {n_show} images "
-            f"(mean over all {cfg.n_images}: {s['mean_activation']:.3f})",
-            sample_labels=[f"image {i + 1}" for i in range(n_show)],
-        )
+        _model_figures(rec, name, label, X, Y, H, weights[name], s, cfg)
         echo(
-            f"Q2 {label}: {cfg.epochs} epochs in {seconds:.1f} s, final loss {s['final_loss']:.4f}, "
-            f"MSE {s['mse']:.4f}, mean activation {s['mean_activation']:.3f}"
+            f"Q2 {label}: {cfg.epochs} epochs in {fmt(seconds, 'seconds')}, final loss "
+            f"{fmt_key(s['final_loss'], 'final_loss')}, MSE {fmt_key(s['mse'], 'mse')}, "
+            f"mean activation {fmt_key(s['mean_activation'], 'mean_activation')}"
         )
 
-    sparse_note = f"sparse: MSE + {cfg.beta:g} KL"
-    plots.learning_curves(
-        out / "learning_curves.png",
-        None,
-        title=f"Q2: random {cfg.side}x{cfg.side} images, SGD lr {cfg.lr:g}, batch {cfg.batch_size}",
-        panels=[
-            (f"training loss ({sparse_note})", "loss per image", curves),
-            (f"reconstruction MSE, every {cfg.eval_every} epochs", "squared error per image", mse_curves),
-        ],
-        logy=True,
-    )
-    mosaics = [
-        (
-            f"{name}: weights",
-            plots.mosaic(weights[name], shape, grid=map_shape(weights[name].shape[0])),
-            {"colorbar_label": "weight (per tile min..max)"},
-        )
-        for name in MODELS
-    ]
-    act_panels = [
-        (
-            f"{name}: activations",
-            _sorted_units(acts[name]),
-            {"cmap": "viridis", "vmin": 0.0, "vmax": 1.0, "aspect": "auto", "colorbar_label": "activation"},
-        )
-        for name in MODELS
-    ]
-    plots.side_by_side(
-        out / "comparison.png",
-        mosaics + act_panels,
-        title=f"Q2: weights (top); hidden activations (bottom: one row per unit, sorted by mean "
-        f"activation, one column per image, all {cfg.n_images} images)",
-        ncols=3,
-    )
-    plots.histogram(
-        out / "activation_histogram.png",
-        {f"{name} ({acts[name].shape[1]} units)": acts[name] for name in MODELS},
-        title=f"Q2: hidden activations over all {cfg.n_images} images",
-        xlabel="activation",
-        ylabel="count (images x units)",
-        bins=np.linspace(0.0, 1.0, 51),
-        vlines={"rho": cfg.rho},
-    )
+    _comparison_figures(rec, curves, mse_curves, acts, weights, cfg)
     echo("\nQ2 comparison (training images; 'fresh' = unseen random images):")
     echo(comparison_table(metrics["runs"]))
     metrics["wall_seconds"] = clock.total()
-    io.save_json(out / "metrics.json", metrics)
-    echo(f"\nWrote {out}/ in {metrics['wall_seconds']:.1f} s")
-    write_report(
-        out,
+    rec.write(
+        metrics,
         title=f"fastae Q2: autoencoders on {cfg.n_images} random {cfg.side}x{cfg.side} images",
         summary=f"{cfg.epochs} epochs of SGD, lr {cfg.lr:g}, batches of {cfg.batch_size}, squared error; "
         f"{', '.join(_label(n, k, sp) for n, (k, sp) in specs.items())}.",
-        highlights=[(f"{name}: MSE", f"{metrics['runs'][name]['mse']:.4f}") for name in MODELS]
-        + [(f"{name}: mean activation", f"{metrics['runs'][name]['mean_activation']:.3f}") for name in MODELS],
-        metrics=metrics,
-        config=metrics["config"],
-        environment=metrics["environment"],
-        figures=[
-            (out / "learning_curves.png", "Training loss and reconstruction MSE of the three models"),
-            (out / "comparison.png", "Weights and hidden activations of the three models side by side"),
-            (out / "activation_histogram.png", "Distribution of the hidden activations"),
-        ]
-        + [
-            (out / f"{kind}_{name}.png", f"{name}: {what}")
-            for name in MODELS
-            for kind, what in (
-                ("reconstructions", "inputs, reconstructions and absolute errors"),
-                ("activations", "hidden activations"),
-                ("weights", "weights of the hidden units"),
-            )
-        ],
+        highlights=[(f"{name}: MSE", fmt_key(metrics["runs"][name]["mse"], "mse")) for name in MODELS]
+        + [(f"{name}: mean activation", fmt_key(metrics["runs"][name]["mean_activation"], "mean_activation"))
+           for name in MODELS],
+        sections=[(COMPARISON, "")],
         labels=METRICS,
     )
+    echo(f"\nWrote {out}/ in {fmt(metrics['wall_seconds'], 'seconds')}")
     return metrics

@@ -32,12 +32,11 @@ cosine learning-rate decay, random one-pixel shifts and masking noise on the tra
 images (:data:`RECIPES`); ``run(..., ablation=True)`` measures what pretraining buys
 (:func:`run_ablation`).
 """
-import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .. import io, plots
+from .. import io
 from ..backends import get_backend
 from ..checks import (
     check_choice,
@@ -50,17 +49,18 @@ from ..checks import (
 )
 from ..datasets import load_mnist
 from ..model import OPTIMIZERS, Autoencoder, StackedClassifier
-from ..report import write_report
+from ..report import fmt
 from ..stopping import TrainingInterrupted
 from .common import (
     RunInterrupted,
     Stopwatch,
     environment,
-    map_shape,
     prepare_run_dir,
     silent,
     table,
 )
+from . import q3_report
+from .record import RunRecord
 from .stages import Stages
 
 #: Training images held out (the last ones) as the validation set.
@@ -69,7 +69,8 @@ VALIDATION_SIZE = 5000
 DEFAULT_LR = {"sgd": 0.1, "adam": 0.001}
 #: The three stages, in training order; each is saved as ``<run dir>/<stage>.npz|.json``.
 STAGES = ("layer1", "layer2", "classifier")
-#: Every figure a run writes.
+#: The figures a run writes without the ablation (the report and
+#: ``metrics["figures"]`` list what the run's record registered; a test holds this to it).
 FIGURES = (
     "learning_curves_layer1.png",
     "learning_curves_layer2.png",
@@ -354,7 +355,7 @@ def linear_probe(train, val, test, cfg, echo, name):
     return _fit_classifier(model, history, train, val, test, cfg, echo, name, augment=False)
 
 
-def run_ablation(cfg, ae1, ae2, finetuned, train, val, test, out, echo, progress):
+def run_ablation(cfg, ae1, ae2, finetuned, train, val, test, rec, echo, progress):
     """What pretraining buys, with the fine-tuning's budget: the classifier fine-tuned from
     random weights, and linear probes on the frozen layer-1 and layer-2 codes of the
     pretrained encoders and of random ones (the random classifier's starting weights).
@@ -395,28 +396,15 @@ def run_ablation(cfg, ae1, ae2, finetuned, train, val, test, out, echo, progress
             "best_validation_accuracy": h["accuracy_val"][best],
             "test_accuracy_curve": h["accuracy_test"],
         }
-    plots.learning_curves(
-        out / "ablation_test_accuracy.png",
-        {name: 100 * np.asarray(histories[name]["accuracy_test"]) for name in ABLATION_MODELS},
-        title=f"Q3 ablation: test accuracy, {cfg.optimizer} lr {cfg.fine_tune_lr:g}, {cfg.epochs_classifier} "
-        "epochs each\n(probes: a softmax layer on frozen codes)",
-        ylabel="test accuracy (%)",
-    )
     H1, H2 = codes["pretrained", "test"]
     unit_means = {"layer 1": H1.mean(axis=0), "layer 2": H2.mean(axis=0)}
-    plots.histogram(
-        out / "activation_histograms.png",
-        {f"{k} ({len(v)} units)": v for k, v in unit_means.items()},
-        title=f"Q3 pretrained layers: each unit's mean activation\n(test images; KL target rho = {cfg.rho:g})",
-        xlabel="mean activation of a hidden unit", ylabel="units",
-        vlines={"target rho": cfg.rho, **{f"{k} mean": float(v.mean()) for k, v in unit_means.items()}},
-    )
-    rows = [(name, f"{100 * r['test_accuracy']:.2f} %", f"{100 * r['validation_accuracy']:.2f} %",
-             f"{r['best_validation_epoch']} ({100 * r['best_validation_accuracy']:.2f} %)")
+    figures = q3_report.ablation_figures(rec, cfg, {name: histories[name] for name in ABLATION_MODELS}, unit_means)
+    rows = [(name, fmt(r["test_accuracy"], "accuracy"), fmt(r["validation_accuracy"], "accuracy"),
+             f"{r['best_validation_epoch']} ({fmt(r['best_validation_accuracy'], 'accuracy')})")
             for name, r in results.items()]
     echo("\nAblation (test and validation accuracy after the last epoch):")
     echo(table(("model", "test", "validation", "best validation epoch"), rows))
-    sparsity_rows = [(k, f"{cfg.rho:g}", f"{float(v.mean()):.4f}", f"{float(np.median(v)):.4f}", f"{float(v.max()):.4f}")
+    sparsity_rows = [(k, f"{cfg.rho:g}", *(fmt(float(f(v)), "level") for f in (np.mean, np.median, np.max)))
                      for k, v in unit_means.items()]
     echo("\nKL sparsity target against the pretrained layers' mean activations (test images):")
     echo(table(("layer", "target rho", "mean", "median unit", "largest unit"), sparsity_rows))
@@ -426,7 +414,7 @@ def run_ablation(cfg, ae1, ae2, finetuned, train, val, test, out, echo, progress
             "target_rho": cfg.rho,
             **{k.replace(" ", ""): {"mean_activation": float(v.mean()), "unit_means": v} for k, v in unit_means.items()},
         },
-        "figures": ["ablation_test_accuracy.png", "activation_histograms.png"],
+        "figures": figures,
     }
 
 
@@ -465,6 +453,7 @@ def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False,
     progress = echo if progress is None else progress
     get_backend(cfg.device)  # an unusable device fails here, before any work
     out = prepare_run_dir(out)
+    rec = RunRecord(out)
     clock = Stopwatch()
     mnist = load_mnist(data_dir)
     train, val, test = split(mnist, cfg)
@@ -473,9 +462,6 @@ def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False,
         f"Q3: MNIST from {mnist.source}: {len(ytr):,} training, {len(yva):,} validation, "
         f"{len(yte):,} test images"
     )
-    side = int(math.isqrt(Xtr.shape[1]))
-    img = (side, Xtr.shape[1] // side)
-    map1, map2 = map_shape(cfg.n_hidden1), map_shape(cfg.n_hidden2)
     sparsity = f"rho {cfg.rho:g}, beta {cfg.beta:g}"
 
     stages = Stages(out, resume, lambda path: _load(path, cfg.device))
@@ -536,126 +522,6 @@ def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False,
     best = int(np.nanargmax(val_curve)) if np.isfinite(val_curve).any() else 0
     test_curve = hist3.get("accuracy_test", [np.nan])
 
-    # ---------------------------------------------------------------- figures
-    idx = sample_indices(yte, min(cfg.n_show, len(yte)))
-    names = [f"digit {d}" for d in yte[idx]]
-    Xs = Xte[idx]
-    Xs_noisy = ae1.corrupt(Xs, stream=2**61) if ae1.corruption else Xs
-
-    for name, hist, what in (
-        ("layer1", hist1, f"layer 1 ({Xtr.shape[1]} -> {cfg.n_hidden1}, {100 * cfg.corruption:g} % masking)"),
-        ("layer2", hist2, f"layer 2 ({cfg.n_hidden1} -> {cfg.n_hidden2}, {noise2})"),
-    ):
-        curves = {"training (during each epoch)": hist["loss"]}
-        if hist.get("val_loss"):
-            curves["validation (after each epoch)"] = hist["val_loss"]
-        plots.learning_curves(
-            out / f"learning_curves_{name}.png",
-            curves,
-            title=f"Q3 {what}:\ncross-entropy + {cfg.beta:g} KL(rho={cfg.rho:g}), SGD lr {cfg.lr:g}",
-            ylabel="loss per image",
-        )
-    plots.learning_curves(
-        out / "learning_curves_classifier.png",
-        None,
-        title=f"Q3 classifier fine-tuning, {cfg.optimizer} lr {cfg.fine_tune_lr:g}: "
-        f"test accuracy {100 * test_acc:.2f} %",
-        panels=[
-            ("softmax cross-entropy (training)", "loss", {"training": hist3["loss"]}),
-            (
-                "accuracy",
-                "accuracy (%)",
-                {
-                    "training (during each epoch)": 100 * np.asarray(hist3["train_accuracy"]),
-                    "validation": 100 * np.asarray(hist3.get("accuracy_val", [])),
-                    "test": 100 * np.asarray(hist3.get("accuracy_test", [])),
-                },
-            ),
-        ],
-    )
-    plots.tiles(
-        out / "weights_layer1.png",
-        ae1.params()["W"].T,
-        img,
-        grid=map1,
-        title=f"Q3 layer 1: the {cfg.n_hidden1} hidden units' weights as {img[0]}x{img[1]} images "
-        f"(each tile scaled to its own range)",
-        normalize="each",
-    )
-    plots.image_rows(
-        out / "reconstructions_layer1.png",
-        {
-            "test image": Xs,
-            f"corrupted ({100 * ae1.corruption:g} %)": Xs_noisy,
-            "reconstruction": ae1.reconstruct(Xs_noisy),
-        },
-        img,
-        title="Q3 layer 1 (denoising autoencoder):\ntest images, masked, reconstructed from the masked input",
-    )
-    plots.activation_maps(
-        out / "activations_layer1.png",
-        ae1.encode(Xs),
-        map1,
-        title=f"Q3 layer 1: activations of the {cfg.n_hidden1} hidden units for sample test images "
-        f"(mean over the test set {H1te.mean():.3f}, rho {cfg.rho:g})",
-        sample_labels=names,
-    )
-    plots.tiles(
-        out / "weights_layer2.png",
-        ae2.params()["W"].T,
-        map1,
-        grid=map2,
-        title=f"Q3 layer 2: the {cfg.n_hidden2} hidden units' weights on the {map1[0]}x{map1[1]} "
-        f"layer-1 map (each tile scaled to its own range)",
-        normalize="each",
-    )
-    H1s = H1te[idx]
-    plots.image_rows(
-        out / "reconstructions_layer2.png",
-        {"layer-1 output": H1s, "layer-2 reconstruction": ae2.reconstruct(H1s)},
-        map1,
-        title=f"Q3 layer 2: layer-1 outputs ({map1[0]}x{map1[1]}) of test images\n"
-        f"and their layer-2 reconstructions (black 0, white 1)",
-    )
-    plots.activation_maps(
-        out / "activations_layer2_pretrained.png",
-        H2te_pre[idx],
-        map2,
-        title=f"Q3 layer 2 after pretraining: activations for sample test images "
-        f"(mean over the test set {H2te_pre.mean():.3f}, rho {cfg.rho:g})",
-        sample_labels=names,
-    )
-    plots.activation_maps(
-        out / "activations_layer2_finetuned.png",
-        F2te[idx],
-        map2,
-        title=f"Q3 layer 2 after fine-tuning: activations for sample test images "
-        f"(mean over the test set {F2te.mean():.3f})",
-        sample_labels=names,
-    )
-    plots.tiles(
-        out / "weights_softmax.png",
-        clf.params()["V"].T,
-        map2,
-        grid=(2, 5),
-        title=f"Q3 softmax layer: each digit's weights on the {map2[0]}x{map2[1]} layer-2 map",
-        normalize="global",
-        colorbar=True,
-        labels=[f"digit {d}" for d in range(10)],
-    )
-    plots.heatmap(
-        out / "confusion_matrix.png",
-        cm,
-        title=f"Q3 classifier on {len(yte):,} test images: accuracy {100 * test_acc:.2f} %",
-        xlabel="predicted digit",
-        ylabel="true digit",
-        xticklabels=[str(d) for d in range(10)],
-        yticklabels=[str(d) for d in range(10)],
-        annotate=True,
-        fmt="{:d}",
-        colorbar_label="test images",
-    )
-
     # ---------------------------------------------------------------- metrics
     final_losses = {
         "layer1": float(hist1["loss"][-1]) if hist1.get("loss") else float("nan"),
@@ -686,15 +552,14 @@ def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False,
         "mean_hidden_activation": activations,
         "rho": cfg.rho,
         "history": {"layer1": hist1, "layer2": hist2, "classifier": hist3},
-        "figures": list(FIGURES),
     }
-    figures = list(FIGURES)
+
+    # ---------------------------------------------------------------- figures
+    idx = sample_indices(yte, min(cfg.n_show, len(yte)))
+    q3_report.figures(rec, cfg, ae1, ae2, clf, metrics, (Xte[idx], yte[idx]))
     if ablation:
-        metrics["ablation"] = run_ablation(cfg, ae1, ae2, hist3, train, val, test, out, echo, progress)
-        figures += metrics["ablation"]["figures"]
-        metrics["figures"] = figures
+        metrics["ablation"] = run_ablation(cfg, ae1, ae2, hist3, train, val, test, rec, echo, progress)
     metrics["wall_seconds"] = clock.total()
-    io.save_json(out / "metrics.json", metrics)
 
     rows = []
     for key, name, hist, act in (
@@ -706,36 +571,24 @@ def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False,
         rows.append((
             name,
             str(len(hist.get("loss", []))),
-            f"{s['seconds']:.1f}" + (" (loaded)" if s["resumed"] else ""),
-            f"{final_losses[key]:.4g}",
-            f"{act:.4f}",
+            fmt(s["seconds"], "seconds") + (" (loaded)" if s["resumed"] else ""),
+            fmt(final_losses[key], "loss"),
+            fmt(act, "level"),
         ))
     echo("\nQ3 summary (mean activation: test images, layer 1 / 2 / 2 after fine-tuning; "
          f"rho {cfg.rho:g}):")
-    echo(table(("stage", "epochs", "seconds", "final loss", "mean activation"), rows))
+    echo(table(("stage", "epochs", "time", "final loss", "mean activation"), rows))
     echo(
-        f"test accuracy {100 * test_acc:.2f} % ({len(yte):,} images), validation accuracy "
-        f"{100 * val_acc:.2f} % ({len(yva):,} images); best validation epoch {best + 1} "
-        f"({100 * val_curve[best]:.2f} %)"
+        f"test accuracy {fmt(test_acc, 'accuracy')} ({len(yte):,} images), validation accuracy "
+        f"{fmt(val_acc, 'accuracy')} ({len(yva):,} images); best validation epoch {best + 1} "
+        f"({fmt(float(val_curve[best]), 'accuracy')})"
     )
-    echo(f"\nWrote {out}/ in {metrics['wall_seconds']:.1f} s")
-    write_report(
-        out,
-        title=f"fastae Q3: MNIST, stacked denoising autoencoders {Xtr.shape[1]}-{cfg.n_hidden1}-"
-        f"{cfg.n_hidden2} and a softmax classifier",
+    q3_report.write(
+        rec, metrics, cfg, Xtr.shape[1],
         summary=f"{len(ytr):,} training, {len(yva):,} validation, {len(yte):,} test images; "
         f"pretraining {cfg.epochs_layer1} + {cfg.epochs_layer2} epochs (SGD lr {cfg.lr:g}), "
         f"fine-tuning {cfg.epochs_classifier} epochs ({cfg.optimizer} lr {cfg.fine_tune_lr:g}"
         f"{', cosine decay' if cfg.cosine else ''}{_augmentation(cfg)}).",
-        highlights=[
-            ("test accuracy", f"{100 * test_acc:.2f} %"),
-            ("validation accuracy", f"{100 * val_acc:.2f} %"),
-            ("best validation epoch", f"{best + 1} ({100 * val_curve[best]:.2f} %)"),
-            ("wall time", f"{metrics['wall_seconds']:.1f} s"),
-        ],
-        metrics=metrics,
-        config=metrics["config"],
-        environment=metrics["environment"],
-        figures=[out / name for name in figures],
     )
+    echo(f"\nWrote {out}/ in {fmt(metrics['wall_seconds'], 'seconds')}")
     return metrics

@@ -44,7 +44,7 @@ from ..checks import (
     stage_seed,
 )
 from ..model import INITS, LOSSES, Autoencoder
-from ..report import write_report
+from ..report import fmt
 from ..stopping import TrainingInterrupted
 from .common import (
     Stopwatch,
@@ -54,6 +54,7 @@ from .common import (
     silent,
     table,
 )
+from .record import RunRecord
 from .stages import Stages
 
 
@@ -100,25 +101,26 @@ class TrainConfig:
         check_choice(self.init, INITS, "init")
 
 
-def _weights_figure(path, model, layer, source):
+def _weights_figure(rec, model, layer, source):
     """The layer's weights: tiles when its input length is a perfect square, else a heat map."""
     W = model.params()["W"]
     n_in, k = W.shape
     side = math.isqrt(n_in)
     on = f"trained on {source}" if layer == 1 else f"on layer {layer - 1}'s codes"
     title = f"layer {layer}: {n_in} -> {k}, {on}"
+    name = f"weights_layer{layer}.png"
     if side >= 2 and side * side == n_in:
         rows, cols = map_shape(k)
         grid = (rows, cols) if rows * 4 >= cols else None  # near-square factors, else ceil(sqrt) columns
-        return plots.tiles(
-            path, W.T, (side, side), grid=grid, normalize="each", colorbar=True,
-            title=f"{title}\none {side}x{side} tile per hidden unit",
-        )
-    return plots.heatmap(
-        path, W, title=f"{title}\nweights W",
-        xlabel="hidden unit", ylabel="input", cmap="RdBu_r",
-        vmin=-float(np.abs(W).max()) or None, vmax=float(np.abs(W).max()) or None, colorbar_label="weight",
-    )
+        fig = plots.tiles(W.T, (side, side), grid=grid, normalize="each", colorbar=True,
+                          title=f"{title}\none {side}x{side} tile per hidden unit")
+        return rec.figure(name, fig, f"Weights of layer {layer}: each of the {k} hidden units' {n_in} weights "
+                          f"as a {side}x{side} image, each on its own grey scale.")
+    limit = float(np.abs(W).max()) or None
+    fig = plots.heatmap(W, title=f"{title}\nweights W", xlabel="hidden unit", ylabel="input", cmap="RdBu_r",
+                        vmin=-limit if limit else None, vmax=limit, colorbar_label="weight")
+    return rec.figure(name, fig, f"Weights of layer {layer}: the {n_in} x {k} matrix W (rows: inputs, "
+                      "columns: hidden units), red positive, blue negative, white 0.")
 
 
 def _layer_settings(cfg, X, layer):
@@ -171,6 +173,7 @@ def run(cfg=TrainConfig(), data=None, out="runs/train", echo=silent, *, source=N
     if cfg.loss == "cross_entropy":
         check_unit_interval(X, source)
     out = prepare_run_dir(out)
+    rec = RunRecord(out)
     clock = Stopwatch()
     n, d = X.shape
     sizes = (d, *cfg.hidden)
@@ -227,41 +230,38 @@ def run(cfg=TrainConfig(), data=None, out="runs/train", echo=silent, *, source=N
             "loss_curve": losses,
         }
         metrics["layers"].append(record)
-        _weights_figure(out / f"weights_layer{layer}.png", model, layer, source)
+        _weights_figure(rec, model, layer, source)
         curves[f"layer {layer} ({n_in} -> {k})"] = losses
-        echo(f"layer {layer} ({n_in} -> {k}): {cfg.epochs} epochs in {seconds:.1f} s, final loss "
-             f"{record['final_loss']:.4g}, mean activation {record['mean_activation']:.3f}")
+        echo(f"layer {layer} ({n_in} -> {k}): {cfg.epochs} epochs in {fmt(seconds, 'seconds')}, final loss "
+             f"{fmt(record['final_loss'], 'loss')}, mean activation {fmt(record['mean_activation'], 'level')}")
         inputs = H
     every = np.concatenate(list(curves.values()))
     noise = f", masking noise {cfg.corruption:g}" if cfg.corruption else ""
     sparse = f", KL rho {cfg.sparsity[0]:g} beta {cfg.sparsity[1]:g}" if cfg.sparsity else ""
     batch = "full batch" if cfg.batch_size is None else f"batch {cfg.batch_size}"
-    plots.learning_curves(
-        out / "learning_curves.png", curves,
-        title=f"{source}: {cfg.loss} loss{noise}{sparse}\nSGD lr {cfg.lr:g}, {batch}",
-        ylabel="training loss per pattern", logy=bool(np.all(every > 0)),
+    rec.figure(
+        "learning_curves.png",
+        plots.learning_curves(curves, title=f"{source}: {cfg.loss} loss{noise}{sparse}\nSGD lr {cfg.lr:g}, {batch}",
+                              ylabel="training loss per pattern", logy=bool(np.all(every > 0))),
+        "Learning curves: each layer's training loss per pattern after each epoch (for a stack, each layer on "
+        "the codes of the layer below). Look for curves that flatten out: more epochs would add little.",
     )
     metrics["wall_seconds"] = clock.total()
-    io.save_json(out / "metrics.json", metrics)
     echo("")
     echo(table(
-        ("layer", "sizes", "final loss", "reconstruction MSE", "mean activation", "seconds"),
-        [(r["layer"], f"{r['n_visible']} -> {r['n_hidden']}", f"{r['final_loss']:.4g}",
-          f"{r['reconstruction_mse']:.4g}", f"{r['mean_activation']:.3f}", f"{r['seconds']:.1f}")
+        ("layer", "sizes", "final loss", "reconstruction MSE", "mean activation", "time"),
+        [(r["layer"], f"{r['n_visible']} -> {r['n_hidden']}", fmt(r["final_loss"], "loss"),
+          fmt(r["reconstruction_mse"], "loss"), fmt(r["mean_activation"], "level"), fmt(r["seconds"], "seconds"))
          for r in metrics["layers"]],
     ))
-    write_report(
-        out,
+    rec.write(
+        metrics,
         title=f"fastae train: {source}",
         summary=f"{len(metrics['layers'])} layer(s) trained greedily on {n} patterns of {d} values.",
-        highlights=[(f"layer {r['layer']}: final loss", f"{r['final_loss']:.4g}") for r in metrics["layers"]],
-        metrics=metrics,
-        config=metrics["config"],
-        environment=metrics["environment"],
-        figures=[out / "learning_curves.png"]
-        + [out / f"weights_layer{r['layer']}.png" for r in metrics["layers"]],
+        highlights=[(f"layer {r['layer']}: final loss", fmt(r["final_loss"], "loss")) for r in metrics["layers"]],
     )
-    echo(f"\nTrained on {source} ({n} patterns x {d} values); wrote {out}/ in {metrics['wall_seconds']:.1f} s")
+    echo(f"\nTrained on {source} ({n} patterns x {d} values); wrote {out}/ in "
+         f"{fmt(metrics['wall_seconds'], 'seconds')}")
     return metrics
 
 

@@ -1,0 +1,91 @@
+"""What figures cost in a warm ``fastae run q1``: the whole command, and in one process the
+time spent drawing and saving its seven PNGs.
+
+Usage: ``python bench/figures.py [--rounds 5]``. Each round runs ``fastae run q1 --quiet``
+in a fresh process (numba's cache warm: run it once before); then one process runs Q1
+``rounds + 1`` times (the first loads fonts and is left out) and times every call of the
+plotting functions and of the saving (``Figure.savefig`` or ``FigureCanvasAgg.print_png``:
+layout, rendering and PNG encoding), the outermost call counted once. Prints medians.
+"""
+import argparse
+import functools
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def command_seconds(rounds):
+    exe = [sys.executable, "-c", "import sys; from fastae_cli.main import main; sys.argv[0] = 'fastae'; main()"]
+    out = []
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory() as d:
+            t = time.perf_counter()
+            subprocess.run(exe + ["run", "q1", "--quiet", "--out", d], check=True)
+            out.append(time.perf_counter() - t)
+    return out
+
+
+def figure_seconds(rounds):
+    import matplotlib.figure
+
+    from fastae import plots
+    from fastae.experiments import q1
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    spent = {"save": 0.0, "figures": 0.0}
+    depth = {"save": 0, "figures": 0}
+
+    def timed(fn, key):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            outer = {k: depth[k] == 0 for k in depth}
+            for k in depth if key == "save" else ("figures",):
+                depth[k] += 1
+            t = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                dt = time.perf_counter() - t
+                for k in depth if key == "save" else ("figures",):
+                    depth[k] -= 1
+                    spent[k] += dt if outer[k] else 0.0
+        return wrapper
+
+    matplotlib.figure.Figure.savefig = timed(matplotlib.figure.Figure.savefig, "save")
+    FigureCanvasAgg.print_png = timed(FigureCanvasAgg.print_png, "save")
+    for name in ("tiles", "image_rows", "activation_maps", "heatmap", "side_by_side", "histogram", "bar",
+                 "learning_curves"):
+        setattr(plots, name, timed(getattr(plots, name), "draw"))
+    runs, saves, figures = [], [], []
+    for i in range(rounds + 1):
+        spent.update(save=0.0, figures=0.0)
+        with tempfile.TemporaryDirectory() as d:
+            t = time.perf_counter()
+            q1.run(out=d)
+            dt = time.perf_counter() - t
+            n_png = sum(name.endswith(".png") for name in os.listdir(d))
+        if i:
+            runs.append(dt)
+            saves.append(spent["save"])
+            figures.append(spent["figures"])
+    return runs, saves, figures, n_png
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    rounds = parser.parse_args().rounds
+    walls = command_seconds(rounds)
+    runs, saves, figures, n_png = figure_seconds(rounds)
+    med = statistics.median
+    print(f"fastae run q1 --quiet: median {med(walls):.2f} s of {rounds} ({', '.join(f'{w:.2f}' for w in walls)})")
+    print(f"q1.run in one process: median {med(runs):.2f} s; its {n_png} figures {med(figures):.2f} s, "
+          f"of which saving the PNGs {med(saves):.2f} s")
+
+
+if __name__ == "__main__":
+    main()
