@@ -32,7 +32,7 @@ cosine learning-rate decay, random one-pixel shifts and masking noise on the tra
 images (:data:`RECIPES`); ``run(..., ablation=True)`` measures what pretraining buys
 (:func:`run_ablation`).
 """
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -50,17 +50,14 @@ from ..checks import (
 from ..datasets import load_mnist
 from ..model import OPTIMIZERS, Autoencoder, StackedClassifier
 from ..report import fmt
-from ..stopping import TrainingInterrupted
 from .common import (
-    RunInterrupted,
     Stopwatch,
-    environment,
     prepare_run_dir,
     silent,
-    table,
 )
 from . import q3_report
 from .record import RunRecord
+from .q3_training import ABLATION_MODELS, fine_tune, run_ablation, train_autoencoder  # noqa: F401
 from .stages import Stages
 
 #: Training images held out (the last ones) as the validation set.
@@ -68,7 +65,7 @@ VALIDATION_SIZE = 5000
 #: Default fine-tuning learning rate of each optimizer.
 DEFAULT_LR = {"sgd": 0.1, "adam": 0.001}
 #: The three stages, in training order; each is saved as ``<run dir>/<stage>.npz|.json``.
-STAGES = ("layer1", "layer2", "classifier")
+STAGES = q3_report.STAGES
 #: The figures a run writes without the ablation (the report and
 #: ``metrics["figures"]`` list what the run's record registered; a test holds this to it).
 FIGURES = (
@@ -215,12 +212,6 @@ def sample_indices(labels, n):
     return np.array(out[:n])
 
 
-def confusion_matrix(y_true, y_pred, n_classes=10):
-    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(cm, (y_true, y_pred), 1)
-    return cm
-
-
 def _load(path, device):
     """A saved stage: the classifier, or an autoencoder."""
     kind = io.load_json(io.model_paths(path)[1]).get("kind")
@@ -242,182 +233,6 @@ def _stage_settings(cfg, stage):
             "cosine": cfg.cosine}
 
 
-class _EpochClock:
-    """Per-epoch seconds of a ``fit`` that calls back after every epoch."""
-
-    def __init__(self):
-        self.watch = Stopwatch()
-        self.seconds = []
-
-    def tick(self):
-        self.seconds.append(self.watch.lap())
-        return self.seconds[-1]
-
-
-def train_autoencoder(name, X, X_val, n_hidden, corruption, epochs, cfg, seed, echo, start=None):
-    """Train one pretraining stage; returns the model and its history.
-
-    ``start``: ``(model, history)`` of an interrupted run of this stage to continue.
-    Ctrl-C raises TrainingInterrupted with ``history`` set to the stage's history so far.
-    """
-    if start is None:
-        model = Autoencoder(
-            X.shape[1], n_hidden, loss="cross_entropy", corruption=corruption,
-            sparsity=(cfg.rho, cfg.beta), seed=seed, init="sigmoid_uniform", device=cfg.device,
-        )
-        history = {"loss": [], "val_loss": [], "seconds": []}
-    else:
-        model, history = start
-    first = model.epochs_trained
-    clock = _EpochClock()
-    val_mask = model.corrupt(np.ones_like(X_val))  # one noise draw: the curve shows learning, not noise
-
-    def progress(done, losses):
-        seconds = clock.tick()  # training time only: the validation loss comes after
-        history["loss"].append(float(losses[-1]))
-        history["seconds"].append(seconds)
-        history["val_loss"].append(model.loss(X_val, mask=val_mask))
-        echo(
-            f"  {name} epoch {first + done:>3}/{epochs}: loss {losses[-1]:.4f}, val loss "
-            f"{history['val_loss'][-1]:.4f}, {seconds:.2f} s, {X.shape[0] / seconds:,.0f} images/s"
-        )
-        clock.watch.lap()
-
-    try:
-        if epochs > first:
-            model.fit(X, epochs - first, cfg.lr, cfg.batch_size, callback=progress, chunk_epochs=1)
-    except TrainingInterrupted as e:
-        e.history = history
-        raise
-    return model, history
-
-
-def fine_tune(ae1, ae2, train, val, test, cfg, echo, start=None, name="classifier", augment=True):
-    """Build the classifier on the two encoders and fine-tune it; returns it and its history.
-
-    ``ae1``, ``ae2`` None: a classifier of the same shape from random weights instead.
-    ``augment`` False trains without the shifts and masking noise (codes are not images).
-    ``start`` and Ctrl-C as for :func:`train_autoencoder`.
-    """
-    if start is not None:
-        model, history = start
-    else:
-        if ae1 is None:
-            model = StackedClassifier([train[0].shape[1], cfg.n_hidden1, cfg.n_hidden2], 10, seed=stage_seed(cfg.seed, 2),
-                                      device=cfg.device)
-        else:
-            model = StackedClassifier.from_autoencoders([ae1, ae2], 10, seed=stage_seed(cfg.seed, 2), device=cfg.device)
-        history = {"loss": [], "train_accuracy": [], "seconds": [], "accuracy_val": [], "accuracy_test": []}
-    return _fit_classifier(model, history, train, val, test, cfg, echo, name, augment)
-
-
-def _fit_classifier(model, history, train, val, test, cfg, echo, name, augment):
-    n, epochs = train[0].shape[0], cfg.epochs_classifier
-
-    def progress(done, h):
-        epoch, r = model.epochs_trained, {k: v[-1] for k, v in h.items()}
-        for k, v in r.items():
-            history[k].append(v)
-        echo(
-            f"  {name} epoch {epoch:>3}/{epochs}: loss {r['loss']:.4f}, "
-            f"accuracy train {100 * r['train_accuracy']:.2f} %, val {100 * r['accuracy_val']:.2f} %, "
-            f"test {100 * r['accuracy_test']:.2f} %, {r['seconds']:.2f} s, {n / r['seconds']:,.0f} images/s"
-        )
-
-    try:
-        if epochs > model.epochs_trained:
-            model.fit(
-                *train, epochs - model.epochs_trained, cfg.fine_tune_lr, cfg.batch_size, optimizer=cfg.optimizer,
-                corruption=cfg.finetune_corruption if augment else 0.0, shift=cfg.shift if augment else 0,
-                cosine_epochs=epochs if cfg.cosine else None, eval_sets={"val": val, "test": test},
-                callback=progress,
-            )
-    except TrainingInterrupted as e:
-        e.history = history
-        raise
-    return model, history
-
-
-# --------------------------------------------------------------------- ablation
-
-#: The models the ablation compares, in the order of its table and figure.
-ABLATION_MODELS = (
-    "fine-tuned from pretrained", "fine-tuned from random",
-    "probe: pretrained layer 1", "probe: pretrained layer 2", "probe: random layer 1", "probe: random layer 2",
-)
-
-
-def linear_probe(train, val, test, cfg, echo, name):
-    """A softmax layer alone on frozen codes, trained with the fine-tuning's optimizer, learning
-    rate and epochs; returns it and its history."""
-    model = StackedClassifier([train[0].shape[1]], 10, seed=stage_seed(cfg.seed, 3), device=cfg.device)
-    history = {"loss": [], "train_accuracy": [], "seconds": [], "accuracy_val": [], "accuracy_test": []}
-    return _fit_classifier(model, history, train, val, test, cfg, echo, name, augment=False)
-
-
-def run_ablation(cfg, ae1, ae2, finetuned, train, val, test, rec, echo, progress):
-    """What pretraining buys, with the fine-tuning's budget: the classifier fine-tuned from
-    random weights, and linear probes on the frozen layer-1 and layer-2 codes of the
-    pretrained encoders and of random ones (the random classifier's starting weights).
-    Writes ``ablation_test_accuracy.png`` and ``activation_histograms.png``; returns the
-    metrics (``finetuned``: the history of the main run's classifier)."""
-    echo(f"\nAblation: the same {cfg.epochs_classifier} epochs of {cfg.optimizer} lr {cfg.fine_tune_lr:g} "
-         "from random weights, and softmax probes on frozen codes")
-    splits = {"train": train, "val": val, "test": test}
-    random_start = StackedClassifier([train[0].shape[1], cfg.n_hidden1, cfg.n_hidden2], 10, seed=stage_seed(cfg.seed, 2),
-                                     device=cfg.device)
-    codes = {}
-    for split, (X, _) in splits.items():
-        H1 = ae1.encode(X)
-        codes["pretrained", split] = (H1, ae2.encode(H1))
-        codes["random", split] = tuple(random_start.layers(X)[:2])
-    try:
-        _, from_random = fine_tune(None, None, train, val, test, cfg, progress, name="random-init classifier")
-        histories = {"fine-tuned from pretrained": finetuned, "fine-tuned from random": from_random}
-        for source in ("pretrained", "random"):
-            for layer in (1, 2):
-                name = f"probe: {source} layer {layer}"
-                probe_sets = [(codes[source, split][layer - 1], splits[split][1]) for split in splits]
-                _, histories[name] = linear_probe(*probe_sets, cfg, progress, name)
-    except TrainingInterrupted:
-        raise RunInterrupted(
-            "Interrupted during the ablation (the three stages are saved). Run the same command with "
-            "--resume to load them and redo only the ablation."
-        ) from None
-
-    results = {}
-    for name in ABLATION_MODELS:
-        h = histories[name]
-        best = int(np.argmax(h["accuracy_val"]))
-        results[name] = {
-            "test_accuracy": h["accuracy_test"][-1],
-            "validation_accuracy": h["accuracy_val"][-1],
-            "best_validation_epoch": best + 1,
-            "best_validation_accuracy": h["accuracy_val"][best],
-            "test_accuracy_curve": h["accuracy_test"],
-        }
-    H1, H2 = codes["pretrained", "test"]
-    unit_means = {"layer 1": H1.mean(axis=0), "layer 2": H2.mean(axis=0)}
-    figures = q3_report.ablation_figures(rec, cfg, {name: histories[name] for name in ABLATION_MODELS}, unit_means)
-    rows = [(name, fmt(r["test_accuracy"], "accuracy"), fmt(r["validation_accuracy"], "accuracy"),
-             f"{r['best_validation_epoch']} ({fmt(r['best_validation_accuracy'], 'accuracy')})")
-            for name, r in results.items()]
-    echo("\nAblation (test and validation accuracy after the last epoch):")
-    echo(table(("model", "test", "validation", "best validation epoch"), rows))
-    sparsity_rows = [(k, f"{cfg.rho:g}", *(fmt(float(f(v)), "level") for f in (np.mean, np.median, np.max)))
-                     for k, v in unit_means.items()]
-    echo("\nKL sparsity target against the pretrained layers' mean activations (test images):")
-    echo(table(("layer", "target rho", "mean", "median unit", "largest unit"), sparsity_rows))
-    return {
-        "models": results,
-        "sparsity": {
-            "target_rho": cfg.rho,
-            **{k.replace(" ", ""): {"mean_activation": float(v.mean()), "unit_means": v} for k, v in unit_means.items()},
-        },
-        "figures": figures,
-    }
-
-
 def _augmentation(cfg):
     """The fine-tuning's input noise, as words for the headings ("" for none)."""
     parts = []
@@ -428,16 +243,40 @@ def _augmentation(cfg):
     return ", " + " and ".join(parts) if parts else ""
 
 
-def _activation_summary(H, rho):
-    per_unit = H.mean(axis=0)
+# -------------------------------------------------------------------------- run
+
+
+def _headings(cfg, n_inputs):
+    """Each stage's heading in the log."""
+    sparsity = f"rho {cfg.rho:g}, beta {cfg.beta:g}"
+    noise2 = f"masking noise {100 * cfg.layer2_corruption:g} %" if cfg.layer2_corruption else "no noise"
     return {
-        "mean": float(H.mean()),
-        "rho": rho,
-        "mean_over_rho": float(H.mean() / rho),
-        "unit_mean_median": float(np.median(per_unit)),
-        "unit_mean_max": float(per_unit.max()),
-        "share_below_0.05": float((H < 0.05).mean()),
+        "layer1": f"Layer 1: denoising autoencoder {n_inputs} -> {cfg.n_hidden1}, masking noise "
+                  f"{100 * cfg.corruption:g} %, {sparsity}, SGD lr {cfg.lr:g}, batch {cfg.batch_size}, "
+                  f"{cfg.epochs_layer1} epochs",
+        "layer2": f"Layer 2: autoencoder {cfg.n_hidden1} -> {cfg.n_hidden2} on the layer-1 codes, {noise2}, "
+                  f"{sparsity}, SGD lr {cfg.lr:g}, batch {cfg.batch_size}, {cfg.epochs_layer2} epochs",
+        "classifier": f"Classifier: {n_inputs}-{cfg.n_hidden1}-{cfg.n_hidden2}-10 (pretrained encoders + softmax), "
+                      f"all fine-tuned, {cfg.optimizer} lr {cfg.fine_tune_lr:g}"
+                      f"{' with cosine decay' if cfg.cosine else ''}, batch {cfg.batch_size}, "
+                      f"{cfg.epochs_classifier} epochs{_augmentation(cfg)}",
     }
+
+
+def _announcer(echo, heading):
+    """How a stage's fate reads in the log (``Stages.run``'s ``announce``)."""
+
+    def announce(event, detail):
+        if event == "loaded":
+            echo(f"\n{heading}: skipped, loaded from {detail}.npz")
+        elif event == "continuing":
+            ckpt, m = detail
+            where = f"epoch {m.epochs_trained + 1}" + (f", pattern {m.partial_epoch['row']}" if m.partial_epoch else "")
+            echo(f"\n{heading} (continuing at {where} from {ckpt}.npz)")
+        else:
+            echo(f"\n{heading}" + (f" (not resumed: {detail})" if detail else ""))
+
+    return announce
 
 
 # -------------------------------------------------------------------------- run
@@ -453,136 +292,35 @@ def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False,
     progress = echo if progress is None else progress
     get_backend(cfg.device)  # an unusable device fails here, before any work
     out = prepare_run_dir(out)
-    rec = RunRecord(out)
-    clock = Stopwatch()
+    rec, clock = RunRecord(out), Stopwatch()
     mnist = load_mnist(data_dir)
     train, val, test = split(mnist, cfg)
     (Xtr, ytr), (Xva, yva), (Xte, yte) = train, val, test
-    echo(
-        f"Q3: MNIST from {mnist.source}: {len(ytr):,} training, {len(yva):,} validation, "
-        f"{len(yte):,} test images"
-    )
-    sparsity = f"rho {cfg.rho:g}, beta {cfg.beta:g}"
+    echo(f"Q3: MNIST from {mnist.source}: {len(ytr):,} training, {len(yva):,} validation, {len(yte):,} test images")
+    stages, headings = Stages(out, resume, lambda path: _load(path, cfg.device)), _headings(cfg, Xtr.shape[1])
 
-    stages = Stages(out, resume, lambda path: _load(path, cfg.device))
-
-    def stage(name, describe, train_fn):
-        def announce(event, detail):
-            if event == "loaded":
-                echo(f"\n{describe}: skipped, loaded from {detail}.npz")
-            elif event == "continuing":
-                ckpt, m = detail
-                where = f"epoch {m.epochs_trained + 1}" + (f", pattern {m.partial_epoch['row']}" if m.partial_epoch
-                                                           else "")
-                echo(f"\n{describe} (continuing at {where} from {ckpt}.npz)")
-            else:
-                echo(f"\n{describe}" + (f" (not resumed: {detail})" if detail else ""))
-
-        return stages.run(name, _stage_settings(cfg, name), train_fn, announce,
+    def stage(name, train_fn):
+        return stages.run(name, _stage_settings(cfg, name), train_fn, _announcer(echo, headings[name]),
                           optimizer_state=name == "classifier")
 
-    # (a) layer 1 ------------------------------------------------------------
-    ae1, hist1 = stage(
-        "layer1",
-        f"Layer 1: denoising autoencoder {Xtr.shape[1]} -> {cfg.n_hidden1}, masking noise "
-        f"{100 * cfg.corruption:g} %, {sparsity}, SGD lr {cfg.lr:g}, batch {cfg.batch_size}, "
-        f"{cfg.epochs_layer1} epochs",
-        lambda start: train_autoencoder("layer 1", Xtr, Xva, cfg.n_hidden1, cfg.corruption, cfg.epochs_layer1,
-                                        cfg, cfg.seed, progress, start),
-    )
+    # (a) layer 1: a denoising autoencoder on the images
+    ae1, hist1 = stage("layer1", lambda start: train_autoencoder(
+        "layer 1", Xtr, Xva, cfg.n_hidden1, cfg.corruption, cfg.epochs_layer1, cfg, cfg.seed, progress, start))
+    # (b) layer 2 on the clean layer-1 codes
+    H1tr, H1va = ae1.encode(Xtr), ae1.encode(Xva)
+    ae2, hist2 = stage("layer2", lambda start: train_autoencoder(
+        "layer 2", H1tr, H1va, cfg.n_hidden2, cfg.layer2_corruption, cfg.epochs_layer2, cfg,
+        stage_seed(cfg.seed, 1), progress, start))
+    # (c) softmax on top, everything fine-tuned
+    clf, hist3 = stage("classifier", lambda start: fine_tune(ae1, ae2, train, val, test, cfg, progress, start))
 
-    # (b) layer 2 on the clean layer-1 codes ---------------------------------
-    H1tr, H1va, H1te = ae1.encode(Xtr), ae1.encode(Xva), ae1.encode(Xte)
-    noise2 = f"masking noise {100 * cfg.layer2_corruption:g} %" if cfg.layer2_corruption else "no noise"
-    ae2, hist2 = stage(
-        "layer2",
-        f"Layer 2: autoencoder {cfg.n_hidden1} -> {cfg.n_hidden2} on the layer-1 codes, {noise2}, "
-        f"{sparsity}, SGD lr {cfg.lr:g}, batch {cfg.batch_size}, {cfg.epochs_layer2} epochs",
-        lambda start: train_autoencoder("layer 2", H1tr, H1va, cfg.n_hidden2, cfg.layer2_corruption,
-                                        cfg.epochs_layer2, cfg, stage_seed(cfg.seed, 1), progress, start),
-    )
-
-    # (c) softmax on top, everything fine-tuned -------------------------------
-    clf, hist3 = stage(
-        "classifier",
-        f"Classifier: {Xtr.shape[1]}-{cfg.n_hidden1}-{cfg.n_hidden2}-10 (pretrained encoders + softmax), "
-        f"all fine-tuned, {cfg.optimizer} lr {cfg.fine_tune_lr:g}{' with cosine decay' if cfg.cosine else ''}, "
-        f"batch {cfg.batch_size}, {cfg.epochs_classifier} epochs{_augmentation(cfg)}",
-        lambda start: fine_tune(ae1, ae2, train, val, test, cfg, progress, start),
-    )
-
-    # ---------------------------------------------------------------- results
-    pred_te = clf.predict(Xte)
-    test_acc = float((pred_te == yte).mean())
-    val_acc = clf.accuracy(Xva, yva)
-    cm = confusion_matrix(yte, pred_te)
-    H2te_pre = ae2.encode(H1te)
-    F1te, F2te = clf.layers(Xte)[:2]
-    val_curve = np.asarray(hist3.get("accuracy_val", [np.nan]), dtype=float)
-    best = int(np.nanargmax(val_curve)) if np.isfinite(val_curve).any() else 0
-    test_curve = hist3.get("accuracy_test", [np.nan])
-
-    # ---------------------------------------------------------------- metrics
-    final_losses = {
-        "layer1": float(hist1["loss"][-1]) if hist1.get("loss") else float("nan"),
-        "layer2": float(hist2["loss"][-1]) if hist2.get("loss") else float("nan"),
-        "classifier": float(hist3["loss"][-1]) if hist3.get("loss") else float("nan"),
-    }
-    activations = {
-        "layer1_pretrained": _activation_summary(H1te, cfg.rho),
-        "layer2_pretrained": _activation_summary(H2te_pre, cfg.rho),
-        "layer1_finetuned": _activation_summary(F1te, cfg.rho),
-        "layer2_finetuned": _activation_summary(F2te, cfg.rho),
-    }
-    metrics = {
-        "exercise": "q3",
-        "config": {**asdict(cfg), "classifier_lr_used": cfg.fine_tune_lr},
-        "environment": environment(),
-        "data": {"source": str(mnist.source), "n_train": len(ytr), "n_val": len(yva), "n_test": len(yte)},
-        "test_accuracy": test_acc,
-        "validation_accuracy": val_acc,
-        "best_validation_epoch": best + 1,
-        "best_validation_accuracy": float(val_curve[best]),
-        "test_accuracy_at_best_validation_epoch": float(test_curve[best]) if len(test_curve) > best else None,
-        "per_class_test_accuracy": (np.diag(cm) / np.maximum(cm.sum(axis=1), 1)).tolist(),
-        "confusion_matrix": cm,
-        "stage_seconds": {k: v["seconds"] for k, v in stages.records.items()},
-        "resumed_stages": [k for k, v in stages.records.items() if v["resumed"]],
-        "final_losses": final_losses,
-        "mean_hidden_activation": activations,
-        "rho": cfg.rho,
-        "history": {"layer1": hist1, "layer2": hist2, "classifier": hist3},
-    }
-
-    # ---------------------------------------------------------------- figures
+    metrics = q3_report.metrics(cfg, mnist, (train, val, test), (ae1, ae2, clf), (hist1, hist2, hist3), stages.records)
     idx = sample_indices(yte, min(cfg.n_show, len(yte)))
     q3_report.figures(rec, cfg, ae1, ae2, clf, metrics, (Xte[idx], yte[idx]))
     if ablation:
         metrics["ablation"] = run_ablation(cfg, ae1, ae2, hist3, train, val, test, rec, echo, progress)
     metrics["wall_seconds"] = clock.total()
-
-    rows = []
-    for key, name, hist, act in (
-        ("layer1", "layer 1", hist1, activations["layer1_pretrained"]["mean"]),
-        ("layer2", "layer 2", hist2, activations["layer2_pretrained"]["mean"]),
-        ("classifier", "classifier", hist3, activations["layer2_finetuned"]["mean"]),
-    ):
-        s = stages.records[key]
-        rows.append((
-            name,
-            str(len(hist.get("loss", []))),
-            fmt(s["seconds"], "seconds") + (" (loaded)" if s["resumed"] else ""),
-            fmt(final_losses[key], "loss"),
-            fmt(act, "level"),
-        ))
-    echo("\nQ3 summary (mean activation: test images, layer 1 / 2 / 2 after fine-tuning; "
-         f"rho {cfg.rho:g}):")
-    echo(table(("stage", "epochs", "time", "final loss", "mean activation"), rows))
-    echo(
-        f"test accuracy {fmt(test_acc, 'accuracy')} ({len(yte):,} images), validation accuracy "
-        f"{fmt(val_acc, 'accuracy')} ({len(yva):,} images); best validation epoch {best + 1} "
-        f"({fmt(float(val_curve[best]), 'accuracy')})"
-    )
+    q3_report.summary(echo, cfg, metrics, stages.records)
     q3_report.write(
         rec, metrics, cfg, Xtr.shape[1],
         summary=f"{len(ytr):,} training, {len(yva):,} validation, {len(yte):,} test images; "

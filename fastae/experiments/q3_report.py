@@ -1,12 +1,16 @@
 """Q3's figures and report page: the tutorial's questions (a), (b), (c) as sections, each with
 its figures (named as the tutorial names them) and numbers, the accuracy table on top."""
 import math
+from dataclasses import asdict
 
 import numpy as np
 
 from .. import plots
 from ..report import esc, fmt, fmt_key, html_table, kv_table
-from .common import map_shape
+from .common import environment, map_shape, table
+
+#: The three stages, in training order.
+STAGES = ("layer1", "layer2", "classifier")
 
 #: The tutorial's Q3 and its three questions, as set.
 TASK = "Design a denoising autoencoder to reconstruct MNIST images."
@@ -293,4 +297,86 @@ def write(rec, metrics, cfg, n_in, summary):
                     ("wall time", fmt(metrics["wall_seconds"], "seconds"))],
         sections=sections + ([(ABLATION, "")] if "ablation" in metrics else []),
         labels=LABELS,
+    )
+
+
+# ------------------------------------------------------------- metrics and summary
+
+
+def confusion_matrix(y_true, y_pred, n_classes=10):
+    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(cm, (y_true, y_pred), 1)
+    return cm
+
+
+def _activation_summary(H, rho):
+    per_unit = H.mean(axis=0)
+    return {
+        "mean": float(H.mean()),
+        "rho": rho,
+        "mean_over_rho": float(H.mean() / rho),
+        "unit_mean_median": float(np.median(per_unit)),
+        "unit_mean_max": float(per_unit.max()),
+        "share_below_0.05": float((H < 0.05).mean()),
+    }
+
+
+def metrics(cfg, mnist, data, models, histories, records):
+    """The run's metrics, from its three trained stages."""
+    (_, ytr), (Xva, yva), (Xte, yte) = data
+    ae1, ae2, clf = models
+    hist1, hist2, hist3 = histories
+    pred_te = clf.predict(Xte)
+    cm = confusion_matrix(yte, pred_te)
+    H1te = ae1.encode(Xte)
+    F1te, F2te = clf.layers(Xte)[:2]
+    val_curve = np.asarray(hist3.get("accuracy_val", [np.nan]), dtype=float)
+    best = int(np.nanargmax(val_curve)) if np.isfinite(val_curve).any() else 0
+    test_curve = hist3.get("accuracy_test", [np.nan])
+    last = {name: float(h["loss"][-1]) if h.get("loss") else float("nan") for name, h in zip(STAGES, histories)}
+    return {
+        "exercise": "q3",
+        "config": {**asdict(cfg), "classifier_lr_used": cfg.fine_tune_lr},
+        "environment": environment(),
+        "data": {"source": str(mnist.source), "n_train": len(ytr), "n_val": len(yva), "n_test": len(yte)},
+        "test_accuracy": float((pred_te == yte).mean()),
+        "validation_accuracy": clf.accuracy(Xva, yva),
+        "best_validation_epoch": best + 1,
+        "best_validation_accuracy": float(val_curve[best]),
+        "test_accuracy_at_best_validation_epoch": float(test_curve[best]) if len(test_curve) > best else None,
+        "per_class_test_accuracy": (np.diag(cm) / np.maximum(cm.sum(axis=1), 1)).tolist(),
+        "confusion_matrix": cm,
+        "stage_seconds": {k: v["seconds"] for k, v in records.items()},
+        "resumed_stages": [k for k, v in records.items() if v["resumed"]],
+        "final_losses": last,
+        "mean_hidden_activation": {
+            "layer1_pretrained": _activation_summary(H1te, cfg.rho),
+            "layer2_pretrained": _activation_summary(ae2.encode(H1te), cfg.rho),
+            "layer1_finetuned": _activation_summary(F1te, cfg.rho),
+            "layer2_finetuned": _activation_summary(F2te, cfg.rho),
+        },
+        "rho": cfg.rho,
+        "history": dict(zip(STAGES, histories)),
+    }
+
+
+def summary(echo, cfg, metrics, records):
+    """The closing table and accuracies in the log."""
+    act = metrics["mean_hidden_activation"]
+    rows = [
+        (label, str(len(metrics["history"][key].get("loss", []))),
+         fmt(records[key]["seconds"], "seconds") + (" (loaded)" if records[key]["resumed"] else ""),
+         fmt(metrics["final_losses"][key], "loss"), fmt(act[which]["mean"], "level"))
+        for key, label, which in (("layer1", "layer 1", "layer1_pretrained"),
+                                  ("layer2", "layer 2", "layer2_pretrained"),
+                                  ("classifier", "classifier", "layer2_finetuned"))
+    ]
+    echo("\nQ3 summary (mean activation: test images, layer 1 / 2 / 2 after fine-tuning; "
+         f"rho {cfg.rho:g}):")
+    echo(table(("stage", "epochs", "time", "final loss", "mean activation"), rows))
+    d, best = metrics["data"], metrics["best_validation_epoch"]
+    echo(
+        f"test accuracy {fmt(metrics['test_accuracy'], 'accuracy')} ({d['n_test']:,} images), validation accuracy "
+        f"{fmt(metrics['validation_accuracy'], 'accuracy')} ({d['n_val']:,} images); best validation epoch {best} "
+        f"({fmt(metrics['best_validation_accuracy'], 'accuracy')})"
     )
