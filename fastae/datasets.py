@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .checks import check_positive_int
 from .download import (
     _MNIST_NAMES,
     DEFAULT_MIRRORS,
@@ -88,16 +89,6 @@ def q1_patterns(dtype=np.float32) -> np.ndarray:
     return np.array(patterns, dtype=dtype).reshape(5, 9)
 
 
-def _check_positive_int(name: str, value) -> None:
-    """Raise ValueError unless ``value`` is a positive integer (not a bool)."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, np.integer))
-        or value <= 0
-    ):
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-
 def random_images(n_images=100, side=10, seed=0, dtype=np.float32) -> np.ndarray:
     """Return reproducible uniform random images.
 
@@ -123,8 +114,8 @@ def random_images(n_images=100, side=10, seed=0, dtype=np.float32) -> np.ndarray
     ValueError
         If ``n_images`` or ``side`` is not a positive integer.
     """
-    _check_positive_int("n_images", n_images)
-    _check_positive_int("side", side)
+    check_positive_int(n_images, "n_images")
+    check_positive_int(side, "side")
     rng = np.random.default_rng(seed)
     return rng.random((n_images, side * side)).astype(dtype)
 

@@ -148,7 +148,7 @@ def bias_sigmoid(Z, bias, n_blocks):
     _bias_sigmoid_blocks(Z.shape[0], n_blocks, (Z, bias))
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def add_bias(Z, bias, n_blocks):
     """In place: ``Z += bias`` on every row (the logits' bias)."""
     for i in range(Z.shape[0]):
@@ -156,14 +156,14 @@ def add_bias(Z, bias, n_blocks):
             Z[i, j] += bias[j]
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def encode(out, X, W, b, n_blocks):
     """``out = sigmoid(X W + b)``."""
     np.dot(X, W, out)
     bias_sigmoid(out, b, n_blocks)
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def decode(out, H, W, c, n_blocks):
     """``out = sigmoid(H W^T + c)`` (the tied decoder)."""
     np.dot(H, W.T, out)
