@@ -444,6 +444,17 @@ class Autoencoder(_PartialEpoch):
         model.partial_epoch = cls._checked_partial_epoch(cfg.get("partial_epoch"), path)
         return model
 
+    def __repr__(self):
+        n = self.epochs_trained
+        trained = f"trained {n} epoch{'' if n == 1 else 's'}" if n else "untrained"
+        if self.partial_epoch is not None:
+            trained += f" and {self.partial_epoch['row']} patterns of the next"
+        sparsity = "None" if self.sparsity is None else f"(rho={self.rho:g}, beta={self.beta:g})"
+        return (
+            f"Autoencoder({self.n_visible} -> {self.n_hidden}, loss={self.loss_name!r}, "
+            f"corruption={self.corruption:g}, sparsity={sparsity}, device={self.device!r}, {trained})"
+        )
+
 
 OPTIMIZERS = {"sgd": SGD, "adam": ADAM}
 
@@ -744,3 +755,11 @@ class StackedClassifier(_PartialEpoch):
         model.epochs_trained = int(cfg["epochs_trained"])
         model.partial_epoch = cls._checked_partial_epoch(cfg.get("partial_epoch"), path)
         return model
+
+    def __repr__(self):
+        n = self.epochs_trained
+        trained = f"trained {n} epoch{'' if n == 1 else 's'}" if n else "untrained"
+        if self.partial_epoch is not None:
+            trained += f" and {self.partial_epoch['row']} patterns of the next"
+        sizes = " -> ".join(str(size) for size in self.layer_sizes)
+        return f"StackedClassifier({sizes} -> {self.n_classes} classes, device={self.device!r}, {trained})"
