@@ -262,6 +262,10 @@ class StackedClassifier(Model):
             raise ValueError(f"shift: {shift} pixels would move the {rows}x{cols} images out of sight")
         return rows
 
+    def __repr__(self):
+        sizes = " -> ".join(str(size) for size in self.layer_sizes)
+        return f"StackedClassifier({sizes} -> {self.n_classes} classes, device={self.device!r}, {self._trained()})"
+
     # ------------------------------------------------------------------- files
 
     def _moments(self, state):

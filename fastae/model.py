@@ -54,21 +54,14 @@ def epoch_order(seed, epoch, n):
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
-class Model(abc.ABC):
+class Model(stopping.PartialEpoch, abc.ABC):
     """What both models share: seed, dtype, init and device; the epochs trained and the
-    interrupted epoch; parameters by name; saving and loading.
-
-    ``partial_epoch`` is None, or where Ctrl-C stopped an epoch, for ``fit`` to finish it
-    first: a dict of ``row`` (the patterns of the epoch's order already trained on),
-    ``sums`` (the epoch's loss, and for a classifier hit count, summed over them) and the
-    ``patterns``, ``batch_size`` and ``shuffle`` of that ``fit``.
-    """
+    interrupted epoch (``stopping.PartialEpoch``); parameters by name; saving and loading."""
 
     #: The ``kind`` recorded in a saved model's JSON.
     kind = None
     #: Config keys a saved model must have, besides the shared ones.
     saved_keys = ()
-    partial_epoch = None
 
     def _setup(self, seed, dtype, device, init):
         self.seed = check_seed(seed)
@@ -100,50 +93,6 @@ class Model(abc.ABC):
     def params(self):
         """Host copies of every parameter, by name."""
         return {n: np.array(self.backend.to_host(a)) for n, a in self._param_arrays().items()}
-
-    # ------------------------------------------------------------- interrupted epochs
-
-    def _resume_point(self, n, batch_size, shuffle):
-        """``(at, partial)`` for the backend: where the interrupted epoch stopped, if any."""
-        at, partial = np.zeros(2, np.int64), np.zeros(2)
-        p = self.partial_epoch
-        if p is not None:
-            wanted = {"patterns": n, "batch_size": batch_size, "shuffle": shuffle}
-            diff = [f"{k} {p[k]!r} then, {wanted[k]!r} now" for k in wanted if p[k] != wanted[k]]
-            if diff:
-                raise ValueError(
-                    f"fit: epoch {self.epochs_trained + 1} was interrupted after {p['row']} patterns "
-                    f"(with {', '.join(diff)}); fit with the same data and settings to finish it, "
-                    "or call discard_partial_epoch() to start the next epoch afresh"
-                )
-            at[1], partial[:] = p["row"], p["sums"]
-            self.partial_epoch = None  # set again if this fit stops too
-        return at, partial
-
-    def _stopped_at(self, at, partial, n, batch_size, shuffle):
-        row = int(at[1])
-        self.partial_epoch = None if row == 0 else {
-            "row": row, "sums": [float(partial[0]), float(partial[1])], "patterns": n,
-            "batch_size": batch_size, "shuffle": shuffle,
-        }
-
-    def discard_partial_epoch(self):
-        """Forget where an interrupted epoch stopped (its batches' updates stay); the next
-        ``fit`` starts a fresh epoch."""
-        self.partial_epoch = None
-
-    @staticmethod
-    def _checked_partial_epoch(p, path):
-        """A ``partial_epoch`` read from a saved model's JSON, checked."""
-        if p is None:
-            return None
-        keys = ("row", "sums", "patterns", "batch_size", "shuffle")
-        ok = isinstance(p, dict) and all(k in p for k in keys)
-        ok = ok and all(isinstance(p[k], int) and p[k] > 0 for k in ("row", "patterns", "batch_size"))
-        ok = ok and p["row"] < p["patterns"] and isinstance(p["sums"], list) and len(p["sums"]) == 2
-        if not ok:
-            raise ValueError(f"path: {path} has a malformed partial_epoch {p!r}")
-        return p
 
     # ------------------------------------------------------------------- files
 
@@ -389,6 +338,13 @@ class Autoencoder(Model):
     def corrupt(self, X, stream=0):
         """``X`` with the masking noise of ``stream`` (as training draws it for an epoch)."""
         return self.backend.to_host(self.backend.corrupt(self._data(X)[1], self.corruption, self.seed, stream))
+
+    def __repr__(self):
+        sparsity = "None" if self.sparsity is None else f"(rho={self.rho:g}, beta={self.beta:g})"
+        return (
+            f"Autoencoder({self.n_visible} -> {self.n_hidden}, loss={self.loss_name!r}, "
+            f"corruption={self.corruption:g}, sparsity={sparsity}, device={self.device!r}, {self._trained()})"
+        )
 
 
 from .classifier import OPTIMIZERS, StackedClassifier  # noqa: E402,F401  (fastae.model's public names)

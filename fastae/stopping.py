@@ -91,3 +91,64 @@ def run_in_worker(fn, *args):
     if "error" in box:
         raise box["error"]
     return box.get("result")
+
+
+class PartialEpoch:
+    """Where Ctrl-C stopped an epoch of a model, for its next ``fit`` to finish it first.
+
+    ``partial_epoch`` is None, or a dict of ``row`` (the patterns of the epoch's order
+    already trained on), ``sums`` (the epoch's loss, and for a classifier hit count, summed
+    over them) and the ``patterns``, ``batch_size`` and ``shuffle`` of that ``fit``.
+    """
+
+    partial_epoch = None
+
+    def _resume_point(self, n, batch_size, shuffle):
+        """``(at, partial)`` for the backend: where the interrupted epoch stopped, if any."""
+        at, partial = np.zeros(2, np.int64), np.zeros(2)
+        p = self.partial_epoch
+        if p is not None:
+            wanted = {"patterns": n, "batch_size": batch_size, "shuffle": shuffle}
+            diff = [f"{k} {p[k]!r} then, {wanted[k]!r} now" for k in wanted if p[k] != wanted[k]]
+            if diff:
+                raise ValueError(
+                    f"fit: epoch {self.epochs_trained + 1} was interrupted after {p['row']} patterns "
+                    f"(with {', '.join(diff)}); fit with the same data and settings to finish it, "
+                    "or call discard_partial_epoch() to start the next epoch afresh"
+                )
+            at[1], partial[:] = p["row"], p["sums"]
+            self.partial_epoch = None  # set again if this fit stops too
+        return at, partial
+
+    def _stopped_at(self, at, partial, n, batch_size, shuffle):
+        row = int(at[1])
+        self.partial_epoch = None if row == 0 else {
+            "row": row, "sums": [float(partial[0]), float(partial[1])], "patterns": n,
+            "batch_size": batch_size, "shuffle": shuffle,
+        }
+
+    def _trained(self):
+        """How far training got, in words (for ``repr``)."""
+        n = self.epochs_trained
+        trained = f"trained {n} epoch{'' if n == 1 else 's'}" if n else "untrained"
+        if self.partial_epoch is not None:
+            trained += f" and {self.partial_epoch['row']} patterns of the next"
+        return trained
+
+    def discard_partial_epoch(self):
+        """Forget where an interrupted epoch stopped (its batches' updates stay); the next
+        ``fit`` starts a fresh epoch."""
+        self.partial_epoch = None
+
+    @staticmethod
+    def _checked_partial_epoch(p, path):
+        """A ``partial_epoch`` read from a saved model's JSON, checked."""
+        if p is None:
+            return None
+        keys = ("row", "sums", "patterns", "batch_size", "shuffle")
+        ok = isinstance(p, dict) and all(k in p for k in keys)
+        ok = ok and all(isinstance(p[k], int) and p[k] > 0 for k in ("row", "patterns", "batch_size"))
+        ok = ok and p["row"] < p["patterns"] and isinstance(p["sums"], list) and len(p["sums"]) == 2
+        if not ok:
+            raise ValueError(f"path: {path} has a malformed partial_epoch {p!r}")
+        return p
