@@ -1,5 +1,6 @@
 """The scikit-learn estimators: scikit-learn's own checks, pickling, model selection,
-the choice of loss, labels, early stopping."""
+the choice of loss, labels, early stopping, and the digits comparison with BernoulliRBM."""
+import importlib.util
 import pickle
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from sklearn.datasets import load_digits, make_blobs
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.neural_network import BernoulliRBM
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -289,3 +291,20 @@ def test_grid_search_over_a_classifier_pipeline(digits):
                      ("logistic", LogisticRegression(max_iter=300))])
     search = GridSearchCV(pipe, {"dae__hidden_layer_sizes": [(2,), (24,)]}, cv=2, n_jobs=2).fit(X[:600], y[:600])
     assert search.best_params_ == {"dae__hidden_layer_sizes": (24,)}
+
+
+# ------------------------------------------------------------------ digits, against BernoulliRBM
+
+
+def test_digits_features_beat_the_rbm_with_an_untuned_logistic_head():
+    """bench/sklearn_digits.py's data and its ``default`` head; fastae with its defaults."""
+    spec = importlib.util.spec_from_file_location("sklearn_digits", ROOT / "bench" / "sklearn_digits.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    X_train, X_test, y_train, y_test = bench.nudged_digits()
+    scores = {}
+    for name, features in (("fastae", DenoisingAutoencoder(random_state=0)),
+                           ("rbm", BernoulliRBM(n_components=100, learning_rate=0.06, n_iter=10, random_state=0))):
+        pipe = Pipeline([("features", features), ("logistic", LogisticRegression(max_iter=1000))])
+        scores[name] = pipe.fit(X_train, y_train).score(X_test, y_test)
+    assert scores["fastae"] > scores["rbm"] + 0.03, scores
