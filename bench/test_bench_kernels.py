@@ -31,7 +31,8 @@ from time import perf_counter
 import numpy as np
 import pytest
 
-from fastae.backends import cpu
+from fastae.backends import cpu_kernels as cpu
+from fastae.backends.records import CROSS_ENTROPY
 
 
 def _load_naive():
@@ -116,6 +117,13 @@ def _check_gather(args, _, expected):
 def _check_output_delta(args, _, expected):
     close(args[0], expected[0])
     close(args[1], expected[1], rtol=1e-4)  # loss per row: 784 float32 terms
+
+
+def _kl_value(grad, rho_hat, rho, scale):
+    """``cpu.kl_penalty``'s penalty ``sum_j KL`` (weight 1, beta 1), and ``grad``."""
+    sums = np.zeros(2)
+    cpu.kl_penalty(grad, rho_hat, rho, 1.0, scale, 1.0, sums)
+    return sums[0]
 
 
 def _check_kl(args, value, expected):
@@ -231,8 +239,8 @@ KERNELS = {
     # In place on D = H W^T (then the delta): restored; loss_rows is written whole.
     "output_delta": Kernel(
         lambda a: (cpu.output_delta, (a["HWt"].copy(), np.empty(B, F32), a["c"], a["X"], a["rows"],
-                                      cpu.CROSS_ENTROPY, 1.0 / B, 1)),
-        lambda a: (_numpy_output_delta, (a["HWt"], a["c"], a["X"], a["rows"], cpu.CROSS_ENTROPY, 1.0 / B)),
+                                      CROSS_ENTROPY, 1.0 / B, np.zeros(2), 1)),
+        lambda a: (_numpy_output_delta, (a["HWt"], a["c"], a["X"], a["rows"], CROSS_ENTROPY, 1.0 / B)),
         (0,), _check_output_delta,
     ),
     # rho_hat = H's column means; writes all of ``out``.
@@ -243,7 +251,7 @@ KERNELS = {
     ),
     # Writes all of ``grad``; returns the penalty.
     "kl_penalty": Kernel(
-        lambda a: (cpu.kl_penalty, (np.empty(HN, F32), a["rho_hat"], RHO, BETA / B)),
+        lambda a: (_kl_value, (np.empty(HN, F32), a["rho_hat"], RHO, BETA / B)),
         lambda a: (naive.kl_penalty, (a["rho_hat"], RHO, BETA / B)),
         (), _check_kl,
     ),
@@ -257,7 +265,7 @@ KERNELS = {
     # In place on the logits (then their delta): restored; loss_rows and hits written whole.
     "softmax_xent": Kernel(
         lambda a: (cpu.softmax_xent, (a["logits"].copy(), np.empty(B, F32), np.empty(B, F32), a["d"],
-                                      a["labels"], a["rows"], 1.0 / B, 1)),
+                                      a["labels"], a["rows"], 1.0 / B, np.zeros(2), 1)),
         lambda a: (_numpy_softmax_xent, (a["logits"], a["d"], a["labels"], a["rows"], 1.0 / B)),
         (0,), _check_softmax,
     ),
