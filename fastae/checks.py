@@ -32,7 +32,9 @@ def check_rate(value, name, dtype=np.float64):
         raise ValueError(f"{name}: expected a positive number, got {value!r}") from None
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name}: expected a positive number, got {value!r}")
-    if not np.isfinite(np.asarray(value, dtype=dtype)):
+    with np.errstate(over="ignore"):
+        overflows = not np.isfinite(np.asarray(value, dtype=dtype))
+    if overflows:
         raise ValueError(f"{name}: {value!r} overflows {np.dtype(dtype).name}; choose a smaller value")
     return value
 
