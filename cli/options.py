@@ -19,7 +19,7 @@ class FiniteFloatRange(click.FloatRange):
         return rv
 
 
-#: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
+#: Exit status after Ctrl-C (128 + SIGINT), as shells report it (after SIGTERM: 143).
 EXIT_INTERRUPTED = 130
 
 
@@ -35,7 +35,7 @@ def fail_cleanly(func):
             raise
         except KeyboardInterrupt as e:
             click.echo(f"\n{e}" if str(e) else "\nInterrupted.", err=True)
-            sys.exit(EXIT_INTERRUPTED)
+            sys.exit(128 + getattr(e, "signum", EXIT_INTERRUPTED - 128))
         except ValueError as e:
             raise click.ClickException(str(e)) from None
         except OSError as e:

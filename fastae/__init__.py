@@ -12,12 +12,12 @@ try:
 except _metadata.PackageNotFoundError:  # imported from a source tree that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["Autoencoder", "History", "StackedClassifier", "TrainingInterrupted"]
+__all__ = ["Autoencoder", "History", "StackedClassifier", "TrainingDiverged", "TrainingInterrupted"]
 
 
 def __getattr__(name):
     """The models load numba (and the kernels) on first use, not on ``import fastae``."""
-    if name in ("Autoencoder", "StackedClassifier"):
+    if name in ("Autoencoder", "StackedClassifier", "TrainingDiverged"):
         from . import model
 
         return getattr(model, name)

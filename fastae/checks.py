@@ -4,6 +4,7 @@ Each returns the value in its canonical form or raises a ValueError whose messag
 the argument and says what was expected.
 """
 import math
+import os
 
 import numpy as np
 
@@ -22,6 +23,34 @@ def check_positive_int(value, name):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name}: expected a positive integer, got {value!r}")
     return int(value)
+
+
+def check_count(value, name):
+    """A whole number from 0 to 2^63 - 1 (a count of epochs or of steps)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value <= MAX_SEED:
+        raise ValueError(f"{name}: expected a whole number from 0 to {MAX_SEED}, got {value!r}")
+    return int(value)
+
+
+def memory_bytes():
+    """The machine's physical memory in bytes (None where the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_sizes(counts):
+    """Refuse a model whose parameters could not be allocated: ``counts`` maps what is
+    sized (``"n_visible x n_hidden"``) to its number of values, each drawn in float64."""
+    total = sum(counts.values()) * 8
+    memory = memory_bytes()
+    if memory is not None and total > memory:
+        what = ", ".join(f"{k} = {v:,}" for k, v in counts.items())
+        raise ValueError(
+            f"{' and '.join(counts)}: {what} values need {total / 2**30:,.1f} GiB, more than this machine's "
+            f"{memory / 2**30:,.1f} GiB of memory; choose smaller layers"
+        )
 
 
 def check_rate(value, name, dtype=np.float64):

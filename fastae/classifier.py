@@ -14,8 +14,9 @@ from .checks import (
     check_probability,
     check_rate,
 )
+from .checks import check_sizes
 from .history import History
-from .model import Model, cosine_lr, epoch_order, initial_weights, softmax
+from .model import Model, TrainingDiverged, cosine_lr, epoch_order, initial_weights, softmax
 
 OPTIMIZERS = {"sgd": SGD, "adam": ADAM}
 
@@ -50,16 +51,8 @@ class StackedClassifier(Model):
 
     def __init__(self, layer_sizes, n_classes=10, *, seed=0, dtype=np.float32, device="cpu",
                  init="sigmoid_uniform"):
-        try:
-            sizes = [check_positive_int(n, "layer_sizes") for n in layer_sizes]
-        except TypeError:
-            raise ValueError(f"layer_sizes: expected a sequence of layer sizes, got {layer_sizes!r}") from None
-        if len(sizes) < 1:
-            raise ValueError("layer_sizes: give at least the input size")
+        sizes, self.n_classes = self._checked_sizes(layer_sizes, n_classes)
         self.layer_sizes = sizes
-        self.n_classes = check_positive_int(n_classes, "n_classes")
-        if n_classes < 2:
-            raise ValueError("n_classes: a softmax needs at least 2 classes")
         self._setup(seed, dtype, device, init)
         rng = np.random.default_rng([self.seed, 0xC1A55])
         weights, biases = [], []
@@ -69,6 +62,28 @@ class StackedClassifier(Model):
         weights.append(np.zeros((sizes[-1], self.n_classes)))
         biases.append(np.zeros(self.n_classes))
         self._set_params(weights, biases)
+
+    @staticmethod
+    def _checked_sizes(layer_sizes, n_classes):
+        """``(layer_sizes as a list, n_classes)``, checked, and small enough to allocate."""
+        if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__iter__"):
+            raise ValueError(f"layer_sizes: expected a sequence of layer sizes, got {layer_sizes!r}")
+        sizes = [check_positive_int(n, "layer_sizes") for n in layer_sizes]
+        if len(sizes) < 1:
+            raise ValueError("layer_sizes: give at least the input size")
+        n_classes = check_positive_int(n_classes, "n_classes")
+        if n_classes < 2:
+            raise ValueError("n_classes: a softmax needs at least 2 classes")
+        check_sizes({"layer_sizes and n_classes": sum(a * b for a, b in zip(sizes, sizes[1:] + [n_classes]))})
+        return sizes, n_classes
+
+    @classmethod
+    def _array_shapes(cls, cfg):
+        sizes, n_classes = cls._checked_sizes(cfg["layer_sizes"], cfg["n_classes"])
+        outs = sizes[1:] + [n_classes]
+        L = len(sizes) - 1
+        names = [f"W{l + 1}" for l in range(L)] + ["V"], [f"b{l + 1}" for l in range(L)] + ["d"]
+        return {**{n: (a, b) for n, a, b in zip(names[0], sizes, outs)}, **{n: (b,) for n, b in zip(names[1], outs)}}
 
     def _set_params(self, weights, biases):
         as_dev = self.backend.asarray
@@ -81,6 +96,8 @@ class StackedClassifier(Model):
         """A classifier whose hidden layers start as copies of the autoencoders' encoders."""
         from .model import Autoencoder
 
+        if isinstance(autoencoders, Autoencoder) or not hasattr(autoencoders, "__iter__"):
+            raise ValueError(f"autoencoders: expected a list of fastae.Autoencoder models, got {autoencoders!r}")
         aes = list(autoencoders)
         if not aes:
             raise ValueError("autoencoders: give at least one")
@@ -223,14 +240,19 @@ class StackedClassifier(Model):
                 order = epoch_order(self.seed, self.epochs_trained, n)[None, :]
                 epoch_lr = lr if cosine_epochs is None else cosine_lr(lr, self.epochs_trained, cosine_epochs)
                 opt = Optim(OPTIMIZERS[optimizer], epoch_lr, 0.9, 0.999, 1e-8)
+                snap = self._snapshot()
                 loss, hits = self.backend.train_classifier(
                     self.weights, self.biases, X, y, Schedule(order, self.epochs_trained, batch_size), opt,
                     self._opt_state[1], aug, Cursor(at, partial, stop),
                 )
                 seconds = time.perf_counter() - start - self.backend.compile_seconds
+                if at[0] != 0 and not (np.isfinite(loss[0]) and self._finite()):
+                    self._restore(snap)  # the parameters (and the optimizer's state) before this epoch
+                    at[:] = 0
+                    raise TrainingDiverged(self, History(history), epoch_lr)
                 if at[0] == 0:  # stopped inside this epoch
                     self._stopped_at(at, partial, n, batch_size, True)
-                    raise stopping.TrainingInterrupted(self, History(history))
+                    raise stopping.TrainingInterrupted(self, History(history), stop[0])
                 at[:] = 0
                 self.epochs_trained += 1
                 record = {"loss": float(loss[0]), "train_accuracy": float(hits[0] / n)}
@@ -241,6 +263,8 @@ class StackedClassifier(Model):
                     history[k].append(v)
                 if callback is not None:
                     callback(len(history["loss"]), History(history))
+            if stop[0]:  # in the last batch, or in the last callback: the work is done and kept
+                raise stopping.TrainingInterrupted(self, History(history), stop[0])
         return History(history)
 
     def _image_height(self, shift, image_shape):
@@ -285,11 +309,28 @@ class StackedClassifier(Model):
         """
         arrays, config = self.params(), self.config()
         if optimizer_state and self._opt_state is not None:
-            name, state = self._opt_state
-            for key, moments, i in self._moments(state):
-                arrays[key] = np.array(self.backend.to_host(moments[i]))
-            config["optimizer"] = {"name": name, "steps": int(state.t[0])}
+            more, config["optimizer"] = self._optimizer_arrays()
+            arrays.update(more)
         return io.save_model(path, arrays, {**config, **extra})
+
+    def _optimizer_arrays(self):
+        """Host copies of the optimizer's moments by name, and its record ``{name, steps}``."""
+        name, state = self._opt_state
+        arrays = {key: np.array(self.backend.to_host(moments[i])) for key, moments, i in self._moments(state)}
+        return arrays, {"name": name, "steps": int(state.t[0])}
+
+    def _snapshot(self):
+        snap = super()._snapshot()
+        snap["optimizer"] = None
+        if self._opt_state is not None:
+            more, snap["optimizer"] = self._optimizer_arrays()
+            snap["arrays"].update(more)
+        return snap
+
+    def _restore(self, snap):
+        arrays = {k: a.copy() for k, a in snap["arrays"].items()}
+        self._load_arrays(arrays, {"optimizer": snap["optimizer"]}, "a snapshot")
+        self.epochs_trained, self.partial_epoch = snap["epochs_trained"], snap["partial_epoch"]
 
     @classmethod
     def _from_config(cls, cfg, device):

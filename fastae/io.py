@@ -1,9 +1,18 @@
 """Saving and loading: models as ``.npz`` arrays plus a ``.json`` config, metrics as JSON.
 
-Every file is written atomically: to a temporary file in the same directory, then
-renamed over the target, so an interrupted run never leaves a half-written file.
-No pickle is used anywhere: ``np.load`` runs with ``allow_pickle=False``.
+Every file is written atomically: to a uniquely named temporary file in the same
+directory, then renamed over the target, so an interrupted run never leaves a
+half-written file. A model's two files are one unit: the ``.json`` records a SHA-256 of
+the arrays (``arrays_sha256``) and is renamed last, and :func:`load_model` refuses a
+``.npz`` that does not match it, so a reader gets the old model or the new one, never
+the arrays of one with the config of the other. Ctrl-C (and SIGTERM) during
+:func:`save_model` waits until both files are written (``stopping.signals_deferred``).
+
+No pickle is used anywhere: ``np.load`` runs with ``allow_pickle=False``, and a
+``.npz`` member's header is read and checked (dtype, shape, size against the file)
+before its data.
 """
+import hashlib
 import json
 import os
 import tempfile
@@ -11,6 +20,14 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from .stopping import signals_deferred
+
+#: The largest ``.json`` config :func:`load_json` reads (a history of a million epochs is
+#: far smaller).
+MAX_JSON_BYTES = 256 * 2**20
+#: Deflate expands data at most about 1032-fold: a compressed member claiming more is damaged.
+_MAX_DEFLATE_RATIO = 1100
 
 
 def _umask():
@@ -59,9 +76,24 @@ def json_roundtrip(data):
     return json.loads(json.dumps(_jsonable(data), allow_nan=True))
 
 
-def load_json(path):
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+def load_json(path, what="JSON file"):
+    """The JSON object (a dict) in ``path``; a missing, damaged, oversized or too deeply
+    nested file, or one that holds no object, raises a ValueError naming it."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_JSON_BYTES:
+            raise ValueError(f"{path}: not a readable {what} (larger than {MAX_JSON_BYTES // 2**20} MiB)")
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    except RecursionError:
+        raise ValueError(f"{path}: not a readable {what} (nested too deeply)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not a readable {what} ({e})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not a readable {what} (it holds a JSON {type(data).__name__}, not an object)")
+    return data
 
 
 def model_paths(path):
@@ -72,34 +104,102 @@ def model_paths(path):
     return path.with_name(path.name + ".npz"), path.with_name(path.name + ".json")
 
 
+def arrays_digest(arrays):
+    """SHA-256 (hex) of named arrays: their names, dtypes, shapes and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        digest.update(json.dumps([name, a.dtype.str, list(a.shape)]).encode())
+        digest.update(memoryview(a).cast("B") if a.size else b"")
+    return digest.hexdigest()
+
+
 def save_model(path, arrays, config):
-    """Save named arrays to ``PATH.npz`` and ``config`` to ``PATH.json``; returns both paths."""
+    """Save named arrays to ``PATH.npz`` and ``config`` to ``PATH.json``; returns both paths.
+
+    The arrays go first, the config (with ``arrays_sha256``) last; Ctrl-C waits until
+    both are written."""
     npz, js = model_paths(path)
-    atomic_write(npz, lambda f: np.savez(f, **arrays))
-    save_json(js, config)
+    config = {**config, "arrays_sha256": arrays_digest(arrays)}
+    with signals_deferred():
+        atomic_write(npz, lambda f: np.savez(f, **arrays))
+        save_json(js, config)
     return npz, js
 
 
-def load_model(path, array_names, config_keys):
+def _read_npz(npz, expected):
+    """The arrays of ``npz``, each member's header checked before its data is read:
+    a real floating dtype, and, for the names in ``expected`` (name -> shape), that shape."""
+    arrays = {}
+    size = npz.stat().st_size
+    with zipfile.ZipFile(npz) as zf:
+        infos = [i for i in zf.infolist() if not i.is_dir()]
+        if not infos:
+            raise ValueError("it holds no arrays")
+        for info in infos:
+            name = info.filename.removesuffix(".npy")
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise ValueError(f"array {name} is compressed with an unsupported method")
+            limit = size if info.compress_type == zipfile.ZIP_STORED else _MAX_DEFLATE_RATIO * info.compress_size
+            if info.file_size > limit + 1024:
+                raise ValueError(f"array {name} claims {info.file_size} bytes, more than the file can hold")
+            with zf.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                    np.lib.format.read_array_header_2_0
+                shape, _, dtype = read_header(f, max_header_size=10000)
+                if dtype.kind != "f" or dtype.fields is not None:
+                    raise ValueError(f"array {name} has dtype {dtype}, expected floating-point numbers")
+                if name in expected and tuple(shape) != tuple(expected[name]):
+                    raise ValueError(f"array {name} has shape {tuple(shape)}, expected {tuple(expected[name])}")
+                if int(np.prod(shape, dtype=object)) * dtype.itemsize > info.file_size:
+                    raise ValueError(f"array {name} is truncated")
+            with zf.open(info) as f:
+                arrays[name] = np.lib.format.read_array(f, allow_pickle=False)
+    return arrays
+
+
+def load_model(path, array_names, config_keys, shapes=None):
     """Read back what :func:`save_model` wrote: ``(arrays, config)``.
 
-    A missing file, a damaged one, or one that lacks one of ``array_names`` or
-    ``config_keys`` raises a ValueError that names the file.
+    ``shapes(config)``, if given, returns the expected ``{name: shape}`` of the arrays
+    from the config (raising a ValueError for a bad config); each array's header is
+    checked against it before its data is read, so a config that claims huge sizes costs
+    nothing. A missing file, a damaged one, one that lacks one of ``array_names`` or
+    ``config_keys``, arrays that are not finite real numbers, or a ``.npz`` whose
+    arrays do not match the ``.json``'s ``arrays_sha256`` (a torn save) raises a
+    ValueError that names the file.
     """
     npz, js = model_paths(path)
     for p in (npz, js):
         if not p.is_file():
             raise ValueError(f"{p}: no such model file (a saved model is a .npz and a .json pair)")
-    try:
-        with np.load(npz, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise ValueError(f"{npz}: not a readable model file ({e})") from None
-    try:
-        config = load_json(js)
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{js}: not a readable model config ({e})") from None
-    missing = [n for n in array_names if n not in arrays] + [k for k in config_keys if k not in config]
+    config = load_json(js, "model config")
+    missing = [k for k in config_keys if k not in config]
     if missing:
-        raise ValueError(f"{npz.with_suffix('')}: the saved model lacks {', '.join(missing)}")
+        raise ValueError(f"{js}: the saved model lacks {', '.join(missing)}")
+    expected = {}
+    if shapes is not None:
+        try:
+            expected = shapes(config)
+        except (ValueError, TypeError, KeyError) as e:
+            raise ValueError(f"{js}: not a usable model config ({e})") from None
+    try:
+        arrays = _read_npz(npz, expected)
+    except ValueError as e:
+        raise ValueError(f"{npz}: not a readable model file ({e})") from None
+    except Exception as e:  # noqa: BLE001  (zip and npy parsers fail in many ways on damaged bytes)
+        raise ValueError(f"{npz}: not a readable model file ({type(e).__name__}: {e})") from None
+    missing = [n for n in (*array_names, *expected) if n not in arrays]
+    if missing:
+        raise ValueError(f"{npz}: the saved model lacks the array(s) {', '.join(missing)}")
+    for name, a in arrays.items():
+        if not np.isfinite(a).all():
+            raise ValueError(f"{npz}: array {name} holds NaN or infinite values (a diverged or damaged model)")
+    digest = config.get("arrays_sha256")
+    if digest is not None and digest != arrays_digest(arrays):
+        raise ValueError(
+            f"{npz}: its arrays do not match {js.name} (the two files come from different saves, e.g. an "
+            "interrupted one); save the model again"
+        )
     return arrays, config

@@ -23,7 +23,7 @@ from . import io, stopping
 from .backends import get_backend
 from .backends.records import CROSS_ENTROPY, MSE, AEHyper, Cursor, Schedule
 from .checks import check_choice, check_data, check_dtype, check_positive_int, check_probability, check_rate
-from .checks import check_seed, check_sparsity
+from .checks import check_count, check_seed, check_sizes, check_sparsity
 from .history import History
 
 LOSSES = {"cross_entropy": CROSS_ENTROPY, "mse": MSE}
@@ -52,6 +52,29 @@ def epoch_order(seed, epoch, n):
     """The order in which epoch ``epoch`` visits ``n`` patterns: a permutation drawn from
     ``(seed, epoch)`` alone, so a resumed run visits them as an uninterrupted one does."""
     return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+class TrainingDiverged(ValueError):
+    """The training loss (or a parameter) of an epoch became infinite or NaN.
+
+    ``fit`` stops there; the model keeps the parameters after the last finite epoch
+    (``model.epochs_trained`` of them), and ``history`` holds those epochs. ``epoch`` is
+    the epoch that diverged (counted over the model's training, from 1), ``lr`` its
+    learning rate.
+    """
+
+    def __init__(self, model, history, lr, X=None):
+        self.model, self.history, self.lr = model, history, lr
+        self.epoch = model.epochs_trained + 1
+        hint = f"lower the learning rate (lr {lr:g} now)"
+        if X is not None:
+            top = float(np.abs(self.model.backend.to_host(X)).max()) if X.size else 0.0
+            if top > 1e3:
+                hint += f", or scale the data (values up to {top:.3g})"
+        super().__init__(
+            f"training diverged: the loss or the parameters stopped being finite in epoch {self.epoch}; "
+            f"the model keeps its parameters after epoch {self.epoch - 1}; {hint}"
+        )
 
 
 class Model(stopping.PartialEpoch, abc.ABC):
@@ -107,23 +130,52 @@ class Model(stopping.PartialEpoch, abc.ABC):
         return io.save_model(path, self.params(), {**self.config(), **extra})
 
     @classmethod
+    @abc.abstractmethod
+    def _array_shapes(cls, cfg):
+        """``{name: shape}`` of the parameters a saved config describes (its sizes checked,
+        nothing allocated)."""
+
+    @classmethod
     def load(cls, path, device="cpu"):
-        """A model saved by :meth:`save`."""
+        """A model saved by :meth:`save`.
+
+        The config's sizes are checked against the saved arrays' headers before anything
+        is allocated; weights that are not finite real numbers, a ``.npz`` that does not
+        belong to its ``.json``, and a malformed config raise a ValueError naming the file.
+        """
         keys = ("kind", *cls.saved_keys, "seed", "dtype", "init", "epochs_trained")
-        arrays, cfg = io.load_model(path, (), keys)
-        if cfg.get("kind") != cls.kind:
-            raise ValueError(f"path: {path} holds a {cfg.get('kind')!r}, not a {cls.kind}")
-        model = cls._from_config(cfg, device)
-        expected = {n: a.shape for n, a in model._param_arrays().items()}
-        for n, shape in expected.items():
-            if n not in arrays:
-                raise ValueError(f"path: {path} lacks the array {n} of this {cls.kind}")
-            if arrays[n].shape != shape:
-                raise ValueError(f"path: {n} in {path} has shape {arrays[n].shape}, expected {shape}")
-        model._load_arrays(arrays, cfg, path)
-        model.epochs_trained = int(cfg["epochs_trained"])
+
+        def shapes(cfg):
+            if cfg.get("kind") != cls.kind:
+                raise ValueError(f"it holds a {cfg.get('kind')!r}, not a {cls.kind}")
+            return cls._array_shapes(cfg)
+
+        arrays, cfg = io.load_model(path, (), keys, shapes)
+        try:
+            model = cls._from_config(cfg, device)
+            model._load_arrays(arrays, cfg, path)
+            model.epochs_trained = check_count(cfg["epochs_trained"], "epochs_trained")
+        except (TypeError, KeyError, AttributeError, OverflowError) as e:  # a hand-edited or foreign .json
+            raise ValueError(f"{io.model_paths(path)[1]}: not a usable saved {cls.kind} "
+                             f"({type(e).__name__}: {e})") from None
+        except ValueError as e:
+            text = str(e)
+            raise ValueError(text if str(path) in text else f"{io.model_paths(path)[1]}: {text}") from None
         model.partial_epoch = cls._checked_partial_epoch(cfg.get("partial_epoch"), path)
         return model
+
+    # --------------------------------------------------------- divergence
+
+    def _snapshot(self):
+        """Host copies of the state training changes, for :meth:`_restore`."""
+        return {"arrays": self.params(), "epochs_trained": self.epochs_trained, "partial_epoch": self.partial_epoch}
+
+    def _restore(self, snap):
+        self._load_arrays({k: a.copy() for k, a in snap["arrays"].items()}, {}, "a snapshot")
+        self.epochs_trained, self.partial_epoch = snap["epochs_trained"], snap["partial_epoch"]
+
+    def _finite(self):
+        return all(np.isfinite(a).all() for a in self.params().values())
 
 
 class Autoencoder(Model):
@@ -166,6 +218,7 @@ class Autoencoder(Model):
                  dtype=np.float32, device="cpu", init="normal"):
         self.n_visible = check_positive_int(n_visible, "n_visible")
         self.n_hidden = check_positive_int(n_hidden, "n_hidden")
+        check_sizes({"n_visible x n_hidden": self.n_visible * self.n_hidden})
         self.loss_name = check_choice(loss, tuple(LOSSES), "loss")
         self.corruption = check_probability(corruption, "corruption")
         self.rho, self.beta = check_sparsity(sparsity) or (0.0, 0.0)
@@ -190,6 +243,11 @@ class Autoencoder(Model):
     def _from_config(cls, cfg, device):
         return cls(cfg["n_visible"], cfg["n_hidden"], loss=cfg["loss"], corruption=cfg["corruption"],
                    sparsity=cfg["sparsity"], seed=cfg["seed"], dtype=cfg["dtype"], device=device, init=cfg["init"])
+
+    @classmethod
+    def _array_shapes(cls, cfg):
+        nv, nh = check_positive_int(cfg["n_visible"], "n_visible"), check_positive_int(cfg["n_hidden"], "n_hidden")
+        return {"W": (nv, nh), "b": (nh,), "c": (nv,)}
 
     def _param_arrays(self):
         return {"W": self.W, "b": self.b, "c": self.c}
@@ -272,11 +330,16 @@ class Autoencoder(Model):
         Raises
         ------
         fastae.TrainingInterrupted
-            On Ctrl-C, at the end of the batch in progress. The model keeps every
-            update so far and the position in the interrupted epoch (``partial_epoch``,
-            saved with the model); the next ``fit`` with the same data and batch size
-            finishes that epoch first (it counts as one of its ``epochs``), so that the
-            result is the one of an uninterrupted run.
+            On Ctrl-C (or SIGTERM), at the end of the batch in progress (also in the
+            last one: the finished model is kept). The model keeps every update so far
+            and the position in the interrupted epoch (``partial_epoch``, saved with the
+            model); the next ``fit`` with the same data and batch size finishes that epoch
+            first (it counts as one of its ``epochs``), so that the result is the one of an
+            uninterrupted run.
+        fastae.TrainingDiverged
+            At the first epoch whose loss (or whose updated parameters) is not finite.
+            The model keeps the parameters after the last epoch that stayed finite, and
+            the error's ``history`` holds the epochs before.
         """
         _, X = self._data(X)
         epochs = check_positive_int(epochs, "epochs")
@@ -294,6 +357,14 @@ class Autoencoder(Model):
         def history():
             return History({"loss": losses[:done], "seconds": seconds[:done]})
 
+        def run(orders, stop):
+            """Train the epochs of ``orders``; returns how many finished and their losses."""
+            chunk_losses = self.backend.train_autoencoder(
+                self.W, self.b, self.c, X, Schedule(orders, self.epochs_trained, batch_size), lr, self._hyper(),
+                Cursor(at, partial, stop),
+            )
+            return int(at[0]), chunk_losses[: int(at[0])]
+
         with stopping.ctrl_c_sets(stopping.new_stop()) as stop:
             while done < epochs:
                 todo = min(chunk, epochs - done)
@@ -302,23 +373,40 @@ class Autoencoder(Model):
                     orders = np.stack([epoch_order(self.seed, first + e, n) for e in range(todo)])
                 else:
                     orders = np.broadcast_to(np.arange(n), (todo, n)).copy()
+                snap, cursor0 = self._snapshot(), (at.copy(), partial.copy())
                 started = time.perf_counter()
-                chunk_losses = self.backend.train_autoencoder(
-                    self.W, self.b, self.c, X, Schedule(orders, first, batch_size), lr, self._hyper(),
-                    Cursor(at, partial, stop),
-                )
-                finished = int(at[0])
-                losses[done : done + finished] = chunk_losses[:finished]
+                finished, chunk_losses = run(orders, stop)
                 trained = time.perf_counter() - started - self.backend.compile_seconds
+                if not (np.isfinite(chunk_losses).all() and self._finite()):
+                    # Back to the chunk's start, then forward to the last epoch that left
+                    # finite parameters (the same seed gives the same epochs).
+                    bad = int(np.argmin(np.isfinite(chunk_losses))) if not np.isfinite(chunk_losses).all() \
+                        else finished
+                    for keep in range(bad, -1, -1):
+                        self._restore(snap)
+                        at[:], partial[:] = cursor0
+                        if keep:
+                            run(orders[:keep], stopping.new_stop())
+                        if self._finite():
+                            break
+                    losses[done : done + keep] = chunk_losses[:keep]
+                    seconds[done : done + keep] = trained / todo
+                    done += keep
+                    self.epochs_trained += keep
+                    at[:] = 0
+                    raise TrainingDiverged(self, history(), lr, X)
+                losses[done : done + finished] = chunk_losses
                 seconds[done : done + finished] = trained / todo
                 self.epochs_trained += finished
                 done += finished
                 if finished < todo:
                     self._stopped_at(at, partial, n, batch_size, shuffle)
-                    raise stopping.TrainingInterrupted(self, history())
+                    raise stopping.TrainingInterrupted(self, history(), stop[0])
                 at[:] = 0
                 if callback is not None:
                     callback(done, history())
+            if stop[0]:  # in the last batch, or in the last callback: the work is done and kept
+                raise stopping.TrainingInterrupted(self, history(), stop[0])
         return history()
 
     def encode(self, X):

@@ -11,7 +11,11 @@ all come out as in a run that was never interrupted, so the final model is the s
 A Python signal handler only runs on the main thread, between bytecodes, never while
 that thread is inside compiled code. So the CPU's compiled loop (which holds no GIL) runs
 on a worker thread while the main thread waits for it; a signal interrupts that wait, and
-the handler that :func:`ctrl_c_sets` installs sets the flag.
+the handler that :func:`ctrl_c_sets` installs sets the flag. SIGTERM (what a batch
+scheduler or ``docker stop`` sends) is handled the same way. While a loop's code is being
+compiled, before it has changed anything, the handler stops at once instead
+(:func:`interruptible`). While a model is being saved, both signals wait until its files
+are written (:func:`signals_deferred`), so that a second Ctrl-C cannot tear a checkpoint.
 """
 import signal
 import threading
@@ -22,24 +26,50 @@ import numpy as np
 #: ``stop[1]`` of a loop with no batch limit.
 NO_LIMIT = np.iinfo(np.int64).max
 
+#: The signals that stop training cleanly: Ctrl-C, and SIGTERM.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+#: True while the main thread compiles a loop that has not started (see :func:`interruptible`).
+_compiling = False
+
+
+def _main_thread():
+    return threading.current_thread() is threading.main_thread()
+
+
+def signal_name(signum):
+    """"Ctrl-C" for SIGINT, else the signal's name ("SIGTERM")."""
+    return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C stopped ``fit`` at the end of a batch.
+    """Ctrl-C (or SIGTERM) stopped ``fit`` at the end of a batch.
 
     The model is consistent: its parameters are those after the last batch that ran, and
     the next ``fit`` (on this model, or on a copy saved and loaded again) first finishes
     the interrupted epoch. ``history`` holds what this ``fit`` call finished, as the
     :class:`fastae.History` that ``fit`` would have returned. A program that does not
-    catch it stops as on any Ctrl-C (it is a KeyboardInterrupt).
+    catch it stops as on any Ctrl-C (it is a KeyboardInterrupt). ``signum`` is the signal
+    that stopped it (``signal.SIGINT`` or ``signal.SIGTERM``).
     """
 
-    def __init__(self, model, history):
+    def __init__(self, model, history, signum=signal.SIGINT):
+        signum = int(signum) or signal.SIGINT  # 0: a batch limit (tests), taken as Ctrl-C
         super().__init__(
-            f"training stopped by Ctrl-C after {model.epochs_trained} complete epochs"
+            f"training stopped by {signal_name(signum)} after {model.epochs_trained} complete epochs"
             + (" and part of the next" if model.partial_epoch else "")
         )
         self.model = model
         self.history = history
+        self.signum = int(signum)
+
+
+class StoppedBeforeStart(KeyboardInterrupt):
+    """Ctrl-C while a loop was being compiled: it has not run a batch (internal to ``fit``)."""
+
+    def __init__(self, signum):
+        super().__init__(signal_name(signum))
+        self.signum = signum
 
 
 def new_stop():
@@ -49,24 +79,66 @@ def new_stop():
 
 @contextmanager
 def ctrl_c_sets(stop):
-    """Within the block, Ctrl-C sets ``stop[0]`` instead of raising KeyboardInterrupt.
+    """Within the block, Ctrl-C and SIGTERM set ``stop[0]`` (to the signal's number)
+    instead of raising KeyboardInterrupt or ending the process.
 
-    Only the main thread can install signal handlers; elsewhere (and where SIGINT is
-    ignored, or handled outside Python) nothing changes.
+    Only the main thread can install signal handlers; elsewhere nothing changes, nor for
+    a signal that is ignored or handled outside Python.
     """
-    previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
-    if previous is None or previous is signal.SIG_IGN:
+    if not _main_thread():
         yield stop
         return
+    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    previous = {s: h for s, h in previous.items() if h is not None and h is not signal.SIG_IGN}
 
     def handler(signum, frame):
-        stop[0] = 1
+        stop[0] = signum
+        if _compiling:
+            raise StoppedBeforeStart(signum)
 
-    signal.signal(signal.SIGINT, handler)
+    for s in previous:
+        signal.signal(s, handler)
     try:
         yield stop
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+@contextmanager
+def interruptible():
+    """Within :func:`ctrl_c_sets`, a block (compiling a loop, before it runs) that Ctrl-C
+    leaves at once with :class:`StoppedBeforeStart`, rather than when it ends."""
+    global _compiling
+    if not _main_thread():
+        yield
+        return
+    _compiling = True
+    try:
+        yield
+    finally:
+        _compiling = False
+
+
+@contextmanager
+def signals_deferred():
+    """Within the block (writing files that belong together), Ctrl-C and SIGTERM wait:
+    the first one is delivered when the block ends, unless it ends with an exception."""
+    if not _main_thread():
+        yield
+        return
+    pending = []
+    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    previous = {s: h for s, h in previous.items() if h is not None and h is not signal.SIG_IGN}
+    for s in previous:
+        signal.signal(s, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+    if pending:
+        signal.raise_signal(pending[0])
 
 
 def run_in_worker(fn, *args):

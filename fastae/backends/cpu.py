@@ -13,7 +13,7 @@ from numba import njit
 from numba.typed import List
 
 from .. import config
-from ..stopping import run_in_worker
+from ..stopping import StoppedBeforeStart, interruptible, run_in_worker
 from . import cpu_kernels, steps
 from .base import Backend
 from .cpu_kernels import JIT
@@ -51,8 +51,14 @@ class CPUBackend(Backend):
 
     def run(self, loop, *args):
         """Compile ``loop`` for these arguments first (or load it from numba's cache),
-        then run it; ``compile_seconds`` is what the first part took."""
-        self.compile_seconds = compile_for(loop, args)
+        then run it; ``compile_seconds`` is what the first part took. Ctrl-C while it
+        compiles returns at once: the loop has not run, and its cursor says so."""
+        try:
+            with interruptible():
+                self.compile_seconds = compile_for(loop, args)
+        except StoppedBeforeStart:
+            self.compile_seconds = 0.0
+            return None
         return run_in_worker(loop, *args)
 
     def n_blocks(self, n_elements):

@@ -13,7 +13,12 @@ class RunDirError(ValueError):
 
 
 class RunInterrupted(KeyboardInterrupt):
-    """Ctrl-C stopped a run after it saved a checkpoint; the message says how to continue."""
+    """Ctrl-C (or SIGTERM) stopped a run after it saved a checkpoint; the message says how to
+    continue, ``signum`` is the signal."""
+
+    def __init__(self, message, signum=2):
+        super().__init__(message)
+        self.signum = int(signum)
 
 
 def prepare_run_dir(out):

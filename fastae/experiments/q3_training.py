@@ -3,7 +3,7 @@ the ablation of what pretraining buys; :mod:`fastae.experiments.q3` runs them.""
 import numpy as np
 
 from ..checks import stage_seed
-from ..model import Autoencoder, StackedClassifier
+from ..model import Autoencoder, StackedClassifier, TrainingDiverged
 from ..report import fmt
 from ..stopping import TrainingInterrupted
 from . import q3_report
@@ -40,7 +40,7 @@ def train_autoencoder(name, X, X_val, n_hidden, corruption, epochs, cfg, seed, e
     try:
         if epochs > first:
             model.fit(X, epochs - first, cfg.lr, cfg.batch_size, callback=progress, chunk_epochs=1)
-    except TrainingInterrupted as e:
+    except (TrainingInterrupted, TrainingDiverged) as e:
         e.history = history
         raise
     return model, history
@@ -87,7 +87,7 @@ def _fit_classifier(model, history, train, val, test, cfg, echo, name, augment):
                 cosine_epochs=epochs if cfg.cosine else None, eval_sets={"val": val, "test": test},
                 callback=progress,
             )
-    except TrainingInterrupted as e:
+    except (TrainingInterrupted, TrainingDiverged) as e:
         e.history = history
         raise
     return model, history

@@ -5,12 +5,17 @@ A stage (Q3's layer 1, layer 2 and classifier; ``train``'s layers) is saved as
 training seconds. With ``resume`` a stage is loaded when its saved settings equal this
 run's and no earlier stage was trained in this run (its inputs would differ); otherwise
 it is trained, continuing from ``<name>.checkpoint`` when one was saved with the same
-settings. Ctrl-C during training saves that checkpoint and raises RunInterrupted.
+settings. Ctrl-C (or SIGTERM) during training saves that checkpoint and raises
+RunInterrupted; a stage whose training diverges saves its last finite model as the
+checkpoint and raises a ValueError that names the stage. A model or checkpoint whose two
+files do not belong together (a save cut short by a kill) is not used, and the log says why.
 """
+import signal
 from pathlib import Path
 
 from .. import io
-from ..stopping import TrainingInterrupted
+from ..model import TrainingDiverged
+from ..stopping import TrainingInterrupted, signal_name
 from .common import RunInterrupted, Stopwatch
 
 
@@ -35,15 +40,22 @@ class Stages:
         npz, js = io.model_paths(path)
         if not (npz.is_file() and js.is_file()):
             return None, "not saved yet"
-        record = io.load_json(js)
+        record = io.load_json(js, "model config")
         saved, wanted = record.get("settings") or {}, io.json_roundtrip(settings)
+        if not isinstance(saved, dict):
+            return None, "saved without its settings"
         diff = [f"{k} {saved.get(k)!r} -> {v!r}" for k, v in wanted.items() if saved.get(k) != v]
         diff += [f"{k} {saved[k]!r} -> none" for k in saved if k not in wanted]
         if diff:
             return None, f"saved with other settings ({', '.join(diff)})"
         if not isinstance(record.get("history"), dict) or "loss" not in record["history"]:
             return None, "saved without its training history"
-        return self.load(path), record
+        try:
+            return self.load(path), record
+        except ValueError as e:
+            if "do not match" not in str(e):
+                raise
+            return None, f"its files come from different saves ({npz.name} does not match {js.name})"
 
     def run(self, name, settings, train, announce, *, label=None, optimizer_state=False, **extra):
         """Stage ``name``: loaded, or trained by ``train(start)`` and saved; returns
@@ -79,15 +91,27 @@ class Stages:
         else:
             announce("training", why if self.resume else None)
         watch = Stopwatch()
+
+        def save_checkpoint(e):
+            e.model.save(ckpt, history=e.history, settings=settings, seconds=seconds_before + watch.total(),
+                         **({"optimizer_state": True} if optimizer_state else {}))
+
         try:
             model, history = train(start)
         except TrainingInterrupted as e:
-            e.model.save(ckpt, history=e.history, settings=settings, seconds=seconds_before + watch.total(),
-                         **({"optimizer_state": True} if optimizer_state else {}))
+            save_checkpoint(e)
             raise RunInterrupted(
-                f"Interrupted: {label or name} stopped after {e.model.epochs_trained} complete epochs"
-                + (" and part of the next" if e.model.partial_epoch else "")
-                + f"; saved {ckpt}.npz. Run the same command with --resume to continue."
+                f"Interrupted{'' if e.signum == signal.SIGINT else ' by ' + signal_name(e.signum)}: "
+                f"{label or name} stopped after {e.model.epochs_trained} "
+                "complete epochs" + (" and part of the next" if e.model.partial_epoch else "")
+                + f"; saved {ckpt}.npz. Run the same command with --resume to continue.",
+                e.signum,
+            ) from None
+        except TrainingDiverged as e:
+            save_checkpoint(e)
+            raise ValueError(
+                f"{label or name}: {e}; saved that model as {ckpt}.npz (--resume uses it only with the same "
+                "settings, which diverge again)"
             ) from None
         seconds = seconds_before + watch.total()
         model.save(path, history=history, settings=settings, seconds=seconds, **extra)

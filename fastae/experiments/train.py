@@ -43,7 +43,7 @@ from ..checks import (
     check_unit_interval,
     stage_seed,
 )
-from ..model import INITS, LOSSES, Autoencoder
+from ..model import INITS, LOSSES, Autoencoder, TrainingDiverged
 from ..report import fmt
 from ..stopping import TrainingInterrupted
 from .common import (
@@ -143,7 +143,7 @@ def _train_layer(model, history, inputs, cfg, layer, echo):
         return model, history
     try:
         losses = model.fit(inputs, cfg.epochs - first, cfg.lr, cfg.batch_size, callback=progress)
-    except TrainingInterrupted as e:
+    except (TrainingInterrupted, TrainingDiverged) as e:
         e.history = {"loss": history["loss"] + list(map(float, e.history))}
         raise
     return model, {"loss": history["loss"] + list(map(float, losses))}
