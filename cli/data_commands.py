@@ -16,7 +16,9 @@ from .options import (
     echo_for,
     epochs_option,
     fail_cleanly,
+    nonempty_path,
     out_option,
+    overwrite_option,
     quiet_option,
     seed_option,
 )
@@ -119,10 +121,12 @@ key_option = click.option("--key", default=None, metavar="NAME",
 @out_option("runs/train")
 @click.option("--resume", is_flag=True,
               help="Load the layers already trained in --out and continue an interrupted one (same settings and data).")
+@overwrite_option
 @quiet_option
 @fail_cleanly
 @_no_memory_traceback
-def train(data, key, hidden, loss, corruption, sparsity, epochs, batch_size, lr, device, seed, out, resume, quiet):
+def train(data, key, hidden, loss, corruption, sparsity, epochs, batch_size, lr, device, seed, out, resume, overwrite,
+          quiet):
     """Train an autoencoder (or a stack of them) on your own data.
 
     DATA is a .npy or .npz array, a CSV file of numbers (commas or whitespace; an optional
@@ -137,7 +141,8 @@ def train(data, key, hidden, loss, corruption, sparsity, epochs, batch_size, lr,
     cfg = recipe.TrainConfig(hidden=hidden, loss=LOSS_NAMES[loss], corruption=corruption, sparsity=sparsity,
                              epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device)
     X = load_array(data, key=key)
-    recipe.run(cfg, X, out, echo_for(quiet), source=data if key is None else f"{data}[{key}]", resume=resume)
+    recipe.run(cfg, X, out, echo_for(quiet), source=data if key is None else f"{data}[{key}]", resume=resume,
+               overwrite=overwrite)
 
 
 # ----------------------------------------------------------- encode, reconstruct
@@ -177,6 +182,8 @@ def _write_array(path, array):
 def _apply(what, model, data, key, out, device, quiet):
     model = _check_model_path(model)
     out = _check_output(out)
+    if out.exists() and out.resolve() == Path(data).resolve():
+        raise click.BadParameter(f"{str(out)!r} is the input DATA; name another file.", param_hint="'--out'")
     from fastae.experiments import train as recipe
     from fastae.userdata import load_array
 
@@ -196,6 +203,7 @@ def _apply_command(what, default_out, doc):
     @click.argument("data", type=click.Path(exists=True, dir_okay=False))
     @key_option
     @click.option("--out", type=click.Path(dir_okay=False), default=default_out, show_default=True,
+                  callback=nonempty_path,
                   help="Output file: .npy, or .csv (comma separated text).")
     @device_option
     @quiet_option

@@ -16,7 +16,9 @@ from .options import (
     epochs_option,
     fail_cleanly,
     lr_option,
+    nonempty_path,
     out_option,
+    overwrite_option,
     quiet_option,
     seed_option,
 )
@@ -26,9 +28,9 @@ from .options import (
 @click.version_option(package_name="fastae")
 @click.option(
     "--threads",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, 1024),
     default=None,
-    help="Threads of the matrix products (BLAS) [default: one per core]. Give it before the command.",
+    help="Threads of the matrix products (BLAS), 1 to 1024 [default: one per core]. Give it before the command.",
 )
 def cli(threads):
     """fastae: classic autoencoders from scratch, compiled with Numba.
@@ -51,13 +53,15 @@ def run():
 @seed_option
 @device_option
 @out_option("runs/q1")
+@overwrite_option
 @quiet_option
 @fail_cleanly
-def run_q1(epochs, lr, seed, device, out, quiet):
+def run_q1(epochs, lr, seed, device, out, overwrite, quiet):
     """Q1: a 9-4-9 autoencoder on five 3x3 patterns, plain and sparse (rho 0.1, beta 0.5)."""
     from fastae.experiments import q1
 
-    q1.run(q1.Q1Config(epochs=epochs, lr=lr, seed=seed, device=device), out=out, echo=echo_for(quiet))
+    q1.run(q1.Q1Config(epochs=epochs, lr=lr, seed=seed, device=device), out=out, echo=echo_for(quiet),
+           overwrite=overwrite)
 
 
 @run.command("q2")
@@ -68,14 +72,15 @@ def run_q1(epochs, lr, seed, device, out, quiet):
 @click.option("--data-seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the random images.")
 @device_option
 @out_option("runs/q2")
+@overwrite_option
 @quiet_option
 @fail_cleanly
-def run_q2(epochs, lr, batch_size, seed, data_seed, device, out, quiet):
+def run_q2(epochs, lr, batch_size, seed, data_seed, device, out, overwrite, quiet):
     """Q2: undercomplete (49), overcomplete (144) and sparse (144) autoencoders on 100 random 10x10 images."""
     from fastae.experiments import q2
 
     cfg = q2.Q2Config(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, data_seed=data_seed, device=device)
-    q2.run(cfg, out=out, echo=echo_for(quiet))
+    q2.run(cfg, out=out, echo=echo_for(quiet), overwrite=overwrite)
 
 
 @run.command("q3")
@@ -112,11 +117,12 @@ def run_q2(epochs, lr, batch_size, seed, data_seed, device, out, quiet):
               help="Load the stages already saved in --out and continue an interrupted one from its checkpoint.")
 @device_option
 @out_option("runs/q3")
+@overwrite_option
 @quiet_option
 @fail_cleanly
 def run_q3(recipe, ablation, quick, epochs, epochs_layer1, epochs_layer2, epochs_classifier, optimizer, classifier_lr,
            lr, batch_size, layer2_corruption, finetune_corruption, shift, cosine, seed, data_dir, resume, device, out,
-           quiet):
+           overwrite, quiet):
     """Q3: MNIST denoising autoencoder (784-625), a second layer (625-100), a softmax classifier fine-tuned.
 
     Per-epoch progress is shown on a terminal; the summary always (unless --quiet). Ctrl-C
@@ -136,7 +142,8 @@ def run_q3(recipe, ablation, quick, epochs, epochs_layer1, epochs_layer2, epochs
     cfg = q3.Q3Config.recipe(recipe, quick=quick, **settings)
     echo = echo_for(quiet)
     progress = echo if sys.stdout.isatty() else (lambda message: None)
-    q3.run(cfg, out=out, echo=echo, data_dir=data_dir, resume=resume, progress=progress, ablation=ablation)
+    q3.run(cfg, out=out, echo=echo, data_dir=data_dir, resume=resume, progress=progress, ablation=ablation,
+           overwrite=overwrite)
 
 
 @run.command("all")
@@ -144,10 +151,12 @@ def run_q3(recipe, ablation, quick, epochs, epochs_layer1, epochs_layer2, epochs
 @data_dir_option
 @device_option
 @click.option("--out", type=click.Path(file_okay=False, writable=True), default="runs", show_default=True,
+              callback=nonempty_path,
               help="Parent of the run directories q1/, q2/ and q3/.")
+@overwrite_option
 @quiet_option
 @fail_cleanly
-def run_all(quick, data_dir, device, out, quiet):
+def run_all(quick, data_dir, device, out, overwrite, quiet):
     """Q1, Q2 and Q3 one after the other, with their default settings."""
     from pathlib import Path
 
@@ -155,11 +164,11 @@ def run_all(quick, data_dir, device, out, quiet):
 
     echo = echo_for(quiet)
     base = Path(out)
-    q1.run(q1.Q1Config(device=device), out=base / "q1", echo=echo)
-    q2.run(q2.Q2Config(device=device), out=base / "q2", echo=echo)
+    q1.run(q1.Q1Config(device=device), out=base / "q1", echo=echo, overwrite=overwrite)
+    q2.run(q2.Q2Config(device=device), out=base / "q2", echo=echo, overwrite=overwrite)
     cfg = q3.Q3Config.quick(device=device) if quick else q3.Q3Config(device=device)
     progress = echo if sys.stdout.isatty() else (lambda message: None)
-    q3.run(cfg, out=base / "q3", echo=echo, data_dir=data_dir, progress=progress)
+    q3.run(cfg, out=base / "q3", echo=echo, data_dir=data_dir, progress=progress, overwrite=overwrite)
 
 
 from .data_commands import COMMANDS  # noqa: E402  (after the group exists)
@@ -169,7 +178,11 @@ for _command in COMMANDS:
 
 
 def main():
-    cli(prog_name="fastae")
+    try:
+        cli(prog_name="fastae")
+    except KeyboardInterrupt:  # before a command's own handling starts, or as the process ends
+        click.echo("\nInterrupted.", err=True)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

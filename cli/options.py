@@ -59,13 +59,22 @@ def echo_for(quiet):
     return (lambda message: None) if quiet else click.echo
 
 
+def nonempty_path(ctx, param, value):
+    """An empty ``--out`` would write into the current directory (or nowhere): refuse it."""
+    if value is not None and not str(value).strip():
+        raise click.BadParameter("give a directory name ('.' for the current directory).", ctx, param)
+    return value
+
+
 def out_option(default):
     return click.option(
         "--out",
         type=click.Path(file_okay=False, writable=True),
         default=default,
         show_default=True,
-        help="Run directory for figures, models and metrics.json.",
+        callback=nonempty_path,
+        help="Run directory for figures, models, metrics.json and run.json. Files there that no fastae run "
+        "wrote are replaced only with --overwrite.",
     )
 
 
@@ -73,6 +82,11 @@ seed_option = click.option(
     "--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True, help="Random seed."
 )
 quiet_option = click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+overwrite_option = click.option(
+    "--overwrite", is_flag=True,
+    help="Replace files in --out that no fastae run wrote (without it such files are never replaced; the "
+    "outputs of an earlier fastae run there always are).",
+)
 device_option = click.option(
     "--device",
     type=click.Choice(["cpu", "cuda"]),

@@ -127,8 +127,18 @@ def check_unit_interval(X, name="X"):
         )
 
 
+def check_not_masked(X, name):
+    """Refuse a NumPy masked array: its mask would be dropped without a word."""
+    if isinstance(X, np.ma.MaskedArray):
+        raise ValueError(
+            f"{name}: a masked array; fastae would ignore its mask. Pass {name}.filled(value) to choose what "
+            f"the masked entries become, or {name}.data to use them as they are"
+        )
+
+
 def check_data(X, n_features, *, name="X", unit_interval=False, dtype=np.float32):
     """``X`` as a C-contiguous 2-D array of ``dtype``, or a ValueError naming ``name``."""
+    check_not_masked(X, name)
     X = np.asarray(X)
     if X.ndim == 1 and n_features is not None and X.shape[0] == n_features:
         X = X[None, :]

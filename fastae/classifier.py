@@ -14,7 +14,7 @@ from .checks import (
     check_probability,
     check_rate,
 )
-from .checks import check_sizes
+from .checks import check_not_masked, check_sizes
 from .history import History
 from .model import Model, TrainingDiverged, cosine_lr, epoch_order, initial_weights, softmax
 
@@ -131,6 +131,7 @@ class StackedClassifier(Model):
         X = self.backend.asarray(X, self.dtype)
         if y is None:
             return X
+        check_not_masked(y, "y")
         y = np.asarray(y)
         if y.ndim != 1 or y.shape[0] != X.shape[0]:
             raise ValueError(f"y: expected {X.shape[0]} labels (one per row of X), got shape {y.shape}")

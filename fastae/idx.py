@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import os
 import struct
 import zlib
 
@@ -13,6 +14,9 @@ import numpy as np
 _GZIP_MAGIC = b"\x1f\x8b"
 _IDX_UINT8 = 0x08
 _CHUNK = 1 << 20
+#: Deflate expands data at most about 1032-fold (RFC 1951's longest match per code): a
+#: gzip file cannot inflate to more than this many times its size.
+_MAX_GZIP_RATIO = 1100
 
 
 class DatasetError(ValueError):
@@ -43,8 +47,9 @@ def _read_exactly(stream, path, n_bytes: int, what: str) -> bytes:
     return data
 
 
-def _read_idx_stream(stream, path) -> np.ndarray:
-    """Parse an IDX file from a binary stream; see :func:`read_idx`."""
+def _read_idx_stream(stream, path, capacity=None) -> np.ndarray:
+    """Parse an IDX file from a binary stream; see :func:`read_idx`. ``capacity``: the
+    most bytes the stream can hold (checked against the header before any payload is read)."""
     zero, type_code, ndim = struct.unpack(
         ">HBB", _read_exactly(stream, path, 4, "header")
     )
@@ -69,6 +74,12 @@ def _read_idx_stream(stream, path) -> np.ndarray:
         raise _corrupt(path, f"the header declares an empty shape {shape}")
 
     expected = math.prod(shape)  # Python ints: no overflow for absurd headers
+    if capacity is not None and expected > capacity:
+        raise _corrupt(
+            path,
+            f"the header shape {shape} needs {expected} bytes, more than the file can hold "
+            f"(at most {capacity})",
+        )
     # Read in chunks so that a corrupt header announcing an enormous shape
     # fails on the data actually present instead of on a huge allocation.
     payload = bytearray()
@@ -84,12 +95,13 @@ def _read_idx_stream(stream, path) -> np.ndarray:
             f"bytes, found {len(payload)}",
         )
     if len(payload) > expected:
-        extra = len(payload) - expected
-        while chunk := stream.read(_CHUNK):
-            extra += len(chunk)
+        # Count what follows up to a limit, never all of it: gigabytes of trailing zeros
+        # inflate from a few megabytes of gzip.
+        extra = len(payload) - expected + len(stream.read(_CHUNK))
+        more = "more than " if stream.read(1) else ""
         raise _corrupt(
             path,
-            f"{extra} unexpected trailing bytes after the {expected} payload "
+            f"{more}{extra} unexpected trailing bytes after the {expected} payload "
             f"bytes of shape {shape}",
         )
     return np.frombuffer(payload, dtype=np.uint8).reshape(shape)
@@ -122,11 +134,12 @@ def read_idx(path) -> np.ndarray:
     """
     with open(path, "rb") as raw:
         is_gzip = raw.read(2) == _GZIP_MAGIC
+        size = os.fstat(raw.fileno()).st_size
         raw.seek(0)
         if not is_gzip:
-            return _read_idx_stream(raw, path)
+            return _read_idx_stream(raw, path)  # reads at most the file, whatever its header says
         try:
             with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
-                return _read_idx_stream(stream, path)
+                return _read_idx_stream(stream, path, _MAX_GZIP_RATIO * size)
         except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
             raise _corrupt(path, f"corrupt gzip data ({exc})") from exc

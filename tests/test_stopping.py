@@ -239,8 +239,10 @@ def test_fastae_train_resume_refuses_other_data(rng, tmp_path, stop_after):
     stop_after(3)
     with pytest.raises(KeyboardInterrupt):
         recipe.run(cfg, X, tmp_path)
+    with pytest.raises(ValueError, match="--resume: .* was trained on other data"):
+        recipe.run(cfg, 1.0 - X, tmp_path, resume=True)
     lines = []
-    recipe.run(cfg, 1.0 - X, tmp_path, lines.append, resume=True)  # other data: trained afresh
+    recipe.run(cfg, 1.0 - X, tmp_path, lines.append)  # without --resume: trained afresh
     assert not any("continuing" in line for line in lines)
 
 

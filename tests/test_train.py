@@ -182,7 +182,7 @@ def trained(tmp_path_factory, group):
 def test_train_writes_every_file(trained):
     _, _, out, output = trained
     expected = {"layer1.npz", "layer1.json", "layer2.npz", "layer2.json", "learning_curves.png",
-                "weights_layer1.png", "weights_layer2.png", "metrics.json", "report.html"}
+                "weights_layer1.png", "weights_layer2.png", "metrics.json", "report.html", "run.json"}
     assert {p.name for p in out.iterdir()} == expected
     for name in expected:
         assert (out / name).stat().st_size > 0, name

@@ -3,6 +3,7 @@ import math
 import os
 import platform
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,8 @@ class RunInterrupted(KeyboardInterrupt):
 
 def prepare_run_dir(out):
     """Create ``out`` (and parents) and check that files can be written there."""
+    if not isinstance(out, (str, os.PathLike)) or not str(out).strip():
+        raise RunDirError(f"--out: give a directory name (got {str(out)!r}; '.' is the current directory)")
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -33,6 +36,16 @@ def prepare_run_dir(out):
     if not os.access(out, os.W_OK | os.X_OK):
         raise RunDirError(f"--out: {out} is not writable; choose another directory")
     return out
+
+
+def crc32_of(*arrays):
+    """One CRC-32 over the bytes, dtypes and shapes of ``arrays`` (a data fingerprint)."""
+    crc = 0
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        crc = zlib.crc32(f"{a.dtype.str}{a.shape}".encode(), crc)
+        crc = zlib.crc32(memoryview(a).cast("B"), crc) if a.size else crc
+    return crc
 
 
 def environment():

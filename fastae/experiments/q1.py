@@ -113,13 +113,14 @@ def _section(name, cfg):
         f"{name}: no sparsity penalty"
 
 
-def run(cfg=Q1Config(), out="runs/q1", echo=silent):
-    """Run both Q1 models, write the figures, models, ``metrics.json`` and ``report.html`` into ``out``."""
+def run(cfg=Q1Config(), out="runs/q1", echo=silent, overwrite=False):
+    """Run both Q1 models, write the figures, models, ``metrics.json`` and ``report.html`` into ``out``
+    (``overwrite``: also replace files there that no fastae run wrote)."""
     get_backend(cfg.device)  # an unusable device fails here, before any work
     out = prepare_run_dir(out)
-    rec = RunRecord(out)
-    X = q1_patterns()
     runs = {"plain": None, "sparse": (cfg.rho, cfg.beta)}
+    rec = RunRecord(out, "q1", settings=asdict(cfg), outputs=[f"model_{name}" for name in runs], overwrite=overwrite)
+    X = q1_patterns()
     metrics = {"exercise": "q1", "config": asdict(cfg), "environment": environment(), "runs": {}}
     curves, bit_curves = {}, {}
     for name, sparsity in runs.items():

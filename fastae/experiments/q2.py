@@ -313,11 +313,12 @@ def _comparison_figures(rec, curves, mse_curves, acts, weights, cfg):
     )
 
 
-def run(cfg=Q2Config(), out="runs/q2", echo=silent):
-    """Train the three Q2 models; write figures, models, ``metrics.json`` and ``report.html`` into ``out``."""
+def run(cfg=Q2Config(), out="runs/q2", echo=silent, overwrite=False):
+    """Train the three Q2 models; write figures, models, ``metrics.json`` and ``report.html`` into ``out``
+    (``overwrite``: also replace files there that no fastae run wrote)."""
     get_backend(cfg.device)  # an unusable device fails here, before any work
     out = prepare_run_dir(out)
-    rec = RunRecord(out)
+    rec = RunRecord(out, "q2", settings=asdict(cfg), outputs=[f"model_{name}" for name in MODELS], overwrite=overwrite)
     clock = Stopwatch()
     X = random_images(cfg.n_images, cfg.side, seed=cfg.data_seed)
     X_fresh = fresh_images(cfg)

@@ -32,7 +32,7 @@ cosine learning-rate decay, random one-pixel shifts and masking noise on the tra
 images (:data:`RECIPES`); ``run(..., ablation=True)`` measures what pretraining buys
 (:func:`run_ablation`).
 """
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -52,6 +52,7 @@ from ..model import OPTIMIZERS, Autoencoder, StackedClassifier
 from ..report import fmt
 from .common import (
     Stopwatch,
+    crc32_of,
     prepare_run_dir,
     silent,
 )
@@ -214,7 +215,7 @@ def sample_indices(labels, n):
 
 def _load(path, device):
     """A saved stage: the classifier, or an autoencoder."""
-    kind = io.load_json(io.model_paths(path)[1]).get("kind")
+    kind = io.load_json(io.model_paths(path)[1], "model config").get("kind")
     return (StackedClassifier if kind == "StackedClassifier" else Autoencoder).load(path, device=device)
 
 
@@ -282,26 +283,41 @@ def _announcer(echo, heading):
 # -------------------------------------------------------------------------- run
 
 
-def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False, progress=None, ablation=False):
+def data_fingerprint(splits):
+    """What the run trains and is measured on: each split's size and the CRC-32 of its
+    images and labels (a resume on other data is refused)."""
+    return {name: {"size": len(y), "crc32": crc32_of(X, y)} for name, (X, y) in zip(("train", "val", "test"), splits)}
+
+
+def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False, progress=None, ablation=False,
+        overwrite=False):
     """Train the three Q3 stages (or load them, with ``resume``); write the figures, models
     and ``metrics.json`` into ``out``. Returns the metrics. ``ablation`` adds what
     pretraining buys (:func:`run_ablation`) to the figures and to ``metrics["ablation"]``.
 
     ``echo`` receives the headings and the summary, ``progress`` the one line per epoch
-    (by default ``echo`` as well)."""
+    (by default ``echo`` as well). ``resume`` refuses a run directory trained on other
+    data; ``overwrite`` lets the run replace files in ``out`` that no fastae run wrote
+    (see :class:`~fastae.experiments.record.RunRecord`)."""
     progress = echo if progress is None else progress
     get_backend(cfg.device)  # an unusable device fails here, before any work
     out = prepare_run_dir(out)
-    rec, clock = RunRecord(out), Stopwatch()
+    clock = Stopwatch()
     mnist = load_mnist(data_dir)
     train, val, test = split(mnist, cfg)
     (Xtr, ytr), (Xva, yva), (Xte, yte) = train, val, test
+    data = data_fingerprint((train, val, test))
+    data["train"]["source"] = str(mnist.source)
+    outputs = (*STAGES, *(f"{s}.checkpoint" for s in STAGES), *FIGURES)
+    rec = RunRecord(out, "q3", settings=asdict(cfg), data=data, outputs=outputs, overwrite=overwrite, resume=resume)
     echo(f"Q3: MNIST from {mnist.source}: {len(ytr):,} training, {len(yva):,} validation, {len(yte):,} test images")
     stages, headings = Stages(out, resume, lambda path: _load(path, cfg.device)), _headings(cfg, Xtr.shape[1])
+    parents = {"layer1": (), "layer2": ("layer1",), "classifier": ("layer1", "layer2")}
 
     def stage(name, train_fn):
-        return stages.run(name, _stage_settings(cfg, name), train_fn, _announcer(echo, headings[name]),
-                          optimizer_state=name == "classifier")
+        settings = {**_stage_settings(cfg, name), "data_crc32": data["train"]["crc32"]}
+        return stages.run(name, settings, train_fn, _announcer(echo, headings[name]),
+                          optimizer_state=name == "classifier", parents=parents[name])
 
     # (a) layer 1: a denoising autoencoder on the images
     ae1, hist1 = stage("layer1", lambda start: train_autoencoder(

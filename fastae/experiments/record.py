@@ -7,12 +7,88 @@
     rec.figure("weights.png", plots.tiles(W.T, (28, 28), title="..."), "what it shows", section="(a) ...")
     ...
     rec.write(metrics, title="...", sections=[("(a) ...", html)])   # metrics.json + report.html
+
+A run's record (``RunRecord(out, command=...)``) also owns its directory while it runs:
+it holds a lock (``flock`` on the directory: a second run into it is refused), it
+writes ``run.json`` first (the command, every setting and a fingerprint of the data,
+``complete`` false until :meth:`RunRecord.write` ends the run), and it refuses to replace
+files that no fastae run wrote (a directory without ``run.json``) unless ``overwrite``.
+``resume`` refuses a directory whose ``run.json`` names other data.
 """
+import fcntl
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import io, plots
 from ..report import write_report
+from .common import RunDirError
+
+#: The record of the run that wrote a directory.
+RUN_FILE = "run.json"
+#: Files every run writes.
+COMMON_OUTPUTS = ("metrics.json", "report.html")
+#: Locks this process holds, by directory (a run interrupted in this process, then
+#: resumed, takes its own lock again).
+_held = {}
+
+
+def _lock(out):
+    """Take the lock of directory ``out`` (``flock`` on the directory itself: nothing is
+    left behind, and the system releases it when the process ends, however it ends)."""
+    key = os.path.realpath(out)
+    if key in _held:
+        return
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        try:
+            pid = (read_run_file(out) or {}).get("pid", "?")
+        except ValueError:
+            pid = "?"
+        raise RunDirError(
+            f"--out: another fastae run (process {pid}) is writing into {out}; wait until it ends, "
+            "or choose another --out"
+        ) from None
+    _held[key] = fd
+
+
+def _unlock(out):
+    fd = _held.pop(os.path.realpath(out), None)
+    if fd is not None:
+        os.close(fd)
+
+
+def read_run_file(out):
+    """The ``run.json`` of directory ``out`` (a dict), or None when there is none."""
+    path = Path(out) / RUN_FILE
+    return io.load_json(path, "run record") if path.is_file() else None
+
+
+def _other_data(before, now):
+    """Whether a data fingerprint ``{part: {"size", "crc32"}}`` names other data than
+    ``before``: a part of the same size with other contents. (A part of another size is a
+    change of settings, which retrains the stages that depend on it.)"""
+    if not isinstance(before, dict):
+        return False
+    for part, fp in now.items():
+        old = before.get(part)
+        if isinstance(old, dict) and old.get("size") == fp.get("size") and old.get("crc32") != fp.get("crc32"):
+            return True
+    return False
+
+
+def describe_data(data):
+    """A data fingerprint in words, for messages."""
+    if not isinstance(data, dict):
+        return repr(data)
+    parts = []
+    for part, fp in data.items():
+        fp = fp if isinstance(fp, dict) else {}
+        parts.append(f"{part}: {fp.get('source', '')} size {fp.get('size')}, CRC-32 {fp.get('crc32')}".replace(":  ", ": "))
+    return "; ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -28,9 +104,50 @@ class FigureEntry:
 class RunRecord:
     """What a run writes besides its models, in the order it writes it."""
 
-    def __init__(self, out):
+    def __init__(self, out, command=None, *, settings=None, data=None, outputs=(), overwrite=False, resume=False):
         self.out = Path(out)
         self.figures = []
+        self.command, self.overwrite, self.foreign = command, overwrite, False
+        if command is None:  # a bare record: no lock, no run.json
+            return
+        _lock(self.out)
+        try:
+            previous = read_run_file(self.out)
+        except ValueError:
+            if not overwrite:
+                raise
+            previous = None
+        if resume and previous is not None:
+            if previous.get("command") != command:
+                raise RunDirError(f"--resume: {self.out} holds a run of {previous.get('command')!r}, not of "
+                                  f"{command!r}; choose another --out")
+            if data is not None and _other_data(previous.get("data"), io.json_roundtrip(data)):
+                raise RunDirError(
+                    f"--resume: {self.out} was trained on other data ({describe_data(previous.get('data'))}; now "
+                    f"{describe_data(io.json_roundtrip(data))}); run without --resume to train afresh on this "
+                    "data, or choose another --out"
+                )
+        self.foreign = previous is None and not resume  # resuming: the user vouches for the directory
+        self.claim(*COMMON_OUTPUTS, RUN_FILE, *outputs)
+        self.run_file = {"command": command, "settings": settings, "data": data, "complete": False,
+                         "pid": os.getpid()}
+        io.save_json(self.out / RUN_FILE, self.run_file)
+
+    def claim(self, *names):
+        """Check that this run may write ``<out>/<name>`` for each name (a saved model's
+        ``NAME`` stands for ``NAME.npz`` and ``NAME.json``): in a directory that no fastae run
+        wrote, an existing file is replaced only with ``overwrite``. Returns the first path."""
+        if self.foreign and not self.overwrite:
+            taken = []
+            for name in names:
+                candidates = [self.out / name] if Path(name).suffix else list(io.model_paths(self.out / name))
+                taken += [p.name for p in candidates if p.exists()]
+            if taken:
+                raise RunDirError(
+                    f"--out: {self.out} holds files that no fastae run wrote there ({', '.join(taken)}); "
+                    "choose another --out, or add --overwrite to replace them"
+                )
+        return self.out / names[0] if names else None
 
     def figure(self, name, fig, caption, *, section=None):
         """Save ``fig`` (a matplotlib Figure) as ``<out>/<name>`` (atomically) and register
@@ -39,7 +156,7 @@ class RunRecord:
             raise ValueError(f"caption: give a sentence saying what {name} shows, got {caption!r}")
         if any(entry.name == name for entry in self.figures):
             raise ValueError(f"name: {name} is already written by this run; give each figure its own name")
-        path = plots.save(fig, self.out / name)
+        path = plots.save(fig, self.claim(name))
         self.figures.append(FigureEntry(path.name, caption, section))
         return path
 
@@ -53,7 +170,7 @@ class RunRecord:
         written) and ``report.html`` (every figure with its caption, in its section; see
         :func:`fastae.report.write_report` for the other arguments). Returns ``metrics``."""
         metrics["figures"] = self.names
-        io.save_json(self.out / "metrics.json", metrics)
+        io.save_json(self.claim("metrics.json"), metrics)
         write_report(
             self.out,
             title=title,
@@ -66,4 +183,7 @@ class RunRecord:
             sections=sections,
             labels=labels,
         )
+        if self.command is not None:
+            io.save_json(self.out / RUN_FILE, {**self.run_file, "complete": True})
+            _unlock(self.out)
         return metrics

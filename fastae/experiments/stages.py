@@ -30,6 +30,7 @@ class Stages:
         self.out, self.resume, self.load = Path(out), resume, load
         self.trained = not resume  # once a stage is trained, every later stage is trained too
         self.records = {}
+        self.digests = {}  # each stage's arrays_sha256, for the stages built on it
 
     def checkpoint(self, name):
         """Where Ctrl-C leaves an unfinished stage: ``<out>/<name>.checkpoint(.npz|.json)``."""
@@ -57,7 +58,7 @@ class Stages:
                 raise
             return None, f"its files come from different saves ({npz.name} does not match {js.name})"
 
-    def run(self, name, settings, train, announce, *, label=None, optimizer_state=False, **extra):
+    def run(self, name, settings, train, announce, *, label=None, optimizer_state=False, parents=(), **extra):
         """Stage ``name``: loaded, or trained by ``train(start)`` and saved; returns
         ``(model, history)``.
 
@@ -69,8 +70,13 @@ class Stages:
         (why it was not loaded, or None without ``resume``). ``optimizer_state``: the
         checkpoint keeps the optimizer's state (a classifier's). ``extra`` is saved with
         the finished model; ``label`` names the stage in messages (default: ``name``).
+        ``parents`` names the earlier stages this one is built on: their arrays' SHA-256
+        joins its settings (``settings["parents"]``), so that a stage is only ever loaded
+        on top of the very models it was trained on.
         """
         path, ckpt = self.out / name, self.checkpoint(name)
+        if parents:
+            settings = {**settings, "parents": {p: self.digests[p] for p in parents}}
         if self.trained:
             model, why = None, "it builds on a stage trained in this run"
         else:
@@ -78,6 +84,7 @@ class Stages:
         if model is not None:
             announce("loaded", path)
             self.records[name] = {"resumed": True, "seconds": float(why.get("seconds", float("nan")))}
+            self.digests[name] = io.arrays_digest(model.params())
             return model, why["history"]
         earlier_trained, self.trained = self.trained, True
         start, seconds_before = None, 0.0
@@ -86,6 +93,8 @@ class Stages:
             if start is not None:
                 seconds_before = float(saved.get("seconds", 0.0))
                 start = (start, saved["history"])
+            elif saved != "not saved yet":
+                why = f"its checkpoint is not used: {saved}"
         if start is not None:
             announce("continuing", (ckpt, start[0]))
         else:
@@ -118,4 +127,5 @@ class Stages:
         for p in io.model_paths(ckpt):
             p.unlink(missing_ok=True)
         self.records[name] = {"resumed": False, "seconds": seconds}
+        self.digests[name] = io.arrays_digest(model.params())
         return model, history

@@ -54,7 +54,7 @@ from .common import (
     silent,
     table,
 )
-from .record import RunRecord
+from .record import RunRecord, read_run_file
 from .stages import Stages
 
 
@@ -149,14 +149,17 @@ def _train_layer(model, history, inputs, cfg, layer, echo):
     return model, {"loss": history["loss"] + list(map(float, losses))}
 
 
-def run(cfg=TrainConfig(), data=None, out="runs/train", echo=silent, *, source=None, key=None, resume=False):
+def run(cfg=TrainConfig(), data=None, out="runs/train", echo=silent, *, source=None, key=None, resume=False,
+        overwrite=False):
     """Train the layers of ``cfg`` on ``data``; write models, figures and ``metrics.json`` into ``out``.
 
     ``data`` is a 2-D array (one pattern per row) or a file name for
     :func:`fastae.userdata.load_array` (``key`` picks an array of an ``.npz``);
     ``source`` names it in messages and in ``metrics.json``. ``resume`` loads the layers
     that ``out`` already holds for these settings and data, and continues an interrupted
-    one from its checkpoint. Returns the metrics.
+    one from its checkpoint; it refuses a run directory trained on other data of the same
+    shape. ``overwrite`` lets the run replace files in ``out`` that no fastae run wrote.
+    Returns the metrics.
     """
     if not isinstance(cfg, TrainConfig):
         raise TypeError(f"cfg: expected a TrainConfig, got {type(cfg).__name__}")
@@ -173,9 +176,14 @@ def run(cfg=TrainConfig(), data=None, out="runs/train", echo=silent, *, source=N
     if cfg.loss == "cross_entropy":
         check_unit_interval(X, source)
     out = prepare_run_dir(out)
-    rec = RunRecord(out)
-    clock = Stopwatch()
     n, d = X.shape
+    layers = [f"layer{layer}" for layer in range(1, len(cfg.hidden) + 1)]
+    outputs = (*layers, *(f"{name}.checkpoint" for name in layers), *(f"weights_{name}.png" for name in layers),
+               "learning_curves.png")
+    fingerprint = {"data": {"source": str(source), "size": [n, d], "crc32": zlib.crc32(memoryview(X).cast("B"))}}
+    rec = RunRecord(out, "train", settings=asdict(cfg), data=fingerprint, outputs=outputs, overwrite=overwrite,
+                    resume=resume)
+    clock = Stopwatch()
     sizes = (d, *cfg.hidden)
     metrics = {
         "command": "train",
@@ -204,6 +212,8 @@ def run(cfg=TrainConfig(), data=None, out="runs/train", echo=silent, *, source=N
                 echo(f"{describe}: loaded from {detail}.npz")
             elif event == "continuing":
                 echo(f"{describe}: continuing from {detail[0]}.npz after {detail[1].epochs_trained} epochs")
+            elif detail and "not saved yet" not in detail:
+                echo(f"{describe}: not resumed ({detail})")
 
         def train(start, n_in=n_in, k=k, layer=layer, inputs=inputs):
             if start is None:
@@ -214,7 +224,7 @@ def run(cfg=TrainConfig(), data=None, out="runs/train", echo=silent, *, source=N
 
         model, history = stages.run(f"layer{layer}", _layer_settings(cfg, inputs, layer), train, announce,
                                     label=f"layer {layer}", layer=layer, layer_sizes=list(sizes),
-                                    data_source=str(source))
+                                    data_source=str(source), parents=(f"layer{layer - 1}",) if layer > 1 else ())
         losses, seconds = history["loss"], stages.records[f"layer{layer}"]["seconds"]
         losses = np.asarray(losses)
         H = model.encode(inputs)
@@ -277,10 +287,20 @@ def _load_autoencoder(path, device):
 
 def load_stack(path, device="cpu"):
     """The autoencoders saved at ``path``: a run directory of :func:`run` (every layer, in
-    order) or one saved model (``PATH``, ``PATH.npz`` or ``PATH.json``)."""
+    order) or one saved model (``PATH``, ``PATH.npz`` or ``PATH.json``).
+
+    A run directory is refused when its run did not finish (``run.json`` says so: its
+    layers may come from two runs) or when a layer was trained on another model than the
+    layer below it holds (each layer records the SHA-256 of the one it was trained on)."""
     path = Path(path)
     if not path.is_dir():
         return [_load_autoencoder(path, device)]
+    run_file = read_run_file(path)
+    if run_file is not None and run_file.get("complete") is not True:
+        raise ValueError(
+            f"{path}: its last run did not finish (interrupted?), so its layers may come from different runs; "
+            f"finish it with --resume, or train it again"
+        )
     count = None
     metrics_file = path / "metrics.json"
     if metrics_file.is_file():
@@ -299,6 +319,13 @@ def load_stack(path, device="cpu"):
         if above.n_visible != below.n_hidden:
             raise ValueError(
                 f"{path}: layer{layer} takes {above.n_visible} inputs but layer{layer - 1} gives {below.n_hidden} codes"
+            )
+        settings = io.load_json(path / f"layer{layer}.json", "model config").get("settings")
+        parent = settings.get("parents", {}).get(f"layer{layer - 1}") if isinstance(settings, dict) else None
+        if parent is not None and parent != io.arrays_digest(below.params()):
+            raise ValueError(
+                f"{path}: layer{layer} was trained on another layer{layer - 1} than the one saved there (the "
+                "directory mixes two runs); train it again, or use --resume"
             )
     return models
 
