@@ -293,3 +293,225 @@ def test_encode_refuses_to_overwrite_its_input(tmp_path):
 def test_threads_beyond_the_range_are_a_usage_error():
     result = CliRunner().invoke(cli, ["--threads", "2147483648", "run", "q1", "--help"])
     assert result.exit_code == 2 and "--threads" in result.output and "Traceback" not in result.output
+
+
+# ------------------------------------------------------------ Q3 knows its data
+
+MNIST = os.environ.get("FASTAE_DATA")
+needs_mnist = pytest.mark.skipif(not (MNIST and os.path.isdir(MNIST)), reason="needs the real MNIST in FASTAE_DATA")
+
+
+@needs_mnist
+def test_q3_resume_on_other_data_is_refused(tmp_path):
+    """``--resume --data-dir OTHER`` used to load every stage trained on the first data."""
+    from fastae.datasets import read_idx
+    from fastae.experiments.q3 import Q3Config, run
+
+    other = tmp_path / "other"
+    other.mkdir()
+    for name in os.listdir(MNIST):
+        if name.startswith(("t10k", "train-labels")):
+            os.symlink(os.path.join(MNIST, name), other / name)
+    images = read_idx(next(os.path.join(MNIST, n) for n in os.listdir(MNIST) if n.startswith("train-images")))
+    images[0] = 255 - images[0]  # one training image differs
+    header = np.array([0x00000803, *images.shape], dtype=">u4")  # unsigned bytes, 3 dimensions
+    (other / "train-images-idx3-ubyte").write_bytes(header.tobytes() + images.tobytes())
+    cfg = Q3Config(n_train=500, n_val=100, n_test=100, n_hidden1=16, n_hidden2=8, epochs_layer1=1, epochs_layer2=1,
+                   epochs_classifier=1)
+    run(cfg, tmp_path / "run", data_dir=MNIST)
+    with pytest.raises(ValueError, match=r"--resume: .* was trained on other data \(train: .*size 500"):
+        run(cfg, tmp_path / "run", data_dir=other, resume=True)
+    run(cfg, tmp_path / "run", data_dir=MNIST, resume=True)  # the same data: every stage loaded
+
+
+@needs_mnist
+def test_the_largest_seed_runs_every_q3_stage(tmp_path):
+    """Stages use seed + 1 ... + 3: at the top of the seed range they wrap around, they
+    do not overflow."""
+    from fastae.config import MAX_SEED
+
+    result = CliRunner().invoke(cli, ["run", "q3", "--quick", "--epochs", "1", "--seed", str(MAX_SEED),
+                                      "--out", str(tmp_path), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "classifier.json").read_text())["seed"] == 1  # MAX_SEED + 2, wrapped
+    result = CliRunner().invoke(cli, ["run", "q3", "--quick", "--seed", str(MAX_SEED + 1), "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "--seed" in result.output
+
+
+# -------------------------------------------------------- tampered model files
+
+
+def _saved(tmp_path, edit_config=None, arrays=None):
+    model = small_ae()
+    model.save(tmp_path / "m")
+    if arrays is not None:
+        np.savez(tmp_path / "m.npz", **arrays)
+    if edit_config is not None:
+        cfg = json.loads((tmp_path / "m.json").read_text())
+        edit_config(cfg)
+        (tmp_path / "m.json").write_text(json.dumps(cfg))
+    return tmp_path / "m"
+
+
+def test_a_config_claiming_huge_sizes_is_refused_before_anything_is_allocated(tmp_path):
+    import tracemalloc
+
+    path = _saved(tmp_path, lambda cfg: cfg.update(n_hidden=40_000_000))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"m\.npz: .*array W has shape \(6, 3\), expected \(6, 40000000\)"):
+            Autoencoder.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20  # the 6 x 40,000,000 initial weights were never drawn (1.9 GB)
+
+
+@pytest.mark.parametrize(("arrays", "message"), [
+    ({"W": np.full((6, 3), np.nan, np.float32)}, "array W holds NaN or infinite values"),
+    ({"W": np.full((6, 3), np.inf, np.float32)}, "array W holds NaN or infinite values"),
+    ({"W": np.ones((6, 3), np.complex64)}, "array W has dtype complex64, expected floating-point numbers"),
+    ({"W": np.zeros(18, [("a", "f4")]).reshape(6, 3)}, "array W has dtype .*expected floating-point numbers"),
+    ({"W": np.ones((6, 3), np.int32)}, "array W has dtype int32"),
+])
+def test_weights_that_are_not_finite_real_numbers_are_refused(tmp_path, arrays, message):
+    ok = small_ae().params()
+    path = _saved(tmp_path, lambda cfg: cfg.pop("arrays_sha256"), {**ok, **arrays})  # a hand-made model
+    with pytest.raises(ValueError, match=r"m\.npz: .*" + message):
+        Autoencoder.load(path)
+    result = CliRunner().invoke(cli, ["encode", str(path), _npy(tmp_path), "--out", str(tmp_path / "c.npy")])
+    assert result.exit_code == 1 and result.output.startswith("Error: ") and "m.npz" in result.output
+    assert not (tmp_path / "c.npy").exists()
+
+
+def _npy(tmp_path):
+    np.save(tmp_path / "x.npy", X_BITS)
+    return str(tmp_path / "x.npy")
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (lambda p: p.with_suffix(".npz").write_bytes(b""), r"m\.npz: not a readable model file"),
+    (lambda p: p.with_suffix(".npz").write_bytes(b"PK\x05\x06" + bytes(18)), r"m\.npz: .*holds no arrays"),
+    (lambda p: p.with_suffix(".json").write_text("[" * 100_000 + "]" * 100_000), r"m\.json: .*nested too deeply"),
+    (lambda p: p.with_suffix(".json").write_text("[1, 2]"), r"m\.json: .*holds a JSON list, not an object"),
+    (lambda p: p.with_suffix(".json").write_text('{"kind": "Autoencoder", '), r"m\.json: not a readable"),
+    (lambda p: p.with_suffix(".json").write_text('{"kind": "Autoencoder"}'), r"m\.json: the saved model lacks"),
+])
+def test_damaged_model_files_are_one_error_naming_the_file(tmp_path, damage, message):
+    path = _saved(tmp_path)
+    damage(path)
+    with pytest.raises(ValueError, match=message):
+        Autoencoder.load(path)
+    result = CliRunner().invoke(cli, ["encode", str(path), _npy(tmp_path), "--out", str(tmp_path / "c.npy")])
+    assert result.exit_code == 1 and result.output.startswith("Error: ") and "Aborted" not in result.output
+    assert result.output.count("\n") == 1, result.output
+
+
+def test_a_checkpoint_json_that_is_not_an_object_is_an_error_on_resume(tmp_path, stop_after):
+    X = (np.random.default_rng(3).random((40, 9)) < 0.4).astype(np.float32)
+    np.save(tmp_path / "x.npy", X)
+    args = ["train", str(tmp_path / "x.npy"), "--hidden", "5", "--epochs", "2", "--batch-size", "8",
+            "--out", str(tmp_path / "run")]
+    stop_after(3)
+    assert CliRunner().invoke(cli, args).exit_code == 130
+    (tmp_path / "run" / "layer1.checkpoint.json").write_text('"just a string"')
+    result = CliRunner().invoke(cli, [*args, "--resume"])
+    assert result.exit_code == 1 and "layer1.checkpoint.json: not a readable model config" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_step_count_beyond_int64_is_a_clear_error(tmp_path):
+    model = StackedClassifier([6, 3], 3)
+    model.fit(X_BITS, np.arange(20) % 3, 1, 1e-3, 8, optimizer="adam")
+    model.save(tmp_path / "c", optimizer_state=True)
+    cfg = json.loads((tmp_path / "c.json").read_text())
+    cfg["optimizer"]["steps"] = 2**64
+    (tmp_path / "c.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match="malformed optimizer record"):
+        StackedClassifier.load(tmp_path / "c")
+
+
+# ---------------------------------------------------------- bombs, absurd sizes
+
+
+def _gzip_idx(path, dims, payload_bytes, trailing_bytes=0):
+    """A gzipped IDX file with the header ``dims`` and zeros, written in pieces (never all in memory)."""
+    import gzip
+
+    with gzip.open(path, "wb", compresslevel=1) as f:
+        f.write(np.array([0x00000800 | len(dims), *dims], dtype=">u4").tobytes())
+        zeros = bytes(2**20)
+        for left in (payload_bytes, trailing_bytes):
+            while left > 0:
+                f.write(zeros[:min(left, len(zeros))])
+                left -= len(zeros)
+    return path
+
+
+def _peak_memory(fn):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_gzip_idx_whose_header_claims_more_than_it_can_hold_is_refused_before_inflating(tmp_path):
+    from fastae.datasets import DatasetError, read_idx
+
+    path = _gzip_idx(tmp_path / "bomb-idx3-ubyte.gz", (2**32 - 1, 2**32 - 1, 1), 64 * 2**20)
+
+    def read():
+        with pytest.raises(DatasetError, match=r"bomb-idx3-ubyte\.gz: the header shape .* more than the file can hold"):
+            read_idx(path)
+
+    assert _peak_memory(read) < 8 * 2**20  # the 64 MiB of zeros were never inflated into memory
+
+
+def test_gigabytes_of_trailing_zeros_are_not_counted_to_the_end(tmp_path):
+    from fastae.datasets import DatasetError, read_idx
+    from fastae.userdata import DataError, load_array
+
+    path = _gzip_idx(tmp_path / "trailing-idx2-ubyte.gz", (4, 4), 16, trailing_bytes=64 * 2**20)
+    with pytest.raises(DatasetError, match=r"more than \d+ unexpected trailing bytes after the 16 payload bytes"):
+        read_idx(path)
+    with pytest.raises(DataError, match=r"trailing-idx2-ubyte\.gz: .*unexpected trailing bytes"):
+        load_array(path)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: Autoencoder(784, 10**9),
+    lambda: Autoencoder(10**6, 10**6),
+    lambda: StackedClassifier([784, 10**9, 10], 10),
+    lambda: StackedClassifier([10**10], 10),
+])
+def test_models_too_large_to_allocate_are_a_value_error(make):
+    with pytest.raises(ValueError, match=r"GiB, more than this machine's .* GiB of memory; choose smaller layers"):
+        make()
+
+
+# ------------------------------------------------------- API errors of one kind
+
+Y3 = np.arange(20) % 3
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: StackedClassifier(16, 3), "layer_sizes: expected a sequence"),
+    (lambda: StackedClassifier("784", 3), "layer_sizes: expected a sequence"),
+    (lambda: StackedClassifier.from_autoencoders([1, 2]), "autoencoders: expected fastae.Autoencoder models"),
+    (lambda: StackedClassifier.from_autoencoders(7), "autoencoders: expected a list"),
+    (lambda: StackedClassifier([6, 3], 3).fit(X_BITS, Y3, 1, 0.1, 8, eval_sets=[(X_BITS, Y3)]), "eval_sets"),
+    (lambda: small_ae().fit(X_BITS, 2, 0.1, 8, chunk_epochs=1.5), "chunk_epochs: expected a positive integer"),
+    (lambda: Autoencoder(6, 3, dtype="banana"), "dtype: expected float32 or float64"),
+    (lambda: Autoencoder(6, 3, seed=2**63), "seed: expected an integer from 0 to"),
+    (lambda: StackedClassifier([6, 3], 3, seed=-1), "seed: expected an integer from 0 to"),
+    (lambda: small_ae().fit(np.ma.masked_array(X_BITS, X_BITS > 0), 1, 0.1), "X: a masked array"),
+    (lambda: small_ae().encode(np.ma.masked_array(X_BITS)), "X: a masked array"),
+    (lambda: StackedClassifier([6, 3], 3).fit(X_BITS, np.ma.masked_array(Y3, Y3 > 1), 1, 0.1), "y: a masked array"),
+])
+def test_bad_api_arguments_are_value_errors_naming_the_argument(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

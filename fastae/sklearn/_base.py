@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import io
-from ..model import Autoencoder, StackedClassifier
+from ..model import Autoencoder, StackedClassifier, TrainingDiverged
 
 #: The estimators' loss names and the engine's.
 LOSSES = {"cross_entropy": "cross_entropy", "squared_error": "mse"}
@@ -128,7 +128,10 @@ def pretrain(layers, X, *, epochs, lr, batch_size, verbose, lr_name):
                 print(f"Layer {depth}, iteration {first + done}, loss = {losses[-1]:.8f}")
 
             chunk = 1
-        losses = ae.fit(codes, epochs, lr, batch_size, callback=callback, chunk_epochs=chunk)
+        try:
+            losses = ae.fit(codes, epochs, lr, batch_size, callback=callback, chunk_epochs=chunk)
+        except TrainingDiverged:  # the engine stopped at the first non-finite epoch
+            check_finite(np.nan, f"training layer {depth}", lr_name)
         check_finite(losses[-1], f"training layer {depth}", lr_name)
         curves.append([float(v) for v in losses])
         if depth < len(layers):

@@ -9,7 +9,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..model import StackedClassifier
+from ..model import StackedClassifier, TrainingDiverged
 from . import _base
 
 SOLVERS = ("adam", "sgd")
@@ -175,7 +175,10 @@ class StackedAutoencoderClassifier(ClassifierMixin, BaseEstimator):
         best_state, stale = None, 0
         self.n_iter_ = 0
         for epoch in range(max_iter):
-            record = model.fit(X, y, 1, lr, batch_size, optimizer=self.solver, eval_sets=evals)
+            try:
+                record = model.fit(X, y, 1, lr, batch_size, optimizer=self.solver, eval_sets=evals)
+            except TrainingDiverged:  # the engine stopped at the first non-finite epoch
+                _base.check_finite(np.nan, "fine-tuning", "learning_rate_init")
             self.n_iter_ += 1
             loss = record["loss"][0]
             _base.check_finite(loss, "fine-tuning", "learning_rate_init")
