@@ -121,9 +121,10 @@ def interruptible():
 
 
 @contextmanager
-def signals_deferred():
+def signals_deferred(deliver=True):
     """Within the block (writing files that belong together), Ctrl-C and SIGTERM wait:
-    the first one is delivered when the block ends, unless it ends with an exception."""
+    the first one is delivered when the block ends, unless it ends with an exception or
+    ``deliver`` is False (the program is stopping anyway)."""
     if not _main_thread():
         yield
         return
@@ -137,7 +138,7 @@ def signals_deferred():
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
-    if pending:
+    if pending and deliver:
         signal.raise_signal(pending[0])
 
 

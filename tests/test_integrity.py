@@ -515,3 +515,43 @@ Y3 = np.arange(20) % 3
 def test_bad_api_arguments_are_value_errors_naming_the_argument(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_a_figure_of_the_users_is_refused_before_training(tmp_path):
+    from fastae.experiments import q2
+
+    (tmp_path / "comparison.png").write_bytes(b"my own figure")
+    with pytest.raises(ValueError, match=r"no fastae run wrote there \(comparison\.png\)"):
+        q2.run(q2.Q2Config(epochs=2), out=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["comparison.png"]  # nothing written, nothing trained
+
+
+def test_the_console_script_runs(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "fastae_cli.entry", "--version"], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0 and "fastae" in result.stdout
+
+
+def test_a_second_ctrl_c_while_the_checkpoint_is_written_still_gives_the_resume_message(tmp_path, monkeypatch,
+                                                                                         stop_after):
+    from fastae.experiments import train as recipe
+    from fastae.experiments.common import RunInterrupted
+
+    X = (np.random.default_rng(3).random((40, 9)) < 0.4).astype(np.float32)
+    cfg = recipe.TrainConfig(hidden=(5,), epochs=3, batch_size=8, seed=4)
+    real = np.savez
+
+    def savez_then_ctrl_c(f, **arrays):
+        signal.raise_signal(signal.SIGINT)
+        real(f, **arrays)
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    stop_after(7)
+    monkeypatch.setattr(io.np, "savez", savez_then_ctrl_c)
+    try:
+        with pytest.raises(RunInterrupted, match="Run the same command with --resume"):
+            recipe.run(cfg, X, tmp_path)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    monkeypatch.undo()
+    assert Autoencoder.load(tmp_path / "layer1.checkpoint").partial_epoch["row"] == 16

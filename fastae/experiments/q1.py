@@ -119,7 +119,10 @@ def run(cfg=Q1Config(), out="runs/q1", echo=silent, overwrite=False):
     get_backend(cfg.device)  # an unusable device fails here, before any work
     out = prepare_run_dir(out)
     runs = {"plain": None, "sparse": (cfg.rho, cfg.beta)}
-    rec = RunRecord(out, "q1", settings=asdict(cfg), outputs=[f"model_{name}" for name in runs], overwrite=overwrite)
+    outputs = ["learning_curves.png"] + [f"{kind}_{name}{ext}" for name in runs for kind, ext in
+                                         (("model", ""), ("weights", ".png"), ("hidden", ".png"),
+                                          ("reconstructions", ".png"))]
+    rec = RunRecord(out, "q1", settings=asdict(cfg), outputs=outputs, overwrite=overwrite)
     X = q1_patterns()
     metrics = {"exercise": "q1", "config": asdict(cfg), "environment": environment(), "runs": {}}
     curves, bit_curves = {}, {}

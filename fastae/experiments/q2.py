@@ -318,7 +318,10 @@ def run(cfg=Q2Config(), out="runs/q2", echo=silent, overwrite=False):
     (``overwrite``: also replace files there that no fastae run wrote)."""
     get_backend(cfg.device)  # an unusable device fails here, before any work
     out = prepare_run_dir(out)
-    rec = RunRecord(out, "q2", settings=asdict(cfg), outputs=[f"model_{name}" for name in MODELS], overwrite=overwrite)
+    outputs = ["learning_curves.png", "comparison.png", "activation_histogram.png"] + [
+        f"{kind}_{name}{ext}" for name in MODELS
+        for kind, ext in (("model", ""), ("weights", ".png"), ("reconstructions", ".png"), ("activations", ".png"))]
+    rec = RunRecord(out, "q2", settings=asdict(cfg), outputs=outputs, overwrite=overwrite)
     clock = Stopwatch()
     X = random_images(cfg.n_images, cfg.side, seed=cfg.data_seed)
     X_fresh = fresh_images(cfg)

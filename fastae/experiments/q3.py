@@ -308,7 +308,8 @@ def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False,
     (Xtr, ytr), (Xva, yva), (Xte, yte) = train, val, test
     data = data_fingerprint((train, val, test))
     data["train"]["source"] = str(mnist.source)
-    outputs = (*STAGES, *(f"{s}.checkpoint" for s in STAGES), *FIGURES)
+    outputs = (*STAGES, *(f"{s}.checkpoint" for s in STAGES), *FIGURES,
+               *(("ablation_test_accuracy.png", "activation_histograms.png") if ablation else ()))
     rec = RunRecord(out, "q3", settings=asdict(cfg), data=data, outputs=outputs, overwrite=overwrite, resume=resume)
     echo(f"Q3: MNIST from {mnist.source}: {len(ytr):,} training, {len(yva):,} validation, {len(yte):,} test images")
     stages, headings = Stages(out, resume, lambda path: _load(path, cfg.device)), _headings(cfg, Xtr.shape[1])

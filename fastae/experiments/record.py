@@ -112,9 +112,17 @@ class RunRecord:
             return
         _lock(self.out)
         try:
+            self._start(command, settings, data, outputs, resume)
+        except BaseException:
+            _unlock(self.out)
+            raise
+
+    def _start(self, command, settings, data, outputs, resume):
+        """Check the directory against its ``run.json`` and start a new one."""
+        try:
             previous = read_run_file(self.out)
         except ValueError:
-            if not overwrite:
+            if not self.overwrite:
                 raise
             previous = None
         if resume and previous is not None:
@@ -140,7 +148,8 @@ class RunRecord:
         if self.foreign and not self.overwrite:
             taken = []
             for name in names:
-                candidates = [self.out / name] if Path(name).suffix else list(io.model_paths(self.out / name))
+                is_file = Path(name).suffix in (".png", ".json", ".html")
+                candidates = [self.out / name] if is_file else list(io.model_paths(self.out / name))
                 taken += [p.name for p in candidates if p.exists()]
             if taken:
                 raise RunDirError(

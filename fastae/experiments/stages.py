@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .. import io
 from ..model import TrainingDiverged
-from ..stopping import TrainingInterrupted, signal_name
+from ..stopping import TrainingInterrupted, signal_name, signals_deferred
 from .common import RunInterrupted, Stopwatch
 
 
@@ -102,8 +102,9 @@ class Stages:
         watch = Stopwatch()
 
         def save_checkpoint(e):
-            e.model.save(ckpt, history=e.history, settings=settings, seconds=seconds_before + watch.total(),
-                         **({"optimizer_state": True} if optimizer_state else {}))
+            with signals_deferred(deliver=False):  # a second Ctrl-C: the run is stopping anyway
+                e.model.save(ckpt, history=e.history, settings=settings, seconds=seconds_before + watch.total(),
+                             **({"optimizer_state": True} if optimizer_state else {}))
 
         try:
             model, history = train(start)
