@@ -20,6 +20,7 @@ from .options import (
     out_option,
     overwrite_option,
     quiet_option,
+    rate_type,
     seed_option,
 )
 
@@ -114,7 +115,7 @@ key_option = click.option("--key", default=None, metavar="NAME",
               help="KL sparsity penalty: target activation RHO and weight BETA, e.g. 0.05,0.5 (every layer).")
 @epochs_option(50, help="Epochs of mini-batch SGD for each layer.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True, help="Mini-batch size.")
-@click.option("--lr", type=FiniteFloatRange(min=0, min_open=True), default=0.1, show_default=True,
+@click.option("--lr", type=rate_type(), default=0.1, show_default=True,
               help="Learning rate.")
 @device_option
 @seed_option

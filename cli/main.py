@@ -20,6 +20,7 @@ from .options import (
     out_option,
     overwrite_option,
     quiet_option,
+    rate_type,
     seed_option,
 )
 
@@ -98,7 +99,7 @@ def run_q2(epochs, lr, batch_size, seed, data_seed, device, out, overwrite, quie
               help="Epochs of fine-tuning (overrides --epochs).")
 @click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True,
               help="Optimiser of the fine-tuning stage.")
-@click.option("--classifier-lr", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--classifier-lr", type=rate_type(), default=None,
               help="Fine-tuning learning rate [default: 0.001 for adam, 0.1 for sgd].")
 @lr_option(0.1)
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True, help="Mini-batch size.")

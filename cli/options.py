@@ -19,6 +19,15 @@ class FiniteFloatRange(click.FloatRange):
         return rv
 
 
+#: The largest float32: the training computes in float32, where a larger rate is infinite.
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def rate_type():
+    """A learning rate: a finite number > 0 that float32 holds."""
+    return FiniteFloatRange(min=0, min_open=True, max=FLOAT32_MAX)
+
+
 #: Exit status after Ctrl-C (128 + SIGINT), as shells report it (after SIGTERM: 143).
 EXIT_INTERRUPTED = 130
 
@@ -38,6 +47,8 @@ def fail_cleanly(func):
             sys.exit(128 + getattr(e, "signum", EXIT_INTERRUPTED - 128))
         except ValueError as e:
             raise click.ClickException(str(e)) from None
+        except MemoryError:
+            raise click.ClickException("not enough memory for this run: use smaller layers or less data") from None
         except OSError as e:
             raise click.ClickException(f"{e.filename or ''}: {e.strerror or e}".lstrip(": ")) from None
 
@@ -104,7 +115,7 @@ data_dir_option = click.option(
 
 def lr_option(default):
     return click.option(
-        "--lr", type=FiniteFloatRange(min=0, min_open=True), default=default, show_default=True,
+        "--lr", type=rate_type(), default=default, show_default=True,
         help="Learning rate.",
     )
 

@@ -233,6 +233,7 @@ class StackedClassifier(Model):
             self._opt_state = (optimizer, self.backend.optimizer_state(self.weights, self.biases))
         history = {"loss": [], "train_accuracy": [], "seconds": [], **{f"accuracy_{k}": [] for k in evals}}
         n = X.shape[0]
+        pending = self.partial_epoch  # where an interrupted epoch stopped, if one did
         at, partial = self._resume_point(n, batch_size, True)
         aug = Augment(corruption, shift, height, self.seed)
         with stopping.ctrl_c_sets(stopping.new_stop()) as stop:
@@ -249,6 +250,8 @@ class StackedClassifier(Model):
                 seconds = time.perf_counter() - start - self.backend.compile_seconds
                 if at[0] != 0 and not (np.isfinite(loss[0]) and self._finite()):
                     self._restore(snap)  # the parameters (and the optimizer's state) before this epoch
+                    if not history["loss"]:
+                        self.partial_epoch = pending  # back where this fit started
                     at[:] = 0
                     raise TrainingDiverged(self, History(history), epoch_lr)
                 if at[0] == 0:  # stopped inside this epoch

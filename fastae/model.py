@@ -349,6 +349,7 @@ class Autoencoder(Model):
         n = X.shape[0]
         batch_size = n if batch_size is None else min(check_positive_int(batch_size, "batch_size"), n)
         shuffle = shuffle and batch_size < n  # a full batch's order changes nothing
+        pending = self.partial_epoch  # where an interrupted epoch stopped, if one did
         at, partial = self._resume_point(n, batch_size, shuffle)
         chunk = chunk_epochs or max(1, epochs // 20)
         losses, seconds = np.empty(epochs), np.empty(epochs)
@@ -389,6 +390,8 @@ class Autoencoder(Model):
                             run(orders[:keep], stopping.new_stop())
                         if self._finite():
                             break
+                    if done + keep == 0:
+                        self.partial_epoch = pending  # back where this fit started
                     losses[done : done + keep] = chunk_losses[:keep]
                     seconds[done : done + keep] = trained / todo
                     done += keep

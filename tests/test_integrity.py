@@ -555,3 +555,52 @@ def test_a_second_ctrl_c_while_the_checkpoint_is_written_still_gives_the_resume_
         signal.signal(signal.SIGINT, previous)
     monkeypatch.undo()
     assert Autoencoder.load(tmp_path / "layer1.checkpoint").partial_epoch["row"] == 16
+
+
+@pytest.mark.parametrize("args", [["run", "q1", "--lr", "1e39"], ["run", "q3", "--classifier-lr", "1e39"],
+                                  ["run", "q3", "--classifier-lr", "nan"], ["train", "DATA", "--lr", "1e39"]])
+def test_rates_that_overflow_float32_are_usage_errors(tmp_path, args):
+    np.save(tmp_path / "x.npy", X_BITS)
+    args = [str(tmp_path / "x.npy") if a == "DATA" else a for a in args]
+    result = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "Error: Invalid value for '--" in result.output, result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_fastae_train_that_diverges_names_the_layer_and_keeps_the_last_finite_model(tmp_path):
+    np.save(tmp_path / "x.npy", X_BITS)
+    result = CliRunner().invoke(cli, ["train", str(tmp_path / "x.npy"), "--hidden", "3", "--epochs", "10",
+                                      "--batch-size", "8", "--lr", "1e38", "--seed", "1", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 1, result.output
+    assert "\nError: layer 1: training diverged: " in result.output and "in epoch" in result.output
+    assert "lower the learning rate" in result.output and "layer1.checkpoint.npz" in result.output
+    saved = Autoencoder.load(tmp_path / "r" / "layer1.checkpoint")
+    assert all(np.isfinite(a).all() for a in saved.params().values())
+    assert not (tmp_path / "r" / "layer1.npz").exists()
+
+
+def test_ctrl_c_while_a_loop_compiles_stops_at_once(monkeypatch):
+    """The first compile takes up to a minute: Ctrl-C abandons it instead of waiting."""
+    import threading
+
+    from fastae.backends import cpu
+
+    finished = []
+
+    def slow_compile(loop, args):
+        signal.raise_signal(signal.SIGINT)
+        threading.Event().wait(30)  # a compile that would take 30 s; Ctrl-C must not wait for it
+        finished.append(True)
+        return 0.0
+
+    monkeypatch.setattr(cpu, "compile_for", slow_compile)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    model = small_ae()
+    W0 = model.W.copy()
+    try:
+        with pytest.raises(TrainingInterrupted):
+            model.fit(X_BITS, 2, 0.1, 8)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert not finished and model.epochs_trained == 0 and model.partial_epoch is None
+    np.testing.assert_array_equal(model.W, W0)

@@ -119,10 +119,7 @@ class Stages:
             ) from None
         except TrainingDiverged as e:
             save_checkpoint(e)
-            raise ValueError(
-                f"{label or name}: {e}; saved that model as {ckpt}.npz (--resume uses it only with the same "
-                "settings, which diverge again)"
-            ) from None
+            raise ValueError(f"{label or name}: {e}; that model is saved as {ckpt}.npz") from None
         seconds = seconds_before + watch.total()
         model.save(path, history=history, settings=settings, seconds=seconds, **extra)
         for p in io.model_paths(ckpt):
