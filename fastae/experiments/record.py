@@ -15,7 +15,6 @@ writes ``run.json`` first (the command, every setting and a fingerprint of the d
 files that no fastae run wrote (a directory without ``run.json``) unless ``overwrite``.
 ``resume`` refuses a directory whose ``run.json`` names other data.
 """
-import fcntl
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,11 @@ from pathlib import Path
 from .. import io, plots
 from ..report import write_report
 from .common import RunDirError
+
+try:
+    import fcntl
+except ImportError:  # not a POSIX system: runs go unlocked
+    fcntl = None
 
 #: The record of the run that wrote a directory.
 RUN_FILE = "run.json"
@@ -37,7 +41,7 @@ def _lock(out):
     """Take the lock of directory ``out`` (``flock`` on the directory itself: nothing is
     left behind, and the system releases it when the process ends, however it ends)."""
     key = os.path.realpath(out)
-    if key in _held:
+    if key in _held or fcntl is None:
         return
     fd = os.open(out, os.O_RDONLY)
     try:
