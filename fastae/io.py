@@ -5,8 +5,10 @@ directory, then renamed over the target, so an interrupted run never leaves a
 half-written file. A model's two files are one unit: the ``.json`` records a SHA-256 of
 the arrays (``arrays_sha256``) and is renamed last, and :func:`load_model` refuses a
 ``.npz`` that does not match it, so a reader gets the old model or the new one, never
-the arrays of one with the config of the other. Ctrl-C (and SIGTERM) during
-:func:`save_model` waits until both files are written (``stopping.signals_deferred``).
+the arrays of one with the config of the other (until the new ``.json`` is in place, the
+old ``.npz`` stays beside it as ``.NAME.npz.previous``, so a save killed between its two
+renames leaves the old model readable). Ctrl-C (and SIGTERM) during :func:`save_model`
+waits until both files are written (``stopping.signals_deferred``).
 
 No pickle is used anywhere: ``np.load`` runs with ``allow_pickle=False``, and a
 ``.npz`` member's header is read and checked (dtype, shape, size against the file)
@@ -114,16 +116,32 @@ def arrays_digest(arrays):
     return digest.hexdigest()
 
 
+def previous_arrays_path(npz):
+    """Where :func:`save_model` keeps the replaced ``.npz`` until the new ``.json`` is in place."""
+    npz = Path(npz)
+    return npz.with_name(f".{npz.name}.previous")
+
+
 def save_model(path, arrays, config):
     """Save named arrays to ``PATH.npz`` and ``config`` to ``PATH.json``; returns both paths.
 
     The arrays go first, the config (with ``arrays_sha256``) last; Ctrl-C waits until
-    both are written."""
+    both are written. The ``.npz`` being replaced stays, hard-linked as
+    ``.PATH.npz.previous``, until the new ``.json`` is in place: a save cut short between
+    the two renames leaves the old model readable whole (:func:`load_model` falls back to it)."""
     npz, js = model_paths(path)
     config = {**config, "arrays_sha256": arrays_digest(arrays)}
+    previous = previous_arrays_path(npz)
     with signals_deferred():
+        previous.unlink(missing_ok=True)
+        if npz.is_file() and js.is_file():
+            try:
+                os.link(npz, previous)
+            except OSError:  # a file system without hard links: no fallback, the check still holds
+                pass
         atomic_write(npz, lambda f: np.savez(f, **arrays))
         save_json(js, config)
+        previous.unlink(missing_ok=True)
     return npz, js
 
 
@@ -184,6 +202,23 @@ def load_model(path, array_names, config_keys, shapes=None):
             expected = shapes(config)
         except (ValueError, TypeError, KeyError) as e:
             raise ValueError(f"{js}: not a usable model config ({e})") from None
+    arrays = _checked_arrays(npz, expected, array_names)
+    digest = config.get("arrays_sha256")
+    if digest is not None and digest != arrays_digest(arrays):
+        previous = previous_arrays_path(npz)  # a save cut short between its two renames
+        if previous.is_file():
+            arrays = _checked_arrays(previous, expected, array_names)
+            if arrays_digest(arrays) == digest:
+                return arrays, config
+        raise ValueError(
+            f"{npz}: its arrays do not match {js.name} (the two files come from different saves, e.g. an "
+            "interrupted one); save the model again"
+        )
+    return arrays, config
+
+
+def _checked_arrays(npz, expected, array_names):
+    """The arrays of ``npz`` (see :func:`_read_npz`), all present and finite."""
     try:
         arrays = _read_npz(npz, expected)
     except ValueError as e:
@@ -196,10 +231,4 @@ def load_model(path, array_names, config_keys, shapes=None):
     for name, a in arrays.items():
         if not np.isfinite(a).all():
             raise ValueError(f"{npz}: array {name} holds NaN or infinite values (a diverged or damaged model)")
-    digest = config.get("arrays_sha256")
-    if digest is not None and digest != arrays_digest(arrays):
-        raise ValueError(
-            f"{npz}: its arrays do not match {js.name} (the two files come from different saves, e.g. an "
-            "interrupted one); save the model again"
-        )
-    return arrays, config
+    return arrays

@@ -25,10 +25,12 @@ def small_ae(seed=1):
 # ------------------------------------------------------------ one unit on disk
 
 
-def test_a_save_torn_between_its_two_files_is_refused(tmp_path, monkeypatch):
+def test_a_save_torn_between_its_two_files_reads_as_the_old_model_never_a_mix(tmp_path, monkeypatch):
     """A kill after the new .npz and before the new .json (a fault injected between the
-    two writes) leaves the old config beside the new arrays: load refuses the pair."""
+    two writes) leaves the old config beside the new arrays: load gives the old model whole
+    (from the arrays kept until the new config is in place), and without those, refuses."""
     old, new = small_ae(1), small_ae(2)
+    old.fit(X_BITS, 2, 0.1, 8)
     old.save(tmp_path / "m")
 
     def killed(path, data):
@@ -38,15 +40,20 @@ def test_a_save_torn_between_its_two_files_is_refused(tmp_path, monkeypatch):
     with pytest.raises(SystemExit):
         new.save(tmp_path / "m")
     monkeypatch.undo()
-    assert not np.array_equal(np.load(tmp_path / "m.npz")["W"], old.W)  # the torn state: new arrays, old config
+    np.testing.assert_array_equal(np.load(tmp_path / "m.npz")["W"], new.W)  # the torn state: new arrays, old config
+    loaded = Autoencoder.load(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.W, old.W)
+    assert loaded.epochs_trained == 2
+    io.previous_arrays_path(tmp_path / "m.npz").unlink()
     with pytest.raises(ValueError, match=r"m\.npz: its arrays do not match m\.json"):
         Autoencoder.load(tmp_path / "m")
-    new.save(tmp_path / "m")  # a complete save makes it whole again
+    new.save(tmp_path / "m")  # a complete save makes it whole again, and leaves nothing behind
     np.testing.assert_array_equal(Autoencoder.load(tmp_path / "m").W, new.W)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.npz"]
 
 
-def test_a_torn_checkpoint_is_not_resumed_and_the_run_ends_as_an_uninterrupted_one(tmp_path, monkeypatch,
-                                                                                    stop_after):
+def test_a_torn_checkpoint_resumes_from_the_previous_one_and_ends_as_an_uninterrupted_run(tmp_path, monkeypatch,
+                                                                                          stop_after):
     from fastae.experiments import train as recipe
 
     X = (np.random.default_rng(3).random((40, 9)) < 0.4).astype(np.float32)
@@ -72,10 +79,26 @@ def test_a_torn_checkpoint_is_not_resumed_and_the_run_ends_as_an_uninterrupted_o
     assert json.loads((out / "layer1.checkpoint.json").read_text()) == first  # the old config, new arrays
     lines = []
     recipe.run(cfg, X, out, lines.append, resume=True)
-    assert not any("continuing" in line for line in lines)  # the torn checkpoint is not used
-    assert any("come from different saves" in line for line in lines), lines
+    assert any("continuing from" in line and "after 1 epochs" in line for line in lines), lines  # the first one
     a, b = Autoencoder.load(out / "layer1"), Autoencoder.load(tmp_path / "whole" / "layer1")
     np.testing.assert_array_equal(a.W, b.W)
+    assert not [p.name for p in out.iterdir() if "checkpoint" in p.name]
+
+    # Without the previous arrays (a file system without hard links) the torn pair is not used.
+    stop_after(7)
+    with pytest.raises(KeyboardInterrupt):
+        recipe.run(cfg, X, tmp_path / "nolinks")
+    monkeypatch.setattr(io.os, "link", lambda *a: (_ for _ in ()).throw(OSError("no hard links")))
+    monkeypatch.setattr(io, "save_json", killed_before_the_checkpoint_json)
+    stop_after(3)
+    with pytest.raises(SystemExit):
+        recipe.run(cfg, X, tmp_path / "nolinks", resume=True)
+    monkeypatch.undo()
+    lines = []
+    recipe.run(cfg, X, tmp_path / "nolinks", lines.append, resume=True)
+    assert not any("continuing" in line for line in lines)
+    assert any("come from different saves" in line for line in lines), lines
+    np.testing.assert_array_equal(Autoencoder.load(tmp_path / "nolinks" / "layer1").W, b.W)
 
 
 def test_a_second_ctrl_c_during_a_save_waits_until_both_files_are_written(tmp_path, monkeypatch):

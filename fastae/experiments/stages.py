@@ -8,7 +8,8 @@ it is trained, continuing from ``<name>.checkpoint`` when one was saved with the
 settings. Ctrl-C (or SIGTERM) during training saves that checkpoint and raises
 RunInterrupted; a stage whose training diverges saves its last finite model as the
 checkpoint and raises a ValueError that names the stage. A model or checkpoint whose two
-files do not belong together (a save cut short by a kill) is not used, and the log says why.
+files do not belong together (and whose previous arrays are gone too) is not used, and the
+log says why.
 """
 import signal
 from pathlib import Path
@@ -122,7 +123,8 @@ class Stages:
             raise ValueError(f"{label or name}: {e}; that model is saved as {ckpt}.npz") from None
         seconds = seconds_before + watch.total()
         model.save(path, history=history, settings=settings, seconds=seconds, **extra)
-        for p in io.model_paths(ckpt):
+        npz, js = io.model_paths(ckpt)
+        for p in (npz, js, io.previous_arrays_path(npz)):
             p.unlink(missing_ok=True)
         self.records[name] = {"resumed": False, "seconds": seconds}
         self.digests[name] = io.arrays_digest(model.params())
