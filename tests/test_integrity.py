@@ -627,3 +627,29 @@ def test_ctrl_c_while_a_loop_compiles_stops_at_once(monkeypatch):
         signal.signal(signal.SIGINT, previous)
     assert not finished and model.epochs_trained == 0 and model.partial_epoch is None
     np.testing.assert_array_equal(model.W, W0)
+
+
+def test_ctrl_c_after_a_stages_last_batch_keeps_the_stage_and_resume_does_not_train_it_again(tmp_path):
+    from fastae.experiments import train as recipe
+    from fastae.experiments.common import RunInterrupted
+
+    X = (np.random.default_rng(3).random((40, 9)) < 0.4).astype(np.float32)
+    cfg = recipe.TrainConfig(hidden=(5,), epochs=3, batch_size=8, seed=4)
+    recipe.run(cfg, X, tmp_path / "whole")
+
+    def ctrl_c_at_the_last_epoch(line):
+        if "epoch    3/3" in line:
+            signal.raise_signal(signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(RunInterrupted, match="layer 1 stopped after 3 complete epochs;"):
+            recipe.run(cfg, X, tmp_path / "part", ctrl_c_at_the_last_epoch)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    lines = []
+    recipe.run(cfg, X, tmp_path / "part", lines.append, resume=True)
+    assert any("continuing from" in line and "after 3 epochs" in line for line in lines), lines
+    assert not any("epoch " in line and "/3: loss" in line for line in lines)  # nothing trained again
+    np.testing.assert_array_equal(Autoencoder.load(tmp_path / "part" / "layer1").W,
+                                  Autoencoder.load(tmp_path / "whole" / "layer1").W)
