@@ -267,3 +267,29 @@ def test_cli_trains_on_a_byte_file_and_writes_mapped_outputs(rng, tmp_path):
     np.testing.assert_array_equal(codes, np.load(tmp_path / "codes_floats.npy"))
     np.testing.assert_allclose(codes, b.encode(F), rtol=1e-6, atol=1e-7)
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_cli_names_a_bad_value_in_a_mapped_file(tmp_path):
+    X = np.full((40, 4), 0.5, np.float32)
+    X[33, 2] = np.inf
+    np.save(tmp_path / "bad.npy", X)
+    result = CliRunner().invoke(cli, ["train", str(tmp_path / "bad.npy"), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "row 34, column 3" in errors[0], result.output
+
+
+def test_mnist_as_bytes_is_the_float_images_times_255():
+    from conftest import mnist_dir
+
+    from fastae.datasets import load_mnist
+
+    if mnist_dir() is None:
+        pytest.skip("FASTAE_DATA does not name the MNIST directory")
+    as_floats, as_bytes_ = load_mnist(), load_mnist(dtype=np.uint8)
+    assert as_bytes_.train_images.dtype == np.uint8
+    assert as_bytes_.train_images.nbytes * 4 == as_floats.train_images.nbytes
+    np.testing.assert_array_equal(as_bytes_.train_images.astype(np.float32) / np.float32(255), as_floats.train_images)
+    np.testing.assert_array_equal(as_bytes_.test_labels, as_floats.test_labels)
+    with pytest.raises(ValueError, match="dtype: expected numpy.float32 or numpy.uint8"):
+        load_mnist(dtype=np.float64)
