@@ -17,6 +17,10 @@ Usage::
 
     python bench/compare_q3.py [--images 60000] [--rounds 3] [--stages layer1,layer2,finetune]
     python bench/compare_q3.py --consistency [--no-split]   # layer 1: 5 epochs in each of 3 processes
+    python bench/compare_q3.py --bytes [--stages layer1,finetune]   # adds fastae on MNIST's uint8 pixels
+
+``--bytes`` adds ``fastae, bytes``: the same stages trained on the images as bytes (uint8,
+scaled by 1/255 in the batch gather) instead of float32.
 """
 import argparse
 import gc
@@ -188,6 +192,8 @@ def compare(args):
     impls = {}
     impls["fastae"], codes = fastae_stages(X, y)
     impls["fastae, no split"] = without_split(impls["fastae"])
+    if args.bytes:
+        impls["fastae, bytes"], _ = fastae_stages(np.rint(X * 255).astype(np.uint8), y)
     impls["numpy"] = numpy_stages(X, y, codes)
     try:
         impls["pytorch"], version = torch_stages(X, y, codes)
@@ -256,6 +262,7 @@ def main():
     parser.add_argument("--processes", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--no-split", action="store_true", help="With --consistency: every product dense.")
+    parser.add_argument("--bytes", action="store_true", help="Also time fastae on the images as uint8.")
     parser.add_argument("--one-process", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one_process:

@@ -141,7 +141,7 @@ def train(data, key, hidden, loss, corruption, sparsity, epochs, batch_size, lr,
 
     cfg = recipe.TrainConfig(hidden=hidden, loss=LOSS_NAMES[loss], corruption=corruption, sparsity=sparsity,
                              epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device)
-    X = load_array(data, key=key)
+    X = load_array(data, key=key, mmap=True)
     recipe.run(cfg, X, out, echo_for(quiet), source=data if key is None else f"{data}[{key}]", resume=resume,
                overwrite=overwrite)
 
@@ -180,6 +180,34 @@ def _write_array(path, array):
     return atomic_write(path, lambda f: np.save(f, array, allow_pickle=False))
 
 
+def _write_mapped(path, shape, dtype, fill):
+    """Write a ``.npy`` of ``shape`` through a memory map, a chunk at a time: ``fill(array)``
+    writes into a temporary file in ``path``'s directory, which then replaces ``path``
+    (a reader sees the old file or the new one, never a part)."""
+    import os
+    import tempfile
+
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+        fill(array)
+        array.flush()
+        del array
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return shape
+
+
 def _apply(what, model, data, key, out, device, quiet):
     model = _check_model_path(model)
     out = _check_output(out)
@@ -190,11 +218,17 @@ def _apply(what, model, data, key, out, device, quiet):
 
     models = recipe.load_stack(model, device=device)
     source = data if key is None else f"{data}[{key}]"
-    X = recipe.check_input(models, load_array(data, key=key), source)
-    result = recipe.encode(models, X) if what == "encode" else recipe.reconstruct(models, X)
-    _write_array(out, result)
+    X = recipe.check_input(models, load_array(data, key=key, mmap=True), source)
+    apply = recipe.encode if what == "encode" else recipe.reconstruct
+    if out.suffix.lower() == ".npy":
+        width = models[-1].n_hidden if what == "encode" else models[0].n_visible
+        shape = _write_mapped(out, (X.shape[0], width), models[0].dtype, lambda array: apply(models, X, out=array))
+    else:
+        result = apply(models, X)
+        _write_array(out, result)
+        shape = result.shape
     layers = f"{len(models)} layers" if len(models) > 1 else "1 layer"
-    echo_for(quiet)(f"Wrote {out}: {result.shape[0]} x {result.shape[1]} "
+    echo_for(quiet)(f"Wrote {out}: {shape[0]} x {shape[1]} "
                  f"{'codes' if what == 'encode' else 'reconstructions'} ({layers} of {model})")
 
 

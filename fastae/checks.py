@@ -116,9 +116,12 @@ def check_sparsity(sparsity):
     return rho, beta
 
 
-def check_unit_interval(X, name="X"):
-    """Raise the ValueError that says how to rescale when ``X`` leaves [0, 1]."""
-    lo, hi = float(X.min()), float(X.max())
+def check_unit_interval(X, name="X", bounds=None):
+    """Raise the ValueError that says how to rescale when ``X`` leaves [0, 1]
+    (``bounds``: its ``(min, max)``, when known)."""
+    if X.dtype == np.uint8:
+        return  # bytes are scaled by 1/255 where they are read
+    lo, hi = chunked_range(X) if bounds is None else bounds
     if lo < 0.0 or hi > 1.0:
         raise ValueError(
             f"{name}: values must lie in [0, 1] for the cross-entropy loss (found {lo:g} .. {hi:g}); "
@@ -136,9 +139,40 @@ def check_not_masked(X, name):
         )
 
 
-def check_data(X, n_features, *, name="X", unit_interval=False, dtype=np.float32):
-    """``X`` as a C-contiguous 2-D array of ``dtype``, or a ValueError naming ``name``."""
+#: Bytes of data the checks read at a time (a memory-mapped file is never read whole).
+CHECK_CHUNK_BYTES = 1 << 24
+
+
+def chunked_range(X):
+    """``(min, max)`` of a 2-D array (a mapped file, too), read ``CHECK_CHUNK_BYTES`` at a time (NaN
+    propagates into both)."""
+    step = max(1, CHECK_CHUNK_BYTES // max(1, X.shape[1] * X.itemsize))
+    lo, hi = np.inf, -np.inf
+    for start in range(0, X.shape[0], step):
+        part = X[start : start + step]
+        lo, hi = np.minimum(lo, part.min()), np.maximum(hi, part.max())
+        if np.isnan(lo) or np.isnan(hi):
+            break
+    return float(lo), float(hi)
+
+
+def check_data(X, n_features, *, name="X", unit_interval=False, dtype=np.float32, keep_bytes=False):
+    """``X`` as a C-contiguous 2-D array of ``dtype``, or a ValueError naming ``name``.
+
+    With ``keep_bytes``, uint8 data stay uint8 (the kernels that read them scale them by
+    1/255), and an array already of ``dtype`` (or of bytes) is not copied: a
+    memory-mapped file stays mapped. The checks read the data in chunks.
+    """
+    from . import mapped
+
     check_not_masked(X, name)
+    with mapped.reading(X):
+        return _check_data(X, n_features, name, unit_interval, dtype, keep_bytes)
+
+
+def _check_data(X, n_features, name, unit_interval, dtype, keep_bytes):
+    from . import mapped
+
     X = np.asarray(X)
     if X.ndim == 1 and n_features is not None and X.shape[0] == n_features:
         X = X[None, :]
@@ -150,10 +184,14 @@ def check_data(X, n_features, *, name="X", unit_interval=False, dtype=np.float32
         raise ValueError(f"{name}: expected {n_features} features per row, got {X.shape[1]}")
     if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
         raise ValueError(f"{name}: expected real numbers, got dtype {X.dtype}")
+    if keep_bytes and X.dtype == np.uint8:
+        return mapped.writable(np.ascontiguousarray(X))  # bytes are finite and, scaled, in [0, 1]
     X = np.ascontiguousarray(X, dtype=dtype)
-    lo, hi = X.min(), X.max()  # NaN propagates into both: two passes check everything
+    if keep_bytes:
+        X = mapped.writable(X)
+    lo, hi = chunked_range(X)
     if not (np.isfinite(lo) and np.isfinite(hi)):
         raise ValueError(f"{name}: contains NaN or infinite values")
     if unit_interval:
-        check_unit_interval(X, name)
+        check_unit_interval(X, name, (lo, hi))
     return X

@@ -5,7 +5,8 @@ import time
 
 import numpy as np
 
-from . import io, stopping
+from . import config as _config
+from . import io, mapped, stopping
 from .backends.records import ADAM, SGD, Augment, Cursor, Optim, Schedule
 from .checks import (
     check_choice,
@@ -126,11 +127,13 @@ class StackedClassifier(Model):
     def _settings(self):
         return {"layer_sizes": self.layer_sizes, "n_classes": self.n_classes}
 
-    def _inputs(self, X, y=None):
-        X = check_data(X, self.layer_sizes[0], name="X", dtype=self.dtype)
-        X = self.backend.asarray(X, self.dtype)
+    def _inputs(self, X, y=None, host=False):
+        """``X`` checked and on the device (bytes stay bytes, a mapped file stays mapped),
+        with ``y`` checked when given; ``host=True`` puts the checked host array first."""
+        X = check_data(X, self.layer_sizes[0], name="X", dtype=self.dtype, keep_bytes=True)
+        X_host, X = X, self.backend.asarray(X, X.dtype)
         if y is None:
-            return X
+            return (X_host, X) if host else X
         check_not_masked(y, "y")
         y = np.asarray(y)
         if y.ndim != 1 or y.shape[0] != X.shape[0]:
@@ -139,36 +142,66 @@ class StackedClassifier(Model):
             raise ValueError(f"y: expected integer class labels, got dtype {y.dtype}")
         if y.min() < 0 or y.max() >= self.n_classes:
             raise ValueError(f"y: labels must lie in 0..{self.n_classes - 1}, found {y.min()}..{y.max()}")
+        if host:
+            return X_host, X, self.backend.asarray(y, np.int64)
         return X, self.backend.asarray(y, np.int64)
+
+    def _logit_chunks(self, X_host, X):
+        """``(start, stop, logits)`` of every row: all at once for floats in memory (the
+        device's own chunked pass), else ``EVAL_CHUNK`` rows at a time from the host."""
+        n = X.shape[0]
+        if not self._in_chunks(X_host):
+            yield 0, n, self.backend.to_host(self.backend.classifier_layers(self.weights, self.biases, X)[-1])
+            return
+        with mapped.reading(X_host):
+            for start in range(0, n, _config.EVAL_CHUNK):
+                stop = min(start + _config.EVAL_CHUNK, n)
+                rows = self._as_float(X, start, stop)
+                out = self.backend.classifier_layers(self.weights, self.biases, rows)[-1]
+                yield start, stop, self.backend.to_host(out)
 
     def loss_and_grads(self, X, y):
         """Mean softmax cross-entropy on ``(X, y)`` as one batch, and its gradients by name."""
         X, y = self._inputs(X, y)
-        loss, dWs, dbs = self.backend.classifier_loss_and_grads(self.weights, self.biases, X, y)
+        loss, dWs, dbs = self.backend.classifier_loss_and_grads(self.weights, self.biases, self._as_float(X), y)
         w_names, b_names = self.param_names
         grads = {n: self.backend.to_host(g).copy() for n, g in zip(w_names + b_names, dWs + dbs)}
         return float(loss), grads
 
     def loss(self, X, y):
-        X, y = self._inputs(X, y)
-        logits = self.backend.to_host(self.backend.classifier_layers(self.weights, self.biases, X)[-1])
-        p = softmax(logits.astype(np.float64))[np.arange(len(y)), self.backend.to_host(y)]
-        return float(-np.log(p).mean())
+        X_host, X, y = self._inputs(X, y, host=True)
+        y, total = self.backend.to_host(y), 0.0
+        for start, stop, logits in self._logit_chunks(X_host, X):
+            p = softmax(logits.astype(np.float64))[np.arange(stop - start), y[start:stop]]
+            total += float(-np.log(p).sum())
+        return total / len(y)
 
     def layers(self, X):
         """Every layer's output for ``X``: the hidden activations, then the logits."""
-        X = self._inputs(X)
-        return [self.backend.to_host(a) for a in self.backend.classifier_layers(self.weights, self.biases, X)]
+        X_host, X = self._inputs(X, host=True)
+        if not self._in_chunks(X_host):
+            return [self.backend.to_host(a) for a in self.backend.classifier_layers(self.weights, self.biases, X)]
+        outs = [np.empty((X.shape[0], W.shape[1]), self.dtype) for W in self.weights]
+        with mapped.reading(X_host):
+            for start in range(0, X.shape[0], _config.EVAL_CHUNK):
+                stop = min(start + _config.EVAL_CHUNK, X.shape[0])
+                rows = self._as_float(X, start, stop)
+                for out, a in zip(outs, self.backend.classifier_layers(self.weights, self.biases, rows)):
+                    out[start:stop] = self.backend.to_host(a)
+        return outs
+
+    def _logits(self, X):
+        X_host, X = self._inputs(X, host=True)
+        return np.concatenate([logits for _, _, logits in self._logit_chunks(X_host, X)])
 
     def predict_proba(self, X):
-        return softmax(self.layers(X)[-1])
+        return softmax(self._logits(X))
 
     def predict(self, X):
-        return self.layers(X)[-1].argmax(axis=1)
+        return self._logits(X).argmax(axis=1)
 
     def accuracy(self, X, y):
-        X, y = self._inputs(X, y)
-        return float((self.predict(X) == self.backend.to_host(y)).mean())
+        return self._eval_accuracy(*self._inputs(X, y, host=True))
 
     def fit(self, X, y, epochs, lr, batch_size=128, *, optimizer="sgd", corruption=0.0, shift=0,
             image_shape=None, cosine_epochs=None, eval_sets=None, callback=None):
@@ -217,7 +250,7 @@ class StackedClassifier(Model):
             epochs this call finished; as for :meth:`Autoencoder.fit`, the next ``fit``
             finishes the interrupted epoch first.
         """
-        X, y = self._inputs(X, y)
+        X_host, X, y = self._inputs(X, y, host=True)
         epochs = check_positive_int(epochs, "epochs")
         lr = check_rate(lr, "lr", self.dtype)
         batch_size = check_positive_int(batch_size, "batch_size")
@@ -228,7 +261,7 @@ class StackedClassifier(Model):
             cosine_epochs = check_positive_int(cosine_epochs, "cosine_epochs")
         if eval_sets is not None and not isinstance(eval_sets, dict):
             raise ValueError("eval_sets: expected a dict of name -> (X, y)")
-        evals = {name: self._inputs(*xy) for name, xy in (eval_sets or {}).items()}
+        evals = {name: self._inputs(*xy, host=True) for name, xy in (eval_sets or {}).items()}
         if self._opt_state is None or self._opt_state[0] != optimizer:
             self._opt_state = (optimizer, self.backend.optimizer_state(self.weights, self.biases))
         history = {"loss": [], "train_accuracy": [], "seconds": [], **{f"accuracy_{k}": [] for k in evals}}
@@ -236,7 +269,7 @@ class StackedClassifier(Model):
         pending = self.partial_epoch  # where an interrupted epoch stopped, if one did
         at, partial = self._resume_point(n, batch_size, True)
         aug = Augment(corruption, shift, height, self.seed)
-        with stopping.ctrl_c_sets(stopping.new_stop()) as stop:
+        with stopping.ctrl_c_sets(stopping.new_stop()) as stop, mapped.reading(X_host, random=True):
             for _ in range(epochs):
                 start = time.perf_counter()
                 order = epoch_order(self.seed, self.epochs_trained, n)[None, :]
@@ -260,8 +293,8 @@ class StackedClassifier(Model):
                 at[:] = 0
                 self.epochs_trained += 1
                 record = {"loss": float(loss[0]), "train_accuracy": float(hits[0] / n)}
-                for name, (Xe, ye) in evals.items():
-                    record[f"accuracy_{name}"] = self.accuracy(Xe, ye)
+                for name, (Xe_host, Xe, ye) in evals.items():
+                    record[f"accuracy_{name}"] = self._eval_accuracy(Xe_host, Xe, ye)
                 record["seconds"] = seconds
                 for k, v in record.items():
                     history[k].append(v)
@@ -270,6 +303,12 @@ class StackedClassifier(Model):
             if stop[0]:  # in the last batch, or in the last callback: the work is done and kept
                 raise stopping.TrainingInterrupted(self, History(history), stop[0])
         return History(history)
+
+    def _eval_accuracy(self, X_host, X, y):
+        y, hits = self.backend.to_host(y), 0
+        for start, stop, logits in self._logit_chunks(X_host, X):
+            hits += int((logits.argmax(axis=1) == y[start:stop]).sum())
+        return hits / len(y)
 
     def _image_height(self, shift, image_shape):
         """Rows of the input images for ``shift`` > 0 (checked), else 1."""
@@ -311,11 +350,17 @@ class StackedClassifier(Model):
         ``mW1, vW1, ..., mb1, vb1, ...`` and the step count), so that a loaded model
         trains on exactly as this one would (a checkpoint).
         """
+        arrays, config = self._saved(optimizer_state)
+        return io.save_model(path, arrays, {**config, **extra})
+
+    def _saved(self, optimizer_state=True):
+        """``(arrays, config)`` as :meth:`save` writes them (a pickle keeps the optimizer's
+        state too)."""
         arrays, config = self.params(), self.config()
         if optimizer_state and self._opt_state is not None:
             more, config["optimizer"] = self._optimizer_arrays()
             arrays.update(more)
-        return io.save_model(path, arrays, {**config, **extra})
+        return arrays, config
 
     def _optimizer_arrays(self):
         """Host copies of the optimizer's moments by name, and its record ``{name, steps}``."""

@@ -19,7 +19,8 @@ import time
 
 import numpy as np
 
-from . import io, stopping
+from . import config as _config
+from . import io, mapped, stopping
 from .backends import get_backend
 from .backends.records import CROSS_ENTROPY, MSE, AEHyper, Cursor, Schedule
 from .checks import check_choice, check_data, check_dtype, check_positive_int, check_probability, check_rate
@@ -151,6 +152,11 @@ class Model(stopping.PartialEpoch, abc.ABC):
             return cls._array_shapes(cfg)
 
         arrays, cfg = io.load_model(path, (), keys, shapes)
+        return cls._from_saved(arrays, cfg, device, path)
+
+    @classmethod
+    def _from_saved(cls, arrays, cfg, device, path):
+        """A model from its arrays and config (as :meth:`save` writes them), checked."""
         try:
             model = cls._from_config(cfg, device)
             model._load_arrays(arrays, cfg, path)
@@ -176,6 +182,57 @@ class Model(stopping.PartialEpoch, abc.ABC):
 
     def _finite(self):
         return all(np.isfinite(a).all() for a in self.params().values())
+
+    # ---------------------------------------------------------------- pickling
+
+    def _saved(self):
+        """``(arrays, config)``: what :meth:`save` writes."""
+        return self.params(), self.config()
+
+    def __reduce__(self):
+        """A pickle holds what :meth:`save` writes (the parameters as NumPy arrays and the
+        config), no compiled code and no device handle: unpickling rebuilds the model on
+        its device through the same path as :meth:`load`. Small enough to ship to the
+        workers of a cluster (README, "Scaling out")."""
+        arrays, cfg = self._saved()
+        return _unpickle, (type(self), arrays, cfg, self.device)
+
+    # ------------------------------------------------------------- data in rows
+
+    def _as_float(self, Xd, start=0, stop=None):
+        """Rows ``start:stop`` of a checked device array as the model's dtype (bytes
+        scaled by 1/255: a new array; floats: a view)."""
+        stop = Xd.shape[0] if stop is None else stop
+        if Xd.dtype == self.dtype:
+            return Xd[start:stop]
+        return self.backend.gather_rows(Xd, start, stop, self.dtype)
+
+    def _in_chunks(self, X):
+        """True when work on all of ``X`` (a checked host array) goes ``EVAL_CHUNK`` rows
+        at a time from the host: bytes or a mapped file (in memory, floats go whole to
+        the device's own chunked loops, as they always did)."""
+        return X.dtype != self.dtype or mapped.is_mapped(X)
+
+    def _map_rows(self, X, Xd, fn, width, out, name="out"):
+        """``fn(rows)`` (device arrays of ``width`` columns) of every row of ``X``, into
+        ``out`` (None: a new array), ``EVAL_CHUNK`` rows at a time when ``_in_chunks``."""
+        n = X.shape[0]
+        if out is not None:
+            if not isinstance(out, np.ndarray) or out.shape != (n, width) or out.dtype != self.dtype:
+                raise ValueError(f"{name}: expected a writable {self.dtype.name} array of shape {(n, width)}, "
+                                 f"got {getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')}")
+            if not out.flags.writeable:
+                raise ValueError(f"{name}: the array is read-only; open it writable (mode 'w+' or 'r+')")
+        if out is None and not self._in_chunks(X):
+            return self.backend.to_host(fn(self._as_float(Xd)))
+        if out is None:
+            out = np.empty((n, width), self.dtype)
+        step = _config.EVAL_CHUNK
+        with mapped.reading(X, out):
+            for start in range(0, n, step):
+                stop = min(start + step, n)
+                out[start:stop] = self.backend.to_host(fn(self._as_float(Xd, start, stop)))
+        return out
 
 
 class Autoencoder(Model):
@@ -260,33 +317,68 @@ class Autoencoder(Model):
         return AEHyper(LOSSES[self.loss_name], self.corruption, self.rho, self.beta, self.seed)
 
     def _data(self, X, name="X"):
-        """``X`` checked (host array) and on the device: ``(host, device)``."""
+        """``X`` checked (host array: floats of the model's dtype, or bytes; a mapped
+        file stays mapped) and on the device: ``(host, device)``."""
         X = check_data(X, self.n_visible, name=name, unit_interval=self.loss_name == "cross_entropy",
-                       dtype=self.dtype)
-        return X, self.backend.asarray(X, self.dtype)
+                       dtype=self.dtype, keep_bytes=True)
+        return X, self.backend.asarray(X, X.dtype)
 
-    def _corrupted(self, X, Xd, mask):
-        """The encoder's input (on the device): ``X * mask``, or a fresh noise draw of
-        ``Xd`` (``X`` on the device) when ``mask`` is None."""
+    def _next_stream(self):
+        """A fresh noise stream for an explicit draw (they count down from the top, away
+        from the epochs')."""
+        self._noise_stream += 1
+        return 2**62 - self._noise_stream
+
+    def _corrupted(self, Xf, mask):
+        """The encoder's input (on the device) for the float rows ``Xf``: ``Xf * mask``,
+        or a fresh noise draw when ``mask`` is None."""
         if mask is not None:
             mask = np.asarray(mask)
-            if mask.shape != X.shape:
-                raise ValueError(f"mask: expected the shape of X {X.shape}, got {mask.shape}")
+            if mask.shape != tuple(Xf.shape):
+                raise ValueError(f"mask: expected the shape of X {tuple(Xf.shape)}, got {mask.shape}")
             if not np.isin(mask, (0, 1)).all():
                 raise ValueError("mask: expected only 0 and 1")
-            return self.backend.asarray(X * mask, self.dtype)
+            return self.backend.asarray(self.backend.to_host(Xf) * mask, self.dtype)
         if self.corruption == 0.0:
-            return Xd
-        self._noise_stream += 1
-        # Streams of explicit draws count down from the top, away from the epochs'.
-        return self.backend.corrupt(Xd, self.corruption, self.seed, 2**62 - self._noise_stream)
+            return Xf
+        return self.backend.corrupt(Xf, self.corruption, self.seed, self._next_stream())
+
+    def _chunked_loss(self, X, Xd):
+        """``loss`` over ``EVAL_CHUNK`` rows at a time from the host: the reconstruction
+        term and the mean activations summed over the chunks, the KL term taken once on
+        the mean over all rows (as the one-piece loss does)."""
+        n, hp = X.shape[0], self._hyper()
+        stream = self._next_stream() if self.corruption > 0.0 else 0
+        recon, rho_hat = 0.0, np.zeros(self.n_hidden)
+        with mapped.reading(X):
+            for start in range(0, n, _config.EVAL_CHUNK):
+                stop = min(start + _config.EVAL_CHUNK, n)
+                clean = self._as_float(Xd, start, stop)
+                seen = clean
+                if self.corruption > 0.0:
+                    seen = self.backend.gather_rows(Xd, start, stop, self.dtype, self.corruption, self.seed, stream)
+                _, part, part_rho = self.backend.ae_loss(self.W, self.b, self.c, seen, clean, hp._replace(beta=0.0))
+                recon += float(part) * (stop - start)
+                rho_hat += self.backend.to_host(part_rho).astype(np.float64) * (stop - start)
+        loss = recon / n
+        if self.beta > 0.0:
+            q = np.clip(rho_hat / n, _config.KL_EPS, 1.0 - _config.KL_EPS)
+            rho = self.rho
+            loss += self.beta * float(np.sum(rho * np.log(rho / q) + (1.0 - rho) * np.log((1.0 - rho) / (1.0 - q))))
+        return loss
 
     # ----------------------------------------------------------------- public
 
     def loss(self, X, mask=None):
-        """The training loss on all of ``X`` taken as one batch (see the module docstring)."""
+        """The training loss on all of ``X`` taken as one batch (see the module docstring).
+
+        Bytes and memory-mapped files are read ``EVAL_CHUNK`` rows at a time (without a
+        ``mask``; the KL term is then computed in float64 on the host)."""
         X, Xd = self._data(X)
-        loss, _, _ = self.backend.ae_loss(self.W, self.b, self.c, self._corrupted(X, Xd, mask), Xd, self._hyper())
+        if mask is None and self._in_chunks(X):
+            return self._chunked_loss(X, Xd)
+        Xf = self._as_float(Xd)
+        loss, _, _ = self.backend.ae_loss(self.W, self.b, self.c, self._corrupted(Xf, mask), Xf, self._hyper())
         return float(loss)
 
     def loss_and_grads(self, X, mask=None):
@@ -296,8 +388,9 @@ class Autoencoder(Model):
         is still the clean ``X``).
         """
         X, Xd = self._data(X)
+        Xf = self._as_float(Xd)
         loss, grads = self.backend.ae_loss_and_grads(
-            self.W, self.b, self.c, self._corrupted(X, Xd, mask), Xd, self._hyper()
+            self.W, self.b, self.c, self._corrupted(Xf, mask), Xf, self._hyper()
         )
         return float(loss), {k: self.backend.to_host(v).copy() for k, v in grads.items()}
 
@@ -341,7 +434,7 @@ class Autoencoder(Model):
             The model keeps the parameters after the last epoch that stayed finite, and
             the error's ``history`` holds the epochs before.
         """
-        _, X = self._data(X)
+        host, X = self._data(X)
         epochs = check_positive_int(epochs, "epochs")
         lr = check_rate(lr, "lr", self.dtype)
         if chunk_epochs is not None:
@@ -366,7 +459,7 @@ class Autoencoder(Model):
             )
             return int(at[0]), chunk_losses[: int(at[0])]
 
-        with stopping.ctrl_c_sets(stopping.new_stop()) as stop:
+        with stopping.ctrl_c_sets(stopping.new_stop()) as stop, mapped.reading(host, random=True):
             while done < epochs:
                 todo = min(chunk, epochs - done)
                 first = self.epochs_trained
@@ -412,23 +505,36 @@ class Autoencoder(Model):
                 raise stopping.TrainingInterrupted(self, history(), stop[0])
         return history()
 
-    def encode(self, X):
-        """Hidden activations ``sigmoid(X W + b)`` of clean inputs."""
-        return self.backend.to_host(self.backend.encode(self._data(X)[1], self.W, self.b))
+    def encode(self, X, out=None):
+        """Hidden activations ``sigmoid(X W + b)`` of clean inputs.
 
-    def decode(self, H):
-        """Outputs ``sigmoid(H W^T + c)`` of codes ``H``."""
-        H = check_data(H, self.n_hidden, name="H", dtype=self.dtype)
-        return self.backend.to_host(self.backend.decode(self.backend.asarray(H, self.dtype), self.W, self.c))
+        ``out``: an array of shape ``(len(X), n_hidden)`` and the model's dtype to write
+        them into (a ``np.lib.format.open_memmap`` file, for data bigger than memory),
+        returned. Bytes, mapped files and ``out`` go ``EVAL_CHUNK`` rows at a time.
+        """
+        X, Xd = self._data(X)
+        return self._map_rows(X, Xd, lambda rows: self.backend.encode(rows, self.W, self.b), self.n_hidden, out)
 
-    def reconstruct(self, X):
-        """``decode(encode(X))``."""
-        H = self.backend.encode(self._data(X)[1], self.W, self.b)
-        return self.backend.to_host(self.backend.decode(H, self.W, self.c))
+    def decode(self, H, out=None):
+        """Outputs ``sigmoid(H W^T + c)`` of codes ``H`` (``out`` as for :meth:`encode`)."""
+        H = check_data(H, self.n_hidden, name="H", dtype=self.dtype, keep_bytes=False)
+        return self._map_rows(H, self.backend.asarray(H, self.dtype),
+                              lambda rows: self.backend.decode(rows, self.W, self.c), self.n_visible, out)
+
+    def reconstruct(self, X, out=None):
+        """``decode(encode(X))`` (``out`` as for :meth:`encode`)."""
+        X, Xd = self._data(X)
+
+        def up_and_down(rows):
+            return self.backend.decode(self.backend.encode(rows, self.W, self.b), self.W, self.c)
+
+        return self._map_rows(X, Xd, up_and_down, self.n_visible, out)
 
     def corrupt(self, X, stream=0):
-        """``X`` with the masking noise of ``stream`` (as training draws it for an epoch)."""
-        return self.backend.to_host(self.backend.corrupt(self._data(X)[1], self.corruption, self.seed, stream))
+        """``X`` with the masking noise of ``stream`` (as training draws it for an epoch),
+        in the model's dtype."""
+        X, Xd = self._data(X)
+        return self.backend.to_host(self.backend.corrupt(Xd, self.corruption, self.seed, stream, self.dtype))
 
     def __repr__(self):
         sparsity = "None" if self.sparsity is None else f"(rho={self.rho:g}, beta={self.beta:g})"
@@ -436,6 +542,10 @@ class Autoencoder(Model):
             f"Autoencoder({self.n_visible} -> {self.n_hidden}, loss={self.loss_name!r}, "
             f"corruption={self.corruption:g}, sparsity={sparsity}, device={self.device!r}, {self._trained()})"
         )
+
+
+def _unpickle(cls, arrays, cfg, device):
+    return cls._from_saved(arrays, cfg, device, "the pickled model")
 
 
 from .classifier import OPTIMIZERS, StackedClassifier  # noqa: E402,F401  (fastae.model's public names)

@@ -17,6 +17,11 @@ Formats (recognised by the name's suffix, else by the first bytes):
 
 Arrays of three or more dimensions (images) are flattened to rows: the first axis counts
 the patterns. Integer and boolean data become float32, float64 stays float64.
+
+With ``mmap=True`` a ``.npy`` file of uint8, float32 or float64 (C order) is not read
+into memory: it is memory-mapped (``np.load(mmap_mode="r")``) and checked for NaN and
+infinite values a chunk at a time; uint8 stays uint8 (the models scale bytes by 1/255
+as they read them).
 """
 from __future__ import annotations
 
@@ -122,12 +127,17 @@ def _npy_header(f, path, size):
     return shape, fortran, dtype
 
 
-def _read_npy(path):
+#: dtypes of a ``.npy`` file that ``load_array(mmap=True)`` maps as they are.
+MAPPED_DTYPES = (np.uint8, np.float32, np.float64)
+
+
+def _read_npy(path, mmap=False):
     size = os.path.getsize(path)
     with open(path, "rb") as f:
-        _npy_header(f, path, size)
+        shape, fortran, dtype = _npy_header(f, path, size)
+    mapped = mmap and not fortran and dtype in MAPPED_DTYPES and dtype.isnative and len(shape) >= 2
     try:
-        return np.load(path, allow_pickle=False)
+        return np.load(path, mmap_mode="r" if mapped else None, allow_pickle=False)
     except Exception as e:  # noqa: BLE001  (a checked header, but untrusted data)
         raise DataError(f"{path}: not a readable .npy array ({type(e).__name__}: {e})") from None
 
@@ -254,7 +264,9 @@ def _read_idx(path):
 
 
 def _as_rows(arr, path):
-    """``arr`` as a finite 2-D float array with one pattern per row, or a DataError."""
+    """``arr`` as a finite 2-D float array with one pattern per row, or a DataError (a
+    memory-mapped array stays mapped, checked a chunk at a time)."""
+    kept = isinstance(arr, np.memmap)
     arr = np.asarray(arr)
     if arr.dtype.names is not None or not (
         np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
@@ -270,6 +282,8 @@ def _as_rows(arr, path):
         raise DataError(f"{path}: holds no data (shape {arr.shape})")
     if arr.ndim > 2:
         arr = arr.reshape(arr.shape[0], -1)
+    if kept:
+        return _checked_mapped(arr, path)
     dtype = np.float64 if arr.dtype.itemsize >= 8 and np.issubdtype(arr.dtype, np.floating) else np.float32
     with np.errstate(over="ignore", invalid="ignore"):
         X = np.ascontiguousarray(arr, dtype=dtype)
@@ -283,7 +297,26 @@ def _as_rows(arr, path):
     return X
 
 
-def load_array(path, key=None):
+def _checked_mapped(X, path):
+    """A mapped 2-D array, checked for NaN and infinite values a chunk at a time."""
+    from . import mapped
+
+    if X.dtype == np.uint8:
+        return X
+    step = max(1, (1 << 24) // (X.shape[1] * X.itemsize))
+    with mapped.reading(X):
+        for start in range(0, X.shape[0], step):
+            bad = ~np.isfinite(X[start : start + step])
+            if bad.any():
+                r, c = np.argwhere(bad)[0]
+                raise DataError(
+                    f"{path}: NaN or infinite values (the first in row {start + r + 1}, column {c + 1}); "
+                    "remove or replace them"
+                )
+    return X
+
+
+def load_array(path, key=None, mmap=False):
     """Read a data file as a 2-D float array, one pattern per row.
 
     Parameters
@@ -292,6 +325,9 @@ def load_array(path, key=None):
         A ``.npy``, ``.npz``, CSV or IDX file (see the module docstring).
     key : str or None
         The array to take from an ``.npz`` holding several; only for ``.npz`` files.
+    mmap : bool
+        Memory-map a ``.npy`` file of uint8, float32 or float64 instead of reading it
+        (bytes then stay bytes; see the module docstring).
 
     Returns
     -------
@@ -320,7 +356,7 @@ def load_array(path, key=None):
         if key is not None and fmt != "npz":
             raise DataError(f"{path}: --key (key=) picks an array of an .npz file; this is a {fmt} file")
         if fmt == "npy":
-            arr = _read_npy(path)
+            arr = _read_npy(path, mmap)
         elif fmt == "npz":
             arr = _read_npz(path, key)
             if key is not None:

@@ -97,6 +97,27 @@ def test_gather_augment_matches_cpu_bit_for_bit(rng):
     np.testing.assert_array_equal(out.copy_to_host(), expected)
 
 
+@pytest.mark.parametrize("shift", [0, 1])
+def test_gathers_of_bytes_match_cpu_bit_for_bit(rng, shift):
+    X = rng.integers(0, 256, (3 * TPB + 1, 20), dtype=np.uint8)
+    rows = rng.permutation(len(X))[:11]
+    out = cuda.device_array((11, 20), np.float32)
+    ck.gather_augment(out, dev(X), dev(rows), 0.3, shift, 5, 7, 3, 1)
+    expected = np.empty((11, 20), np.float32)
+    cpu.gather_augment(expected, X, rows, 0.3, shift, 5, 7, 3, 1)
+    np.testing.assert_array_equal(out.copy_to_host(), expected)
+    assert 0.0 < expected.max() <= 1.0
+
+
+def test_autoencoder_on_bytes_parity_with_cpu(rng):
+    X = rng.integers(0, 256, (3 * TPB + 1, 9), dtype=np.uint8)
+    kwargs = dict(corruption=0.2, sparsity=(0.1, 0.5), seed=3)
+    on_cpu, on_gpu = Autoencoder(9, 5, **kwargs), Autoencoder(9, 5, device="cuda", **kwargs)
+    np.testing.assert_allclose(on_gpu.fit(X, 2, 0.1, batch_size=8), on_cpu.fit(X, 2, 0.1, batch_size=8), rtol=1e-5)
+    np.testing.assert_allclose(on_gpu.encode(X), on_cpu.encode(X), rtol=1e-5, atol=1e-6)
+    assert on_gpu.loss(X) == pytest.approx(on_cpu.loss(X), rel=1e-5)
+
+
 @pytest.mark.parametrize("loss_kind", [CROSS_ENTROPY, MSE])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_output_delta(rng, dtype, loss_kind):

@@ -79,10 +79,18 @@ class Backend(abc.ABC):
 
     # --------------------------------------------------------- tied autoencoder
 
-    def corrupt(self, X, p, seed, stream):
+    def corrupt(self, X, p, seed, stream, dtype=None):
+        """``X`` with masking noise, in ``dtype`` (default: ``X``'s; bytes scaled by 1/255)."""
+        return self.gather_rows(X, 0, X.shape[0], X.dtype if dtype is None else dtype, p, seed, stream)
+
+    def gather_rows(self, X, start, stop, dtype, p=0.0, seed=0, stream=0):
+        """Rows ``start:stop`` of ``X`` as a new ``dtype`` array on the device, bytes scaled
+        by 1/255, with the masking noise of ``stream`` (drawn for the rows' indices in
+        ``X``, as training and ``corrupt`` draw it)."""
         k = self.kernels
-        out = k.empty(X.shape, X.dtype)
-        k.gather_corrupt(out, X, k.arange(X.shape[0]), p, seed, stream, self.n_blocks(X.size))
+        out = k.empty((stop - start, X.shape[1]), dtype)
+        rows = self.asarray(np.arange(start, stop), np.int64)
+        k.gather_corrupt(out, X, rows, p, seed, stream, self.n_blocks(out.size))
         return out
 
     def train_autoencoder(self, W, b, c, X, sched, lr, hp, cursor):

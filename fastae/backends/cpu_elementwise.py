@@ -62,6 +62,18 @@ def in_blocks(row_kernel):
 # --------------------------------------------------------------------------- noise
 
 
+@njit(inline="always", **JIT)
+def pixel(X, r, j, out):
+    """``X[r, j]`` in ``out``'s type: bytes (uint8) divided by 255, as NumPy's
+    ``X.astype(t) / t(255)`` divides them (so that bytes and the same data scaled to
+    floats train alike), floats as they are. Only the gathers read the input itself:
+    the rest of a step works on the float batch they fill."""
+    v = out.dtype.type(X[r, j])
+    if X.itemsize == 1:
+        v = v / out.dtype.type(255.0)
+    return v
+
+
 @njit(**JIT)
 def _gather_corrupt_rows(lo, hi, out, X, rows, p, seed, stream):
     threshold = keep_threshold(p)
@@ -69,11 +81,15 @@ def _gather_corrupt_rows(lo, hi, out, X, rows, p, seed, stream):
     for i in range(lo, hi):
         r = rows[i]
         if p == 0.0:
-            out[i, :] = X[r, :]
+            if X.itemsize == 1:
+                for j in range(X.shape[1]):
+                    out[i, j] = pixel(X, r, j, out)
+            else:
+                out[i, :] = X[r, :]
             continue
         key = noise_row_key(seed, stream, r)
         for j in range(X.shape[1]):
-            out[i, j] = X[r, j] if noise_bits(key, j) >= threshold else zero
+            out[i, j] = pixel(X, r, j, out) if noise_bits(key, j) >= threshold else zero
 
 
 _gather_corrupt_blocks = in_blocks(_gather_corrupt_rows)
@@ -81,7 +97,8 @@ _gather_corrupt_blocks = in_blocks(_gather_corrupt_rows)
 
 @njit(**PJIT)
 def gather_corrupt(out, X, rows, p, seed, stream, n_blocks):
-    """``out[i] = X[rows[i]] * m`` with a masking-noise draw ``m`` (keep prob ``1 - p``).
+    """``out[i] = X[rows[i]] * m`` with a masking-noise draw ``m`` (keep prob ``1 - p``);
+    uint8 ``X`` is scaled by 1/255 on the way (``pixel``).
 
     The mask of a pixel is a hash of ``(seed, stream, rows[i], column)``: the same seed
     gives the same mask whatever the batch order or the thread count.
@@ -107,7 +124,7 @@ def _gather_shift_corrupt_rows(lo, hi, out, X, rows, p, shift, height, seed, str
             for x in range(width):
                 sx = x - dx
                 j = y * width + x
-                v = X[r, sy * width + sx] if 0 <= sy < height and 0 <= sx < width else zero
+                v = pixel(X, r, sy * width + sx, out) if 0 <= sy < height and 0 <= sx < width else zero
                 out[i, j] = v if p == 0.0 or noise_bits(key, j) >= threshold else zero
 
 

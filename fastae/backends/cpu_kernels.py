@@ -5,7 +5,8 @@ each would cost compile time for a line of code). ``cuda_kernels.py`` has the sa
 with the same arguments; the backend interface (``fastae.backends.base``) lists them.
 """
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from .blas import gemm  # noqa: F401
 from .cpu_elementwise import (  # noqa: F401
@@ -83,3 +84,28 @@ def get_sums(acc):
     """``(acc[0], acc[1])`` as floats on the host."""
     return acc[0], acc[1]
 
+
+
+def is_bytes(X):
+    """True when ``X`` holds bytes (uint8): the gathers scale them by 1/255, and the
+    steps read the batch's targets from the gathered float batch instead of ``X``."""
+    return X.dtype == np.uint8
+
+
+@overload(is_bytes)
+def _is_bytes(X):
+    flag = X.dtype == types.uint8
+    return lambda X: flag
+
+
+def float_data(X, batch):
+    """``X`` itself when it holds floats, else the float ``batch`` (decided as the code
+    compiles: a loop over bytes compiles no step that reads bytes)."""
+    return batch if is_bytes(X) else X
+
+
+@overload(float_data)
+def _float_data(X, batch):
+    if X.dtype == types.uint8:
+        return lambda X, batch: batch
+    return lambda X, batch: X

@@ -14,7 +14,7 @@ from numba import njit
 
 from ..config import SPLIT_MIN_TAIL, SPLIT_SAMPLE_ROWS  # noqa: F401  (SPLIT_SAMPLE_ROWS: for the steps)
 from .blas import gemm
-from .cpu_elementwise import JIT, bias_sigmoid, gather_augment, gather_corrupt
+from .cpu_elementwise import JIT, bias_sigmoid, gather_augment, gather_corrupt, pixel
 from .records import AEWork, ClassifierWork, SparseTail
 
 
@@ -90,15 +90,16 @@ def split_batch(out, clean, tail, X, rows, cols, n_dense):
     pattern ``i``'s first ``n_dense`` columns in the order ``cols`` go to
     ``out[i, :n_dense]`` (the rest of ``out[i]`` is left as it was), and the nonzeros of
     the others, numbered from ``n_dense`` on, to ``tail``. When ``clean`` has rows,
-    ``clean[i]`` receives the pattern's target ``X[rows[i]][cols]``.
+    ``clean[i]`` receives the pattern's target ``X[rows[i]][cols]`` (bytes scaled, as in
+    ``pixel``).
     """
-    zero = X.dtype.type(0.0)
+    zero = out.dtype.type(0.0)
     V = X.shape[1]
     for i in range(rows.shape[0]):
         if clean.shape[0] > 0:
-            target, source = clean[i], X[rows[i]]
+            target = clean[i]
             for j in range(V):
-                target[j] = source[cols[j]]
+                target[j] = pixel(X, rows[i], cols[j], clean)
         x, dense = tail.drawn[i], out[i]
         for j in range(n_dense):
             dense[j] = x[cols[j]]
@@ -147,11 +148,14 @@ def draw(out, clean, tail, X, rows, aug, stream, split, n_blocks):
     ``draw_augmented``). For a split input (``split``, as ``input_split`` returns it, with
     ``n_dense`` below the width) it is drawn into ``tail.drawn``, then split
     (``split_batch``); when ``clean`` has rows they receive the batch's clean targets in
-    the split's column order."""
+    the split's column order; without a split (bytes, whose targets the step cannot read
+    from ``X``), the clean batch itself."""
     P = rows.shape[0]
     cols, n_dense = split
     if n_dense == X.shape[1]:
         gather_corrupt(out[:P], X, rows, aug.corruption, aug.seed, stream, n_blocks)
+        if clean.shape[0] > 0:
+            gather_corrupt(clean[:P], X, rows, 0.0, aug.seed, stream, n_blocks)
     else:
         gather_corrupt(tail.drawn[:P], X, rows, aug.corruption, aug.seed, stream, n_blocks)
         split_batch(out, clean, tail, X, rows, cols, n_dense)
@@ -225,7 +229,8 @@ def tied_weight_step(out, alpha, beta, ws, P, n_dense):
 def ae_work(n_visible, n_hidden, batch_size, dtype, with_dW, with_tail):
     """Buffers for ``steps.ae_step`` on batches of up to ``batch_size`` patterns (``dW``
     is empty unless ``with_dW``: training updates W in place, see ``tied_weight_step``;
-    the sparse tail's buffers are empty unless ``with_tail``)."""
+    the sparse tail's buffers and ``clean``, the batch's targets, are empty unless
+    ``with_tail``: a split input, or bytes, whose targets are gathered as floats)."""
     B = batch_size
     n_dW = n_visible if with_dW else 0
     return AEWork(

@@ -86,13 +86,14 @@ def get_sums(acc):
 
 
 def ae_work(n_visible, n_hidden, batch_size, dtype, with_dW, with_tail):
-    """``cpu_sparse.ae_work`` on the device (no sparse tail)."""
+    """``cpu_sparse.ae_work`` on the device (no sparse tail; ``clean``, the batch's
+    targets, for a byte input)."""
     B = batch_size
-    none = empty((0, n_visible), dtype)
+    clean = empty((B if with_tail else 0, n_visible), dtype)
     return AEWork(empty((2 * B, n_visible), dtype), empty((2 * B, n_hidden), dtype),
                   empty((n_visible if with_dW else 0, n_hidden), dtype), empty(n_hidden, dtype),
                   empty(n_visible, dtype), empty(n_hidden, dtype), zeros(n_hidden, dtype), empty(B, dtype), sums(),
-                  none, None)
+                  clean, None)
 
 
 def classifier_work(weights, batch_size, with_tail):
@@ -140,7 +141,7 @@ def tied_weight_step(out, alpha, beta, ws, P, n_dense):
 
 
 @cuda.jit
-def _gather_augment(out, X, rows, p, shift, height, seed, stream):
+def _gather_augment(out, X, rows, p, shift, height, seed, stream, divisor):
     P, V = out.shape
     width = V // height
     span = np.uint64(2 * shift + 1)
@@ -156,7 +157,7 @@ def _gather_augment(out, X, rows, p, shift, height, seed, stream):
             sx -= np.int64(noise_bits(key, V + 1) % span) - shift
         v = 0.0
         if 0 <= sy < height and 0 <= sx < width:
-            v = X[r, sy * width + sx]
+            v = X[r, sy * width + sx] / divisor  # bytes / 255 in float64, then rounded: the CPU's float32 quotient
         if p == 0.0 or noise_bits(key, j) >= threshold:
             out[i, j] = v
         else:
@@ -164,8 +165,10 @@ def _gather_augment(out, X, rows, p, shift, height, seed, stream):
 
 
 def gather_augment(out, X, rows, p, shift, height, seed, stream, n_blocks):
-    """The CPU's ``gather_augment`` (random shifts, then masking noise), bit for bit."""
-    _gather_augment[_launch(out.size)](out, X, rows, p, shift, height, seed, stream)
+    """The CPU's ``gather_augment`` (random shifts, then masking noise, bytes scaled by
+    1/255), bit for bit."""
+    divisor = 255.0 if is_bytes(X) else 1.0
+    _gather_augment[_launch(out.size)](out, X, rows, p, shift, height, seed, stream, divisor)
 
 
 def gather_corrupt(out, X, rows, p, seed, stream, n_blocks):
@@ -175,6 +178,18 @@ def gather_corrupt(out, X, rows, p, seed, stream, n_blocks):
 
 def draw(out, clean, tail, X, rows, aug, stream, split, n_blocks):
     gather_corrupt(out[: rows.shape[0]], X, rows, aug.corruption, aug.seed, stream, n_blocks)
+    if clean.shape[0] > 0:
+        gather_corrupt(clean[: rows.shape[0]], X, rows, 0.0, aug.seed, stream, n_blocks)
+
+
+def is_bytes(X):
+    """The CPU's ``is_bytes``: True for uint8 data."""
+    return X.dtype == np.uint8
+
+
+def float_data(X, batch):
+    """The CPU's ``float_data``: ``X``, or ``batch`` for bytes."""
+    return batch if is_bytes(X) else X
 
 
 def draw_augmented(out, clean, tail, X, rows, aug, stream, split, n_blocks):

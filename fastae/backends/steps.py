@@ -94,7 +94,8 @@ def _ae_batches(W, b, c, X, sched, lr, hp, cursor, history, split_blocks):
     n_dense = split[1]
     n = X.shape[0]
     B = min(sched.batch_size, n)
-    ws = k.ae_work(X.shape[1], W.shape[1], B, W.dtype, False, n_dense < X.shape[1])  # noqa: F821
+    direct = n_dense == X.shape[1] and not k.is_bytes(X)  # targets read from X itself  # noqa: F821
+    ws = k.ae_work(X.shape[1], W.shape[1], B, W.dtype, False, not direct)  # noqa: F821
     targets = k.arange(B)  # rows of the gathered targets ws.clean  # noqa: F821
     aug = Augment(hp.corruption, 0, 1, hp.seed)
     for e in range(sched.orders.shape[0]):
@@ -104,10 +105,10 @@ def _ae_batches(W, b, c, X, sched, lr, hp, cursor, history, split_blocks):
             rows = sched.orders[e, start : min(start + sched.batch_size, n)]
             P = rows.shape[0]
             k.draw(ws.xd, ws.clean, ws.tail, X, rows, aug, sched.first_epoch + e, split, n_blocks)  # noqa: F821
-            if n_dense < X.shape[1]:
-                ae_step(W, b, c, ws.clean, targets[:P], hp, ws, n_dense, n_blocks)
+            if direct:
+                ae_step(W, b, c, k.float_data(X, ws.clean), rows, hp, ws, n_dense, n_blocks)  # noqa: F821
             else:
-                ae_step(W, b, c, X, rows, hp, ws, n_dense, n_blocks)
+                ae_step(W, b, c, ws.clean, targets[:P], hp, ws, n_dense, n_blocks)
             tied_update(W, b, c, W.dtype.type(lr), ws, P, n_dense)
         history[e, 0] = k.get_sums(ws.sums)[0] / n  # noqa: F821
     _stopped(cursor, sched.orders.shape[0], 0, (0.0, 0.0))

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import io, plots
+from .. import config, io, mapped, plots
 from ..backends import get_backend
 from ..checks import (
     check_choice,
@@ -41,6 +41,7 @@ from ..checks import (
     check_seed,
     check_sparsity,
     check_unit_interval,
+    chunked_range,
     stage_seed,
 )
 from ..model import INITS, LOSSES, Autoencoder, TrainingDiverged
@@ -125,8 +126,55 @@ def _weights_figure(rec, model, layer, source):
 
 def _layer_settings(cfg, X, layer):
     """What layer ``layer``'s result depends on: the settings and its input data."""
-    return {**asdict(cfg), "layer": layer, "input_shape": list(X.shape),
-            "input_crc32": zlib.crc32(memoryview(X).cast("B"))}
+    with mapped.reading(X):
+        crc = zlib.crc32(memoryview(X).cast("B"))
+    return {**asdict(cfg), "layer": layer, "input_shape": list(X.shape), "input_crc32": crc}
+
+
+def _chunked(X):
+    """True when whole-array work on ``X`` goes in chunks: bytes or a mapped file."""
+    return X.dtype == np.uint8 or mapped.is_mapped(X)
+
+
+def _rows_as_float(X, start, stop):
+    part = np.asarray(X[start:stop])
+    return part.astype(np.float32) / np.float32(255) if part.dtype == np.uint8 else part
+
+
+def _data_summary(X):
+    """``(min, max, mean)`` of the data as the models see them (bytes scaled by 1/255)."""
+    if not _chunked(X):
+        return float(X.min()), float(X.max()), float(X.mean())
+    lo, hi, total = np.inf, -np.inf, 0.0
+    with mapped.reading(X):
+        for start in range(0, X.shape[0], config.EVAL_CHUNK):
+            part = _rows_as_float(X, start, start + config.EVAL_CHUNK)
+            lo, hi = min(lo, float(part.min())), max(hi, float(part.max()))
+            total += float(part.sum(dtype=np.float64))
+    return lo, hi, total / X.size
+
+
+def _layer_stats(model, inputs, keep_codes):
+    """``(codes or None, reconstruction MSE, mean activation)`` of a trained layer; the
+    codes only when ``keep_codes`` (the next layer's input), the rest in chunks for
+    bytes and mapped files."""
+    if not _chunked(inputs):
+        H = model.encode(inputs)
+        Y = model.reconstruct(inputs)
+        return H, float(((Y.astype(np.float64) - inputs) ** 2).sum(axis=1).mean()), float(H.mean())
+    n = inputs.shape[0]
+    H = np.empty((n, model.n_hidden), model.dtype) if keep_codes else None
+    squared, active = 0.0, 0.0
+    with mapped.reading(inputs):
+        for start in range(0, n, config.EVAL_CHUNK):
+            stop = min(start + config.EVAL_CHUNK, n)
+            codes = model.encode(inputs[start:stop])
+            Y = model.decode(codes)
+            squared += float(((Y.astype(np.float64) - _rows_as_float(inputs, start, stop)) ** 2).sum())
+            active += float(codes.sum(dtype=np.float64))
+            if H is not None:
+                H[start:stop] = codes
+    return H, squared / n, active / (n * model.n_hidden)
 
 
 def _train_layer(model, history, inputs, cfg, layer, echo):
@@ -169,10 +217,10 @@ def run(cfg=TrainConfig(), data=None, out="runs/train", echo=silent, *, source=N
         from ..userdata import load_array
 
         source = source or str(data)
-        data = load_array(data, key=key)
+        data = load_array(data, key=key, mmap=True)
     source = source or "data"
     get_backend(cfg.device)  # an unusable device fails here, before any work
-    X = check_data(data, None, name=source, dtype=np.float32)
+    X = check_data(data, None, name=source, dtype=np.float32, keep_bytes=True)
     if cfg.loss == "cross_entropy":
         check_unit_interval(X, source)
     out = prepare_run_dir(out)
@@ -185,21 +233,22 @@ def run(cfg=TrainConfig(), data=None, out="runs/train", echo=silent, *, source=N
                     resume=resume)
     clock = Stopwatch()
     sizes = (d, *cfg.hidden)
+    lo, hi, mean = _data_summary(X)
     metrics = {
         "command": "train",
         "config": asdict(cfg),
         "data": {
             "source": str(source),
             "shape": [n, d],
-            "min": float(X.min()),
-            "max": float(X.max()),
-            "mean": float(X.mean()),
+            "min": lo,
+            "max": hi,
+            "mean": mean,
         },
         "layer_sizes": list(sizes),
         "layers": [],
         "environment": environment(),
     }
-    if cfg.loss == "mse" and (X.min() < 0.0 or X.max() > 1.0):
+    if cfg.loss == "mse" and (lo < 0.0 or hi > 1.0):
         echo(f"Note: the outputs are sigmoids in (0, 1); values of {source} outside [0, 1] cannot be reconstructed.")
     curves = {}
     inputs = X
@@ -227,15 +276,14 @@ def run(cfg=TrainConfig(), data=None, out="runs/train", echo=silent, *, source=N
                                     data_source=str(source), parents=(f"layer{layer - 1}",) if layer > 1 else ())
         losses, seconds = history["loss"], stages.records[f"layer{layer}"]["seconds"]
         losses = np.asarray(losses)
-        H = model.encode(inputs)
-        Y = model.reconstruct(inputs)
+        H, mse, active = _layer_stats(model, inputs, layer < len(cfg.hidden))
         record = {
             "layer": layer,
             "n_visible": n_in,
             "n_hidden": k,
             "final_loss": float(losses[-1]),
-            "reconstruction_mse": float(((Y.astype(np.float64) - inputs) ** 2).sum(axis=1).mean()),
-            "mean_activation": float(H.mean()),
+            "reconstruction_mse": mse,
+            "mean_activation": active,
             "seconds": seconds,
             "loss_curve": losses,
         }
@@ -331,14 +379,16 @@ def load_stack(path, device="cpu"):
 
 
 def check_input(models, X, source="data"):
-    """``X`` checked against the first model: a float array of the right width, in [0, 1]
-    for a cross-entropy model."""
+    """``X`` checked against the first model: a float array of the right width (or
+    bytes, scaled by 1/255; a mapped file stays mapped), in [0, 1] for a cross-entropy
+    model."""
     first = models[0]
-    X = check_data(X, None, name=source, dtype=first.dtype)
+    X = check_data(X, None, name=source, dtype=first.dtype, keep_bytes=True)
     if X.shape[1] != first.n_visible:
         raise ValueError(f"{source}: has {X.shape[1]} values per row, the model takes {first.n_visible}")
-    if first.loss_name == "cross_entropy":
-        lo, hi = float(X.min()), float(X.max())
+    if first.loss_name == "cross_entropy" and X.dtype != np.uint8:
+        with mapped.reading(X):
+            lo, hi = chunked_range(X)
         if lo < 0.0 or hi > 1.0:
             raise ValueError(
                 f"{source}: values must lie in [0, 1] for this cross-entropy model (found {lo:g} .. {hi:g}); "
@@ -347,16 +397,44 @@ def check_input(models, X, source="data"):
     return X
 
 
-def encode(models, X):
-    """The codes of the top layer: ``X`` encoded through every model in turn."""
+def _stack_codes(models, X):
     for model in models:
         X = model.encode(X)
     return X
 
 
-def reconstruct(models, X):
-    """``X`` encoded through every model, then decoded back down through each."""
-    H = encode(models, X)
+def _stack_reconstructions(models, X):
+    H = _stack_codes(models, X)
     for model in reversed(models):
         H = model.decode(H)
     return H
+
+
+def _by_chunks(fn, X, width, dtype, out):
+    """``fn`` of every row of ``X``, into ``out`` (None: a new array): whole for floats in
+    memory, else ``EVAL_CHUNK`` rows at a time through the whole stack."""
+    if out is None and not _chunked(X):
+        return fn(X)
+    n = X.shape[0]
+    if out is None:
+        out = np.empty((n, width), dtype)
+    if out.shape != (n, width):
+        raise ValueError(f"out: expected shape {(n, width)}, got {out.shape}")
+    with mapped.reading(X, out):
+        for start in range(0, n, config.EVAL_CHUNK):
+            stop = min(start + config.EVAL_CHUNK, n)
+            out[start:stop] = fn(X[start:stop])
+    return out
+
+
+def encode(models, X, out=None):
+    """The codes of the top layer: ``X`` encoded through every model in turn (into
+    ``out``, e.g. a memory-mapped ``.npy``, when given)."""
+    return _by_chunks(lambda rows: _stack_codes(models, rows), X, models[-1].n_hidden, models[0].dtype, out)
+
+
+def reconstruct(models, X, out=None):
+    """``X`` encoded through every model, then decoded back down through each (into
+    ``out`` when given)."""
+    return _by_chunks(lambda rows: _stack_reconstructions(models, rows), X, models[0].n_visible, models[0].dtype,
+                      out)

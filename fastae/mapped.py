@@ -1,0 +1,130 @@
+"""Memory-mapped data (``np.memmap``, ``np.load(path, mmap_mode="r")``): read in place,
+with the pages already read handed back to the page cache as the work goes on.
+
+A process that reads a mapped file keeps every page it has touched mapped, and counted
+in its resident memory, until the system needs the memory; reading a file bigger than
+memory that way pushes everything else out first. While the training loops, the
+encodings or the checks read a mapped array, :func:`reading` runs a thread that tells
+the kernel every ``interval`` seconds that the pages read so far are not needed any
+more (``madvise(MADV_DONTNEED)``): they leave this process's resident set and stay in
+the page cache, from which the next read takes them again without touching the disk.
+The data are never changed (a shared mapping's pages are the file's; a private,
+copy-on-write mapping, ``mmap_mode="c"``, is left alone since dropping its pages would
+drop the changes made to them).
+"""
+import contextlib
+import mmap
+import threading
+import weakref
+
+import numpy as np
+
+#: Seconds between two releases of the pages read.
+RELEASE_INTERVAL = 0.25
+
+
+def _memmap_and_mapping(X):
+    """``(np.memmap, mmap.mmap)`` under the array ``X`` (through its views), or Nones."""
+    seen = 0
+    while X is not None and seen < 64:
+        m = getattr(X, "_mmap", None)
+        if isinstance(m, mmap.mmap):
+            return X, m
+        if isinstance(X, mmap.mmap):
+            return None, X
+        X = getattr(X, "base", None)
+        seen += 1
+    return None, None
+
+
+def mapping(X):
+    """The ``mmap.mmap`` under the array ``X`` (through its views), or None."""
+    return _memmap_and_mapping(X)[1]
+
+
+def is_mapped(X):
+    return mapping(X) is not None
+
+
+def writable(X):
+    """``X``, or, for a read-only memory-mapped file (``np.load(mmap_mode="r")``), the
+    same bytes of the file mapped again copy-on-write: an array numba compiles as a
+    writable one (one compiled variant of each loop instead of two). fastae never writes
+    to its inputs, so the pages stay the file's and can be released as they are read."""
+    if X.flags.writeable or not X.flags.c_contiguous:
+        return X
+    memmap, m = _memmap_and_mapping(X)
+    if memmap is None or getattr(memmap, "filename", None) is None:
+        return X
+    offset = memmap.offset + (X.ctypes.data - memmap.ctypes.data)
+    again = np.memmap(memmap.filename, dtype=X.dtype, mode="c", offset=offset, shape=X.shape)
+    key = id(again._mmap)
+    _UNTOUCHED.add(key)
+    weakref.finalize(again, _UNTOUCHED.discard, key)  # while ``again`` lives, so does its mmap
+    return np.asarray(again)
+
+
+#: ``id`` of the copy-on-write mappings made by :func:`writable` (never written to, so
+#: their pages can be released like a shared mapping's).
+_UNTOUCHED = set()
+
+
+def _advise(m, option):
+    try:
+        m.madvise(option)
+    except (ValueError, OSError):  # closed, or an option this kernel lacks
+        pass
+
+
+@contextlib.contextmanager
+def reading(*arrays, random=False, interval=None):
+    """While the block runs, release the pages read from the mapped ones of ``arrays``
+    every ``interval`` seconds (and once more at the end). ``random=True`` also tells
+    the kernel that the rows are read in no order (shuffled batches): no read-ahead
+    around each page, which would read many times the rows a batch needs from a file
+    that is not in the page cache."""
+    maps = []
+    for X in arrays:
+        m = mapping(X)
+        if m is not None and not m.closed and all(m is not other for other in maps):
+            maps.append(m)
+    maps = [m for m in maps if _shared(m)]
+    if not maps or not hasattr(mmap, "MADV_DONTNEED"):
+        yield
+        return
+    for m in maps:
+        _advise(m, mmap.MADV_RANDOM if random else mmap.MADV_SEQUENTIAL)
+    done = threading.Event()
+    wait = RELEASE_INTERVAL if interval is None else interval
+
+    def release():
+        while not done.wait(wait):
+            for m in maps:
+                _advise(m, mmap.MADV_DONTNEED)
+
+    worker = threading.Thread(target=release, name="fastae-release-pages", daemon=True)
+    worker.start()
+    try:
+        yield
+    finally:
+        done.set()
+        worker.join()
+        for m in maps:
+            _advise(m, mmap.MADV_DONTNEED)
+            _advise(m, mmap.MADV_NORMAL)
+
+
+def _shared(m):
+    """True unless ``m`` is a private (copy-on-write) mapping that may have been written
+    to (one made by :func:`writable` never is)."""
+    try:
+        m.madvise(mmap.MADV_NORMAL)
+    except (ValueError, OSError, AttributeError):
+        return False
+    # mmap.mmap keeps its access mode to itself but for its repr.
+    return "ACCESS_COPY" not in repr(m) or id(m) in _UNTOUCHED
+
+
+def open_npy(path):
+    """``np.load(path, mmap_mode="r")``: a ``.npy`` file's array, read in place."""
+    return np.load(path, mmap_mode="r", allow_pickle=False)
