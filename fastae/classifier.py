@@ -228,6 +228,7 @@ class StackedClassifier(Model):
                     self._opt_state[1], aug, Cursor(at, partial, stop),
                 )
                 seconds = time.perf_counter() - start - self.backend.compile_seconds
+                self.compile_seconds += self.backend.compile_seconds if self.backend.compiled else 0.0
                 if at[0] == 0:  # stopped inside this epoch
                     self._stopped_at(at, partial, n, batch_size, True)
                     raise stopping.TrainingInterrupted(self, History(history))

@@ -62,6 +62,10 @@ class Model(stopping.PartialEpoch, abc.ABC):
     kind = None
     #: Config keys a saved model must have, besides the shared ones.
     saved_keys = ()
+    #: Seconds this model's ``fit`` calls spent compiling their loops (numba, on the
+    #: first call of each kind in a process with a cold cache): never counted in the
+    #: training seconds of its histories.
+    compile_seconds = 0.0
 
     def _setup(self, seed, dtype, device, init):
         self.seed = check_seed(seed)
@@ -310,6 +314,7 @@ class Autoencoder(Model):
                 finished = int(at[0])
                 losses[done : done + finished] = chunk_losses[:finished]
                 trained = time.perf_counter() - started - self.backend.compile_seconds
+                self.compile_seconds += self.backend.compile_seconds if self.backend.compiled else 0.0
                 seconds[done : done + finished] = trained / todo
                 self.epochs_trained += finished
                 done += finished

@@ -97,8 +97,9 @@ class CPUBackend(Backend):
 
     def run(self, loop, *args):
         """Compile ``loop`` for these arguments first (or load it from numba's cache),
-        then run it; ``compile_seconds`` is what the first part took."""
-        self.compile_seconds = compile_for(loop, args)
+        then run it; ``compile_seconds`` is what the first part took, ``compiled`` whether
+        numba compiled (its cache did not have the loop)."""
+        self.compile_seconds, self.compiled = compile_for(loop, args)
         return run_in_worker(loop, *args)
 
     def n_blocks(self, n_elements):
@@ -109,10 +110,12 @@ class CPUBackend(Backend):
 
 def compile_for(loop, args):
     """Make ``loop``'s code for the types of ``args`` ready (numba compiles it, or loads it
-    from its on-disk cache); returns the seconds it took, 0 when it was ready."""
+    from its on-disk cache); returns the seconds it took (0 when it was ready) and whether
+    it was compiled."""
     sig = tuple(loop.typeof_pyval(a) for a in args)
     if sig in loop.overloads:
-        return 0.0
+        return 0.0, False
+    misses = loop.stats.cache_misses[sig]
     start = time.perf_counter()
     notice = threading.Timer(COMPILE_NOTICE_AFTER, log.info,
                              ("compiling fastae's kernels (first run only; this takes up to a minute)",))
@@ -122,4 +125,4 @@ def compile_for(loop, args):
         loop.compile(sig)
     finally:
         notice.cancel()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, loop.stats.cache_misses[sig] > misses

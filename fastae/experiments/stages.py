@@ -2,7 +2,7 @@
 
 A stage (Q3's layer 1, layer 2 and classifier; ``train``'s layers) is saved as
 ``<out>/<name>.npz/.json`` with the settings it was trained with, its history and its
-training seconds. With ``resume`` a stage is loaded when its saved settings equal this
+training seconds (the sum of its epochs' ``seconds``: no compilation, no evaluation). With ``resume`` a stage is loaded when its saved settings equal this
 run's and no earlier stage was trained in this run (its inputs would differ); otherwise
 it is trained, continuing from ``<name>.checkpoint`` when one was saved with the same
 settings. Ctrl-C during training saves that checkpoint and raises RunInterrupted.
@@ -11,14 +11,15 @@ from pathlib import Path
 
 from .. import io
 from ..stopping import TrainingInterrupted
-from .common import RunInterrupted, Stopwatch
+from .common import RunInterrupted
 
 
 class Stages:
     """The stages of one run, in order.
 
     ``load(path)`` reads a saved model; ``records[name]`` says, for each stage run,
-    whether it was ``resumed`` (loaded) and its training ``seconds``.
+    whether it was ``resumed`` (loaded), its training ``seconds`` and the
+    ``compile_seconds`` its training loops took to compile in this run.
     """
 
     def __init__(self, out, resume, load):
@@ -65,33 +66,38 @@ class Stages:
             model, why = self.saved(path, settings)
         if model is not None:
             announce("loaded", path)
-            self.records[name] = {"resumed": True, "seconds": float(why.get("seconds", float("nan")))}
+            self.records[name] = {"resumed": True, "seconds": float(why.get("seconds", float("nan"))),
+                                  "compile_seconds": 0.0}
             return model, why["history"]
         earlier_trained, self.trained = self.trained, True
-        start, seconds_before = None, 0.0
+        start = None
         if self.resume and not earlier_trained:
             start, saved = self.saved(ckpt, settings)
             if start is not None:
-                seconds_before = float(saved.get("seconds", 0.0))
                 start = (start, saved["history"])
         if start is not None:
             announce("continuing", (ckpt, start[0]))
         else:
             announce("training", why if self.resume else None)
-        watch = Stopwatch()
         try:
             model, history = train(start)
         except TrainingInterrupted as e:
-            e.model.save(ckpt, history=e.history, settings=settings, seconds=seconds_before + watch.total(),
+            e.model.save(ckpt, history=e.history, settings=settings, seconds=training_seconds(e.history),
                          **({"optimizer_state": True} if optimizer_state else {}))
             raise RunInterrupted(
                 f"Interrupted: {label or name} stopped after {e.model.epochs_trained} complete epochs"
                 + (" and part of the next" if e.model.partial_epoch else "")
                 + f"; saved {ckpt}.npz. Run the same command with --resume to continue."
             ) from None
-        seconds = seconds_before + watch.total()
+        seconds = training_seconds(history)
         model.save(path, history=history, settings=settings, seconds=seconds, **extra)
         for p in io.model_paths(ckpt):
             p.unlink(missing_ok=True)
-        self.records[name] = {"resumed": False, "seconds": seconds}
+        self.records[name] = {"resumed": False, "seconds": seconds, "compile_seconds": float(model.compile_seconds)}
         return model, history
+
+
+def training_seconds(history):
+    """A stage's training time: the sum of its epochs' ``seconds`` (the epochs of an
+    interrupted run included)."""
+    return float(sum(history.get("seconds", ())))
