@@ -1,62 +1,154 @@
-"""Start-up costs: ``fastae --help``, and the first training call of each exercise's model
-with numba's on-disk cache cold (compiling) and warm (loading).
+"""Time to first result: what a user waits for, cold (numba compiling) and warm (cached).
 
-Usage: ``python bench/startup.py``. Each measurement runs in a fresh process; the cache
-lives in a temporary directory (NUMBA_CACHE_DIR), so nothing of yours is touched.
+Usage::
+
+    python bench/startup.py [--runs 5] [--quick-q3] [--against OTHER_CHECKOUT]
+
+Every measurement runs in a fresh process. Cold runs get a fresh, empty
+``NUMBA_CACHE_DIR`` each; warm runs share one that an untimed run filled first. Each line
+prints the median of ``--runs`` runs and its target on a quiet 2-core machine:
+
+* cold ``fastae run q1`` (target under 10 s) and, with ``--quick-q3``, cold ``fastae run
+  q3 --quick`` (under 45 s; it needs MNIST in ``$FASTAE_DATA``);
+* the cold first call of each public API path (under 8 s each), timed around the call,
+  after the imports;
+* warm ``fastae run q1`` (under 1.5 s) and warm ``fastae run q2`` (under 3 s);
+* ``import fastae`` (under 0.4 s) and ``fastae --help`` (under 0.2 s).
+
+With ``--against``, every measurement alternates between this checkout and another one
+(each with its own ``.venv``), so that the two are compared side by side on the same,
+possibly busy, machine. Besides wall seconds each line shows the CPU seconds of the
+process, which a busy machine inflates less. Nothing outside temporary directories is
+written.
 """
+import argparse
 import os
-import shutil
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
-FIRST_CALLS = {
-    "Q1 (full batch, CE + KL)": "Autoencoder(9, 4, sparsity=(0.1, 0.5)).fit(np.random.rand(5, 9), 2, 0.1)",
-    "Q3 layer 1 (mini-batch, noise, CE + KL)": (
-        "Autoencoder(784, 625, corruption=0.1, sparsity=(0.02, 0.4)).fit(np.random.rand(256, 784), 1, 0.1, 128)"
+HERE = Path(__file__).resolve().parents[1]
+
+#: The public API's first calls: name -> the call (numpy as np, fastae's models imported).
+API_CALLS = {
+    "Autoencoder float32, cross-entropy": "Autoencoder(9, 4, sparsity=(0.1, 0.5)).fit(np.random.rand(5, 9), 2, 0.1)",
+    "Autoencoder float64, cross-entropy": (
+        "Autoencoder(9, 4, sparsity=(0.1, 0.5), dtype='float64').fit(np.random.rand(5, 9), 2, 0.1)"
     ),
-    "Q3 fine-tuning (classifier, Adam)": (
-        "StackedClassifier([784, 625, 100], 10).fit(np.random.rand(256, 784), np.arange(256) % 10, 1, 0.001,"
-        " 128, optimizer='adam')"
+    "Autoencoder float32, squared error, mini-batch": (
+        "Autoencoder(100, 49, loss='mse').fit(np.random.rand(100, 100), 2, 0.1, 32)"
+    ),
+    "StackedClassifier SGD": (
+        "StackedClassifier([64, 32], 10).fit(np.random.rand(256, 64), np.arange(256) % 10, 1, 0.1, 32, "
+        "optimizer='sgd')"
+    ),
+    "StackedClassifier Adam": (
+        "StackedClassifier([64, 32], 10).fit(np.random.rand(256, 64), np.arange(256) % 10, 1, 0.001, 32, "
+        "optimizer='adam')"
     ),
 }
 
-PROGRAM = """
+API_PROGRAM = """
 import time
-t0 = time.perf_counter()
 import numpy as np
 from fastae import Autoencoder, StackedClassifier
-t1 = time.perf_counter()
+t = time.perf_counter()
 {call}
-t2 = time.perf_counter()
-print(t1 - t0, t2 - t1)
+print(time.perf_counter() - t)
 """
 
+IMPORT_PROGRAM = "import time; t = time.perf_counter(); import fastae; print(time.perf_counter() - t)"
 
-def timed_process(args, env):
-    t = time.perf_counter()
-    out = subprocess.run(args, env=env, check=True, capture_output=True, text=True).stdout
-    return time.perf_counter() - t, out
+
+def timed(args, env, cwd):
+    """``(wall seconds, CPU seconds, stdout)`` of one process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    out = subprocess.run(args, env=env, cwd=cwd, check=True, capture_output=True, text=True).stdout
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), out
+
+
+class Checkout:
+    def __init__(self, root):
+        self.root = Path(root).resolve()
+        venv = self.root / ".venv" / "bin"
+        self.python = str(venv / "python") if (venv / "python").exists() else sys.executable
+        self.fastae = str(venv / "fastae") if (venv / "fastae").exists() else "fastae"
+
+    def env(self, cache):
+        return {**os.environ, "NUMBA_CACHE_DIR": cache, "MPLBACKEND": "Agg"}
+
+
+def measure(checkouts, runs, what, one):
+    """Median over ``runs`` of ``one(checkout, cache_dir) -> (seconds, cpu)``, alternating
+    between the checkouts; prints one line per checkout."""
+    results = {c.root: [] for c in checkouts}
+    for _ in range(runs):
+        for c in checkouts:
+            with tempfile.TemporaryDirectory() as cache:
+                results[c.root].append(one(c, cache))
+    for c in checkouts:
+        seconds = statistics.median(s for s, _ in results[c.root])
+        cpu = statistics.median(p for _, p in results[c.root])
+        where = f" [{c.root}]" if len(checkouts) > 1 else ""
+        print(f"{what}: {seconds:.2f} s (CPU {cpu:.2f} s){where}", flush=True)
+
+
+def cli_run(args, warm):
+    def one(c, cache):
+        with tempfile.TemporaryDirectory() as out:
+            command = [c.fastae, *args, "--out", os.path.join(out, "run"), "--quiet"]
+            if warm:  # fill the cache (and matplotlib's font cache), untimed
+                subprocess.run(command, env=c.env(cache), cwd=out, check=True, capture_output=True)
+            wall, cpu, _ = timed(command, c.env(cache), out)
+        return wall, cpu
+
+    return one
+
+
+def api_call(call):
+    def one(c, cache):
+        _, cpu, out = timed([c.python, "-c", API_PROGRAM.format(call=call)], c.env(cache), c.root)
+        return float(out.split()[-1]), cpu
+
+    return one
+
+
+def import_time(c, cache):
+    subprocess.run([c.python, "-c", "import fastae"], env=c.env(cache), check=True)
+    _, cpu, out = timed([c.python, "-c", IMPORT_PROGRAM], c.env(cache), c.root)
+    return float(out.split()[-1]), cpu
+
+
+def help_time(c, cache):
+    wall, cpu, _ = timed([c.fastae, "--help"], c.env(cache), c.root)
+    return wall, cpu
 
 
 def main():
-    with tempfile.TemporaryDirectory() as cache:
-        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
-        script = shutil.which("fastae") or os.path.join(os.path.dirname(sys.executable), "fastae")
-        help_times = [timed_process([script, "--help"], env)[0] for _ in range(3)]
-        print(f"fastae --help: {min(help_times):.3f} s (best of 3 processes)")
-    for name, call in FIRST_CALLS.items():
-        program = PROGRAM.format(call=call)
-        with tempfile.TemporaryDirectory() as cache:  # each model starts from an empty cache
-            env = {**os.environ, "NUMBA_CACHE_DIR": cache}
-            (imp_cold, cold), (imp_warm, warm) = (
-                [float(v) for v in timed_process([sys.executable, "-c", program], env)[1].split()] for _ in range(2)
-            )
-        print(
-            f"{name}: first call {cold:.2f} s with the cache cold (compiling), {warm:.2f} s warm; "
-            f"import fastae {imp_warm:.2f} s"
-        )
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=5, help="runs per measurement (median)")
+    parser.add_argument("--quick-q3", action="store_true", help="also time a cold `fastae run q3 --quick`")
+    parser.add_argument("--against", default=None, help="another checkout to alternate with")
+    args = parser.parse_args()
+    checkouts = [Checkout(HERE)] + ([Checkout(args.against)] if args.against else [])
+    runs = args.runs
+    measure(checkouts, runs, "cold `fastae run q1` (target < 10 s)", cli_run(["run", "q1"], warm=False))
+    if args.quick_q3:
+        measure(checkouts, runs, "cold `fastae run q3 --quick` (target < 45 s)",
+                cli_run(["run", "q3", "--quick"], warm=False))
+    for name, call in API_CALLS.items():
+        measure(checkouts, runs, f"cold first call, {name} (target < 8 s)", api_call(call))
+    measure(checkouts, runs, "warm `fastae run q1` (target < 1.5 s)", cli_run(["run", "q1"], warm=True))
+    measure(checkouts, runs, "warm `fastae run q2` (target < 3 s)", cli_run(["run", "q2"], warm=True))
+    measure(checkouts, runs, "import fastae (target < 0.4 s)", import_time)
+    measure(checkouts, runs, "fastae --help (target < 0.2 s)", help_time)
 
 
 if __name__ == "__main__":

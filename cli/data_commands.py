@@ -6,6 +6,7 @@ file one ``Error:`` line and exit code 1; heavy imports wait inside the commands
 """
 import functools
 import math
+import sys
 from pathlib import Path
 
 import click
@@ -142,8 +143,10 @@ def train(data, key, hidden, loss, corruption, sparsity, epochs, batch_size, lr,
     cfg = recipe.TrainConfig(hidden=hidden, loss=LOSS_NAMES[loss], corruption=corruption, sparsity=sparsity,
                              epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device)
     X = load_array(data, key=key, mmap=True)
-    recipe.run(cfg, X, out, echo_for(quiet), source=data if key is None else f"{data}[{key}]", resume=resume,
-               overwrite=overwrite)
+    echo = echo_for(quiet)
+    progress = echo if sys.stdout.isatty() else (lambda message: None)
+    recipe.run(cfg, X, out, echo, source=data if key is None else f"{data}[{key}]", resume=resume,
+               overwrite=overwrite, progress=progress)
 
 
 # ----------------------------------------------------------- encode, reconstruct

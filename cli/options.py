@@ -2,6 +2,7 @@
 rasterio's ``rio/options.py``)."""
 import functools
 import math
+import os
 import sys
 
 import click
@@ -67,7 +68,25 @@ def echo_for(quiet):
             handler.setFormatter(logging.Formatter("%(message)s"))
             log.addHandler(handler)
         log.setLevel(logging.INFO)
-    return (lambda message: None) if quiet else click.echo
+    return (lambda message: None) if quiet else say
+
+
+def say(message):
+    """``click.echo`` to standard output for the messages of a run. Off a terminal (a
+    file, a pipe), blank lines are left out. A reader that goes away (``fastae run q1 |
+    head -2``) ends the messages, never the run: the rest of the output goes to
+    ``os.devnull`` and every file is still written."""
+    text = str(message)
+    if not sys.stdout.isatty():
+        text = "\n".join(line for line in text.split("\n") if line.strip())
+        if not text:
+            return
+    try:
+        click.echo(text)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # also for Python's own flush at exit
+        os.close(devnull)
 
 
 def nonempty_path(ctx, param, value):

@@ -281,6 +281,7 @@ class StackedClassifier(Model):
                     self._opt_state[1], aug, Cursor(at, partial, stop),
                 )
                 seconds = time.perf_counter() - start - self.backend.compile_seconds
+                self.compile_seconds += self.backend.compile_seconds if self.backend.compiled else 0.0
                 if at[0] != 0 and not (np.isfinite(loss[0]) and self._finite()):
                     self._restore(snap)  # the parameters (and the optimizer's state) before this epoch
                     if not history["loss"]:

@@ -86,6 +86,10 @@ class Model(stopping.PartialEpoch, abc.ABC):
     kind = None
     #: Config keys a saved model must have, besides the shared ones.
     saved_keys = ()
+    #: Seconds this model's ``fit`` calls spent compiling their loops (numba, on the
+    #: first call of each kind in a process with a cold cache): never counted in the
+    #: training seconds of its histories.
+    compile_seconds = 0.0
 
     def _setup(self, seed, dtype, device, init):
         self.seed = check_seed(seed)
@@ -471,6 +475,7 @@ class Autoencoder(Model):
                 started = time.perf_counter()
                 finished, chunk_losses = run(orders, stop)
                 trained = time.perf_counter() - started - self.backend.compile_seconds
+                self.compile_seconds += self.backend.compile_seconds if self.backend.compiled else 0.0
                 if not (np.isfinite(chunk_losses).all() and self._finite()):
                     # Back to the chunk's start, then forward to the last epoch that left
                     # finite parameters (the same seed gives the same epochs).

@@ -152,3 +152,37 @@ def test_q3_recipe_and_ablation_options_reach_the_run(monkeypatch):
     assert (cfg.epochs_classifier, cfg.shift, cfg.finetune_corruption, cfg.cosine) == (100, 2, 0.1, True)
     result = CliRunner().invoke(cli, ["run", "q3", "--no-cosine", "--quiet"])
     assert result.exit_code == 0 and seen["cfg"].cosine is False and seen["ablation"] is False
+
+
+def test_a_closed_pipe_costs_no_work_and_files_follow_the_umask(tmp_path):
+    """``fastae run q1 | head -2`` through a real pipe: the reader leaves after two lines,
+    the run still writes every file and exits 0; off a terminal there are no blank lines;
+    every file follows the umask."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "q1"
+    code = "from fastae_cli.main import main; main()"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "run", "q1", "--epochs", "20", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=lambda: os.umask(0o027),
+    )
+    lines = [proc.stdout.readline() for _ in range(2)]
+    proc.stdout.close()  # the reader goes away, as `head -2` does
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=600) == 0, stderr
+    assert stderr == "", stderr
+    assert lines[0].startswith(b"Q1 plain: 20 epochs in ") and lines[1].strip(), lines
+    for name in Q1_FILES + ["report.html"]:
+        assert (out / name).is_file(), name
+        assert (out / name).stat().st_mode & 0o777 == 0o640, name
+    assert out.stat().st_mode & 0o777 == 0o750
+
+
+def test_epoch_lines_read_the_same_everywhere():
+    from fastae.experiments.common import epoch_line
+
+    line = epoch_line("layer 1", 3, 50, "loss 97.8652", 2.0, 60000, 94.0)
+    assert line == "  layer 1 epoch  3/50: loss 97.8652, 2.00 s, 30,000 images/s, ETA 1 min 34 s"
+    assert epoch_line("layer 2", 50, 50, "loss 1.0000", 0.5, 1000, 0.0).endswith("2,000 images/s")

@@ -59,8 +59,11 @@ class Backend(abc.ABC):
         """Call an epoch loop of ``steps`` (the CPU: on a worker thread, so that Ctrl-C
         is heard meanwhile)."""
 
-    #: Seconds the last ``run`` spent compiling its loop before training (0 when ready).
+    #: Seconds the last ``run`` spent getting its loop ready before training: compiling it,
+    #: or loading it from numba's cache (0 when it was ready); ``compiled``: whether it
+    #: compiled.
     compile_seconds = 0.0
+    compiled = False
 
     def schedule(self, sched):
         """``sched`` with its orders where the loops read them."""

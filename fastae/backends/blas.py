@@ -12,7 +12,8 @@ import os
 import llvmlite.binding as llvm
 import numpy as np
 from numba import njit, types
-from numba.extending import get_cython_function_address
+from numba.core import cgutils
+from numba.extending import get_cython_function_address, intrinsic
 
 # The compiled code calls BLAS by symbol name, bound here at import to scipy's functions;
 # numba can then cache that code on disk (a raw function pointer would stop it).
@@ -25,32 +26,64 @@ _dgemm = types.ExternalFunction("fastae_dgemm", _GEMM_SIG)
 _N, _T = 78, 84  # ASCII 'N' and 'T'
 
 
-@njit(cache=True)
+@intrinsic
+def _address(typingctx, addr):
+    """An integer address as the ``void*`` that BLAS takes."""
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], cgutils.voidptr_t)
+
+    return types.voidptr(types.uintp), codegen
+
+
+@intrinsic
+def _alive(typingctx, a, b, c):
+    """Does nothing, after the product: the views ``a``, ``b``, ``c`` (whose addresses
+    BLAS has used) are released no earlier than here."""
+
+    def codegen(context, builder, signature, args):
+        return context.get_dummy_value()
+
+    return types.none(a, b, c), codegen
+
+
+@njit(inline="always", cache=True)
 def gemm(alpha, A, trans_a, B, trans_b, beta, C):
     """``C = alpha op(A) op(B) + beta C`` on row-major views; op transposes when asked.
 
     ``C`` is ``m x n``; ``op(A)`` is ``m x k`` and ``op(B)`` is ``k x n``. Every array
     needs unit stride along its rows; float32 calls ``sgemm``, float64 ``dgemm``.
-    A row-major ``C = op(A) op(B)`` is the column-major ``C^T = op(B)^T op(A)^T``, so
-    BLAS sees the operands swapped, each with its row stride as leading dimension.
+    Inlined where it is called; the call itself goes through ``_gemm``, which takes only
+    integers and addresses, so that numba compiles it once, whatever the views' layouts,
+    the flags and the scalars' types at each call.
     """
     m, n = C.shape
     k = A.shape[0] if trans_a else A.shape[1]
     size = C.itemsize
+    _gemm(np.int64(trans_a), np.int64(trans_b), m, n, k, np.float64(alpha), A.ctypes.data,
+          max(A.strides[0] // size, A.shape[1]), B.ctypes.data, max(B.strides[0] // size, B.shape[1]),
+          np.float64(beta), C.ctypes.data, max(C.strides[0] // size, n), size)
+    _alive(A, B, C)
+
+
+@njit(cache=True)
+def _gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, size):
+    """``gemm`` on addresses. A row-major ``C = op(A) op(B)`` is the column-major
+    ``C^T = op(B)^T op(A)^T``, so BLAS sees the operands swapped, each with its row
+    stride as leading dimension."""
     ints = np.empty(6, np.int32)  # n, m, k, ldb, lda, ldc
-    ints[0], ints[1], ints[2] = n, m, k
-    ints[3] = max(B.strides[0] // size, B.shape[1])
-    ints[4] = max(A.strides[0] // size, A.shape[1])
-    ints[5] = max(C.strides[0] // size, n)
+    ints[0], ints[1], ints[2], ints[3], ints[4], ints[5] = n, m, k, ldb, lda, ldc
     flags = np.empty(2, np.uint8)
     flags[0] = _T if trans_b else _N
     flags[1] = _T if trans_a else _N
-    scalars = np.empty(2, C.dtype)
-    scalars[0], scalars[1] = alpha, beta
+    singles, doubles = np.empty(2, np.float32), np.empty(2, np.float64)
+    singles[0], singles[1] = alpha, beta
+    doubles[0], doubles[1] = alpha, beta
+    scalars = singles.ctypes.data if size == 4 else doubles.ctypes.data
     args = (
         flags[0:].ctypes, flags[1:].ctypes, ints[0:].ctypes, ints[1:].ctypes, ints[2:].ctypes,
-        scalars[0:].ctypes, B.ctypes, ints[3:].ctypes, A.ctypes, ints[4:].ctypes,
-        scalars[1:].ctypes, C.ctypes, ints[5:].ctypes,
+        _address(scalars), _address(b), ints[3:].ctypes, _address(a), ints[4:].ctypes,
+        _address(scalars + size), _address(c), ints[5:].ctypes,
     )
     if size == 4:
         _sgemm(*args)

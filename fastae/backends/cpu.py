@@ -4,22 +4,62 @@ Every step and loop is one compiled, cached function; an epoch loop is ``nogil``
 runs on a worker thread while the main thread waits, so that Ctrl-C can stop it at the
 end of a batch (``fastae.stopping``; README, "Threads").
 """
+import functools
 import logging
 import threading
 import time
+import types
 
 import numpy as np
 from numba import njit
+from numba.core.registry import CPUDispatcher
 from numba.typed import List
 
 from .. import config
 from ..stopping import StoppedBeforeStart, interruptible, run_in_worker
-from . import cpu_kernels, steps
+from . import blas, cpu_elementwise, cpu_kernels, cpu_sparse, mathfn, steps
 from .base import Backend
 from .cpu_kernels import JIT
 
+
+def _step_jit(cache):
+    return lambda fn, inline: njit(nogil=True, inline="always" if inline else "never", **dict(JIT, cache=cache))(fn)
+
+
 #: The steps, compiled over the CPU's kernels.
-STEPS = steps.build(cpu_kernels, lambda fn, inline: njit(nogil=True, inline="always" if inline else "never", **JIT)(fn))
+STEPS = steps.build(cpu_kernels, _step_jit(True))
+
+
+@functools.cache
+def parallel_build():
+    """``(kernels, steps)`` with the elementwise kernels of ``cpu_elementwise.PARALLEL``
+    compiled with ``parallel=True``, for ``config.KERNEL_THREADS > 1``.
+
+    Every compiled function of the kernel modules gets a twin whose globals name the
+    other twins, so that each caller reaches the parallel kernels. The twins are not
+    cached on disk (numba's cache would not tell them from the serial ones): a process
+    that asks for threads compiles them once.
+    """
+    modules = (mathfn, blas, cpu_elementwise, cpu_sparse, cpu_kernels)
+    originals = {id(d): d for m in modules for d in vars(m).values() if isinstance(d, CPUDispatcher)}
+    parallel = {id(d) for d in cpu_elementwise.PARALLEL}
+    scopes, twins = {}, {}
+    for key, d in originals.items():
+        f = d.py_func
+        scope = scopes.setdefault(id(f.__globals__), dict(f.__globals__))
+        fn = types.FunctionType(f.__code__, scope, f.__name__, f.__defaults__)
+        fn.__qualname__, fn.__doc__, fn.__module__ = f.__qualname__, f.__doc__, f.__module__
+        options = {o: v for o, v in d.targetoptions.items() if o != "nopython"}
+        twins[key] = njit(**dict(options, parallel=key in parallel))(fn)
+    for scope in scopes.values():
+        for name, value in scope.items():
+            if id(value) in twins and value is originals[id(value)]:
+                scope[name] = twins[id(value)]
+    kernels = types.ModuleType(f"{cpu_kernels.__name__}_parallel")  # numba resolves a module's attributes
+    for name, value in vars(cpu_kernels).items():
+        if not name.startswith("__"):
+            setattr(kernels, name, twins.get(id(value), value))
+    return kernels, steps.build(kernels, _step_jit(False))
 
 #: A loop whose compiled code takes longer than this to appear (numba's cache loads in
 #: well under a second) is being compiled: the "fastae" logger says so, at level INFO.
@@ -33,8 +73,14 @@ class CPUBackend(Backend):
     splits its rows across (``config.KERNEL_THREADS``, 1 by default)."""
 
     name = "cpu"
-    kernels = cpu_kernels
-    steps = STEPS
+
+    @property
+    def kernels(self):
+        return cpu_kernels if config.KERNEL_THREADS <= 1 else parallel_build()[0]
+
+    @property
+    def steps(self):
+        return STEPS if config.KERNEL_THREADS <= 1 else parallel_build()[1]
 
     def asarray(self, x, dtype):
         return np.ascontiguousarray(x, dtype=dtype)
@@ -51,13 +97,14 @@ class CPUBackend(Backend):
 
     def run(self, loop, *args):
         """Compile ``loop`` for these arguments first (or load it from numba's cache),
-        then run it; ``compile_seconds`` is what the first part took. Ctrl-C while it
-        compiles returns at once: the loop has not run, and its cursor says so."""
+        then run it; ``compile_seconds`` is what the first part took, ``compiled`` whether
+        numba compiled (its cache did not have the loop). Ctrl-C while it compiles returns
+        at once: the loop has not run, and its cursor says so."""
         try:
             with interruptible():
-                self.compile_seconds = compile_for(loop, args)
+                self.compile_seconds, self.compiled = compile_for(loop, args)
         except StoppedBeforeStart:
-            self.compile_seconds = 0.0
+            self.compile_seconds, self.compiled = 0.0, False
             return None
         return run_in_worker(loop, *args)
 
@@ -69,10 +116,12 @@ class CPUBackend(Backend):
 
 def compile_for(loop, args):
     """Make ``loop``'s code for the types of ``args`` ready (numba compiles it, or loads it
-    from its on-disk cache); returns the seconds it took, 0 when it was ready."""
+    from its on-disk cache); returns the seconds it took (0 when it was ready) and whether
+    it was compiled."""
     sig = tuple(loop.typeof_pyval(a) for a in args)
     if sig in loop.overloads:
-        return 0.0
+        return 0.0, False
+    misses = loop.stats.cache_misses[sig]
     start = time.perf_counter()
     notice = threading.Timer(COMPILE_NOTICE_AFTER, log.info,
                              ("compiling fastae's kernels (first run only; this takes up to a minute)",))
@@ -82,4 +131,4 @@ def compile_for(loop, args):
         loop.compile(sig)
     finally:
         notice.cancel()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, loop.stats.cache_misses[sig] > misses

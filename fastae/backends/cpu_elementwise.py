@@ -6,7 +6,8 @@ Layout, from the bottom up:
   allocation beyond a row of scratch; they work on rows ``lo:hi`` (or columns, where said).
 * Public kernels ``name(out, ..., n_blocks)``: run their row kernel over ``n_blocks``
   spans of the rows, in a ``prange`` (``in_blocks``; ``n_blocks == 1`` stays on the
-  calling thread, so the small exercises pay no thread wake-ups).
+  calling thread, so the small exercises pay no thread wake-ups). They compile serial;
+  their parallel twins compile only when ``config.KERNEL_THREADS > 1`` asks for them.
 * The coarse kernels the steps call (``encode_input``, ``draw``, ``tied_weight_step``,
   the work buffers) are in ``cpu_sparse.py``, with the sparse-input split they hide.
 
@@ -30,7 +31,20 @@ from .mathfn import keep_threshold, kl_divergence, kl_divergence_grad, noise_bit
 from .records import CROSS_ENTROPY
 
 JIT = dict(cache=True, fastmath=FASTMATH, error_model="numpy")
-PJIT = dict(JIT, parallel=True)
+
+#: The kernels that can split their rows across threads. They compile serial here
+#: (``prange`` is then ``range``), which is what runs with ``config.KERNEL_THREADS = 1``:
+#: a parallel compile costs seconds per kernel that would never be used. More threads
+#: run twins compiled with ``parallel=True`` (``cpu.parallel_build``).
+PARALLEL = []
+
+
+def blocked(fn):
+    """``njit`` for a kernel that runs its row kernel ``in_blocks``: compiled serial, and
+    listed in ``PARALLEL`` for its parallel twin."""
+    kernel = njit(**JIT)(fn)
+    PARALLEL.append(kernel)
+    return kernel
 
 
 @njit(inline="always", **JIT)
@@ -50,8 +64,8 @@ def _in_blocks(n, n_blocks, args):
 
 def in_blocks(row_kernel):
     """``f(n, n_blocks, args)``: ``row_kernel(lo, hi, *args)`` over ``n_blocks`` spans of
-    ``range(n)``, in parallel; inlined into the kernel that calls it (which numba then
-    compiles with ``parallel=True``), so that it costs no compilation of its own."""
+    ``range(n)``, in parallel; inlined into the kernel that calls it (whose parallel twin
+    numba compiles with ``parallel=True``), so that it costs no compilation of its own."""
     fn = types.FunctionType(_in_blocks.__code__, {"rows": row_kernel, "prange": prange, "_span": _span},
                             f"in_blocks_{row_kernel.__name__}")
     fn.__qualname__ = fn.__name__
@@ -84,8 +98,9 @@ def _gather_corrupt_rows(lo, hi, out, X, rows, p, seed, stream):
             if X.itemsize == 1:
                 for j in range(X.shape[1]):
                     out[i, j] = pixel(X, r, j, out)
-            else:
-                out[i, :] = X[r, :]
+            else:  # a loop: a slice assignment compiles numba's shape-error formatting
+                for j in range(X.shape[1]):
+                    out[i, j] = X[r, j]
             continue
         key = noise_row_key(seed, stream, r)
         for j in range(X.shape[1]):
@@ -95,7 +110,7 @@ def _gather_corrupt_rows(lo, hi, out, X, rows, p, seed, stream):
 _gather_corrupt_blocks = in_blocks(_gather_corrupt_rows)
 
 
-@njit(**PJIT)
+@blocked
 def gather_corrupt(out, X, rows, p, seed, stream, n_blocks):
     """``out[i] = X[rows[i]] * m`` with a masking-noise draw ``m`` (keep prob ``1 - p``);
     uint8 ``X`` is scaled by 1/255 on the way (``pixel``).
@@ -131,7 +146,7 @@ def _gather_shift_corrupt_rows(lo, hi, out, X, rows, p, shift, height, seed, str
 _gather_shift_blocks = in_blocks(_gather_shift_corrupt_rows)
 
 
-@njit(**PJIT)
+@blocked
 def gather_augment(out, X, rows, p, shift, height, seed, stream, n_blocks):
     """``gather_corrupt`` after moving each image by up to ``shift`` pixels in y and in x.
 
@@ -159,7 +174,7 @@ def _bias_sigmoid_rows(lo, hi, Z, bias):
 _bias_sigmoid_blocks = in_blocks(_bias_sigmoid_rows)
 
 
-@njit(**PJIT)
+@blocked
 def bias_sigmoid(Z, bias, n_blocks):
     """In place: ``Z = sigmoid(Z + bias)``; ``Z`` holds a product such as ``X W``."""
     _bias_sigmoid_blocks(Z.shape[0], n_blocks, (Z, bias))
@@ -255,7 +270,7 @@ def _output_delta_rows(lo, hi, D, loss_rows, c, X, rows, loss_kind, scale):
 _output_delta_blocks = in_blocks(_output_delta_rows)
 
 
-@njit(**PJIT)
+@blocked
 def output_delta(D, loss_rows, c, X, rows, loss_kind, scale, sums, n_blocks):
     """Reconstruction loss per pattern and its delta at the output pre-activation.
 
@@ -288,7 +303,7 @@ def _col_sum_cols(lo, hi, out, A, scale):
 _col_sum_blocks = in_blocks(_col_sum_cols)
 
 
-@njit(**PJIT)
+@blocked
 def col_sum(out, A, scale, n_blocks):
     """``out[j] = scale * sum_i A[i, j]`` (columns split across threads)."""
     _col_sum_blocks(A.shape[1], n_blocks, (out, A, scale))
@@ -323,7 +338,7 @@ def _hidden_delta_rows(lo, hi, D, H, g):
 _hidden_delta_blocks = in_blocks(_hidden_delta_rows)
 
 
-@njit(**PJIT)
+@blocked
 def hidden_delta(D, H, g, n_blocks):
     """In place: ``D = (D + g) * H * (1 - H)``: back through a sigmoid layer.
 
@@ -356,7 +371,7 @@ def _softmax_xent_rows(lo, hi, D, loss_rows, hits, d, labels, rows, scale):
 _softmax_xent_blocks = in_blocks(_softmax_xent_rows)
 
 
-@njit(**PJIT)
+@blocked
 def softmax_xent(D, loss_rows, hits, d, labels, rows, scale, sums, n_blocks):
     """Softmax cross-entropy per pattern and its delta at the logits.
 
@@ -383,7 +398,7 @@ def _sgd_span(lo, hi, p, g, lr):
 _sgd_blocks = in_blocks(_sgd_span)
 
 
-@njit(**PJIT)
+@blocked
 def sgd(param, grad, lr, n_blocks):
     """In place: ``param -= lr * grad`` (any shape, both C-contiguous)."""
     p = param.reshape(param.size)
@@ -404,7 +419,7 @@ def _adam_span(lo, hi, p, g, m, v, lr_t, beta1, beta2, eps):
 _adam_blocks = in_blocks(_adam_span)
 
 
-@njit(**PJIT)
+@blocked
 def adam(param, grad, m, v, lr, beta1, beta2, eps, t, n_blocks):
     """In place Adam step ``t`` (1-based), bias correction folded into the rate."""
     lr_t = lr * np.sqrt(1.0 - beta2**t) / (1.0 - beta1**t)

@@ -64,8 +64,11 @@ def arange(n):
 
 @njit(inline="always", **JIT)
 def copy(dst, src):
-    """``dst[:] = src`` (same shape)."""
-    dst[:] = src
+    """``dst[:] = src`` for 2-D arrays of the same shape (a loop: a slice assignment
+    would compile numba's shape-mismatch error formatting, seconds of compile time)."""
+    for i in range(dst.shape[0]):
+        for j in range(dst.shape[1]):
+            dst[i, j] = src[i, j]
 
 
 @njit(inline="always", **JIT)

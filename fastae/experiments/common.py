@@ -74,6 +74,34 @@ def silent(message):
     """A progress sink that drops everything."""
 
 
+def fit_seconds(model, history):
+    """``{"train_seconds", "compile_seconds"}`` of a model's fits: the training time of
+    ``history``'s epochs (no compilation, no evaluation), and what compiling the training
+    loops took (0 when numba's cache had them)."""
+    return {"train_seconds": float(sum(history["seconds"])), "compile_seconds": float(model.compile_seconds)}
+
+
+def compiled_note(seconds):
+    """``" (+ N s compiling)"`` after a training time, or nothing when nothing compiled."""
+    return f" (+ {seconds:.1f} s compiling)" if seconds >= 0.05 else ""
+
+
+def epoch_line(name, epoch, epochs, measures, seconds, n_images, remaining):
+    """The progress line of one epoch, the same in every command:
+    ``  NAME epoch E/N: MEASURES, S s, R images/s[, ETA T]``; ``seconds`` is the epoch's
+    training time, ``remaining`` the estimated seconds of the epochs still to run."""
+    width = len(str(epochs))
+    line = f"  {name} epoch {epoch:>{width}}/{epochs}: {measures}, {seconds:.2f} s, {n_images / seconds:,.0f} images/s"
+    if remaining >= 1.0:
+        line += f", ETA {_duration(remaining)}"
+    return line
+
+
+def _duration(seconds):
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
 class Stopwatch:
     """Seconds since creation, or since the last :meth:`lap`."""
 

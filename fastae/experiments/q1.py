@@ -13,7 +13,7 @@ from ..backends import get_backend
 from ..datasets import q1_patterns
 from ..model import Autoencoder
 from ..report import fmt, q1_reference_section
-from .common import environment, fmt_vector, prepare_run_dir, silent, table
+from .common import compiled_note, environment, fit_seconds, fmt_vector, prepare_run_dir, silent, table
 from .record import RunRecord
 
 
@@ -129,7 +129,8 @@ def run(cfg=Q1Config(), out="runs/q1", echo=silent, overwrite=False):
     for name, sparsity in runs.items():
         model, losses, bits = train_run(X, cfg, sparsity)
         s = _summary(model, X, losses)
-        metrics["runs"][name] = {"sparsity": sparsity, **s, "loss_curve": losses}
+        timing = fit_seconds(model, losses)
+        metrics["runs"][name] = {"sparsity": sparsity, **s, **timing, "loss_curve": losses}
         curves[name] = losses
         bit_curves[name] = bits
         model.save(out / f"model_{name}", history={"loss": losses})
@@ -137,7 +138,8 @@ def run(cfg=Q1Config(), out="runs/q1", echo=silent, overwrite=False):
         label = f"{name} (rho={cfg.rho}, beta={cfg.beta})" if sparsity else name
         _figures(rec, name, label, model, X, s, cfg)
         echo(
-            f"\nQ1 {label}: loss {fmt(s['final_loss'], 'loss')}, bit errors {s['bit_errors']}, "
+            f"\nQ1 {label}: {cfg.epochs} epochs in {fmt(timing['train_seconds'], 'seconds')}"
+            f"{compiled_note(timing['compile_seconds'])}, loss {fmt(s['final_loss'], 'loss')}, bit errors {s['bit_errors']}, "
             f"max |y - x| {fmt(s['max_abs_error'], 'level')}, "
             f"mean hidden activation {fmt(s['mean_hidden_activation'], 'level')}"
         )

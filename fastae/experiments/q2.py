@@ -29,7 +29,7 @@ from ..backends import get_backend
 from ..datasets import random_images
 from ..model import Autoencoder
 from ..report import fmt, fmt_key
-from .common import Stopwatch, environment, map_shape, prepare_run_dir, silent, table
+from .common import Stopwatch, compiled_note, environment, fit_seconds, map_shape, prepare_run_dir, silent, table
 from .record import RunRecord
 
 #: The three models, in the order they are trained and shown.
@@ -341,15 +341,14 @@ def run(cfg=Q2Config(), out="runs/q2", echo=silent, overwrite=False):
     }
     curves, mse_curves, acts, weights = {}, {}, {}, {}
     for name, (k, sparsity) in specs.items():
-        clock.lap()
         model, losses, mse_curve = train_run(X, cfg, k, sparsity)
-        seconds = clock.lap()
+        timing = fit_seconds(model, losses)
         s, H, Y = summarize(model, X, X_fresh, losses)
         metrics["runs"][name] = {
             "hidden": k,
             "sparsity": sparsity,
             **s,
-            "train_seconds": seconds,
+            **timing,
             "mean_activation_per_unit": H.mean(axis=0),
             "loss_curve": losses,
             "mse_curve": {"epoch": mse_curve[0], "mse": mse_curve[1]},
@@ -361,7 +360,8 @@ def run(cfg=Q2Config(), out="runs/q2", echo=silent, overwrite=False):
         label = _label(name, k, sparsity)
         _model_figures(rec, name, label, X, Y, H, weights[name], s, cfg)
         echo(
-            f"Q2 {label}: {cfg.epochs} epochs in {fmt(seconds, 'seconds')}, final loss "
+            f"Q2 {label}: {cfg.epochs} epochs in {fmt(timing['train_seconds'], 'seconds')}"
+            f"{compiled_note(timing['compile_seconds'])}, final loss "
             f"{fmt_key(s['final_loss'], 'final_loss')}, MSE {fmt_key(s['mse'], 'mse')}, "
             f"mean activation {fmt_key(s['mean_activation'], 'mean_activation')}"
         )

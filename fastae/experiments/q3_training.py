@@ -7,7 +7,7 @@ from ..model import Autoencoder, StackedClassifier, TrainingDiverged
 from ..report import fmt
 from ..stopping import TrainingInterrupted
 from . import q3_report
-from .common import RunInterrupted, table
+from .common import RunInterrupted, epoch_line, table
 
 
 def train_autoencoder(name, X, X_val, n_hidden, corruption, epochs, cfg, seed, echo, start=None):
@@ -32,10 +32,8 @@ def train_autoencoder(name, X, X_val, n_hidden, corruption, epochs, cfg, seed, e
         history["loss"].append(float(losses[-1]))
         history["seconds"].append(seconds)
         history["val_loss"].append(model.loss(X_val, mask=val_mask))
-        echo(
-            f"  {name} epoch {first + done:>3}/{epochs}: loss {losses[-1]:.4f}, val loss "
-            f"{history['val_loss'][-1]:.4f}, {seconds:.2f} s, {X.shape[0] / seconds:,.0f} images/s"
-        )
+        echo(epoch_line(name, first + done, epochs, f"loss {losses[-1]:.4f}, val loss {history['val_loss'][-1]:.4f}",
+                        seconds, X.shape[0], (epochs - first - done) * sum(history["seconds"]) / len(history["seconds"])))
 
     try:
         if epochs > first:
@@ -73,11 +71,10 @@ def _fit_classifier(model, history, train, val, test, cfg, echo, name, augment):
         epoch, r = model.epochs_trained, {k: v[-1] for k, v in h.items()}
         for k, v in r.items():
             history[k].append(v)
-        echo(
-            f"  {name} epoch {epoch:>3}/{epochs}: loss {r['loss']:.4f}, "
-            f"accuracy train {100 * r['train_accuracy']:.2f} %, val {100 * r['accuracy_val']:.2f} %, "
-            f"test {100 * r['accuracy_test']:.2f} %, {r['seconds']:.2f} s, {n / r['seconds']:,.0f} images/s"
-        )
+        echo(epoch_line(
+            name, epoch, epochs, f"loss {r['loss']:.4f}, accuracy train {100 * r['train_accuracy']:.2f} %, "
+            f"val {100 * r['accuracy_val']:.2f} %, test {100 * r['accuracy_test']:.2f} %", r["seconds"], n,
+            (epochs - epoch) * sum(history["seconds"]) / len(history["seconds"])))
 
     try:
         if epochs > model.epochs_trained:

@@ -2,9 +2,9 @@
 
 A stage (Q3's layer 1, layer 2 and classifier; ``train``'s layers) is saved as
 ``<out>/<name>.npz/.json`` with the settings it was trained with, its history and its
-training seconds. With ``resume`` a stage is loaded when its saved settings equal this
-run's and no earlier stage was trained in this run (its inputs would differ); otherwise
-it is trained, continuing from ``<name>.checkpoint`` when one was saved with the same
+training seconds (the sum of its epochs' ``seconds``: no compilation, no evaluation).
+With ``resume`` a stage is loaded when its saved settings equal this run's and no
+earlier stage was trained in this run (its inputs would differ); otherwise it is trained, continuing from ``<name>.checkpoint`` when one was saved with the same
 settings. Ctrl-C (or SIGTERM) during training saves that checkpoint and raises
 RunInterrupted; a stage whose training diverges saves its last finite model as the
 checkpoint and raises a ValueError that names the stage. A model or checkpoint whose two
@@ -17,14 +17,15 @@ from pathlib import Path
 from .. import io
 from ..model import TrainingDiverged
 from ..stopping import TrainingInterrupted, signal_name, signals_deferred
-from .common import RunInterrupted, Stopwatch
+from .common import RunInterrupted
 
 
 class Stages:
     """The stages of one run, in order.
 
     ``load(path)`` reads a saved model; ``records[name]`` says, for each stage run,
-    whether it was ``resumed`` (loaded) and its training ``seconds``.
+    whether it was ``resumed`` (loaded), its training ``seconds`` and the
+    ``compile_seconds`` its training loops took to compile in this run.
     """
 
     def __init__(self, out, resume, load):
@@ -84,15 +85,15 @@ class Stages:
             model, why = self.saved(path, settings)
         if model is not None:
             announce("loaded", path)
-            self.records[name] = {"resumed": True, "seconds": float(why.get("seconds", float("nan")))}
+            self.records[name] = {"resumed": True, "seconds": float(why.get("seconds", float("nan"))),
+                                  "compile_seconds": 0.0}
             self.digests[name] = io.arrays_digest(model.params())
             return model, why["history"]
         earlier_trained, self.trained = self.trained, True
-        start, seconds_before = None, 0.0
+        start = None
         if self.resume and not earlier_trained:
             start, saved = self.saved(ckpt, settings)
             if start is not None:
-                seconds_before = float(saved.get("seconds", 0.0))
                 start = (start, saved["history"])
             elif saved != "not saved yet":
                 why = f"its checkpoint is not used: {saved}"
@@ -100,11 +101,10 @@ class Stages:
             announce("continuing", (ckpt, start[0]))
         else:
             announce("training", why if self.resume else None)
-        watch = Stopwatch()
 
         def save_checkpoint(e):
             with signals_deferred(deliver=False):  # a second Ctrl-C: the run is stopping anyway
-                e.model.save(ckpt, history=e.history, settings=settings, seconds=seconds_before + watch.total(),
+                e.model.save(ckpt, history=e.history, settings=settings, seconds=training_seconds(e.history),
                              **({"optimizer_state": True} if optimizer_state else {}))
 
         try:
@@ -121,11 +121,17 @@ class Stages:
         except TrainingDiverged as e:
             save_checkpoint(e)
             raise ValueError(f"{label or name}: {e}; that model is saved as {ckpt}.npz") from None
-        seconds = seconds_before + watch.total()
+        seconds = training_seconds(history)
         model.save(path, history=history, settings=settings, seconds=seconds, **extra)
         npz, js = io.model_paths(ckpt)
         for p in (npz, js, io.previous_arrays_path(npz)):
             p.unlink(missing_ok=True)
-        self.records[name] = {"resumed": False, "seconds": seconds}
+        self.records[name] = {"resumed": False, "seconds": seconds, "compile_seconds": float(model.compile_seconds)}
         self.digests[name] = io.arrays_digest(model.params())
         return model, history
+
+
+def training_seconds(history):
+    """A stage's training time: the sum of its epochs' ``seconds`` (the epochs of an
+    interrupted run included)."""
+    return float(sum(history.get("seconds", ())))

@@ -49,7 +49,9 @@ from ..report import fmt
 from ..stopping import TrainingInterrupted
 from .common import (
     Stopwatch,
+    compiled_note,
     environment,
+    epoch_line,
     map_shape,
     prepare_run_dir,
     silent,
@@ -181,24 +183,29 @@ def _train_layer(model, history, inputs, cfg, layer, echo):
     """``fit`` the rest of the layer's epochs, with a progress line per chunk of epochs;
     ``history`` holds the losses of the epochs before."""
     first = model.epochs_trained
-    watch = Stopwatch()
+    n = inputs.shape[0]
 
     def progress(done, losses):
-        echo(f"  layer {layer} epoch {first + done:>4}/{cfg.epochs}: loss {losses[-1]:.4g} "
-             f"({watch.total():.1f} s)")
+        seconds = losses["seconds"]
+        echo(epoch_line(f"layer {layer}", first + done, cfg.epochs, f"loss {losses[-1]:.4f}", seconds[-1], n,
+                        (cfg.epochs - first - done) * sum(seconds) / done))
+
+    def so_far(losses):
+        return {"loss": history["loss"] + list(map(float, losses)),
+                "seconds": history.get("seconds", []) + list(losses["seconds"])}
 
     if first >= cfg.epochs:
         return model, history
     try:
         losses = model.fit(inputs, cfg.epochs - first, cfg.lr, cfg.batch_size, callback=progress)
     except (TrainingInterrupted, TrainingDiverged) as e:
-        e.history = {"loss": history["loss"] + list(map(float, e.history))}
+        e.history = so_far(e.history)
         raise
-    return model, {"loss": history["loss"] + list(map(float, losses))}
+    return model, so_far(losses)
 
 
 def run(cfg=TrainConfig(), data=None, out="runs/train", echo=silent, *, source=None, key=None, resume=False,
-        overwrite=False):
+        overwrite=False, progress=None):
     """Train the layers of ``cfg`` on ``data``; write models, figures and ``metrics.json`` into ``out``.
 
     ``data`` is a 2-D array (one pattern per row) or a file name for
@@ -207,8 +214,10 @@ def run(cfg=TrainConfig(), data=None, out="runs/train", echo=silent, *, source=N
     that ``out`` already holds for these settings and data, and continues an interrupted
     one from its checkpoint; it refuses a run directory trained on other data of the same
     shape. ``overwrite`` lets the run replace files in ``out`` that no fastae run wrote.
-    Returns the metrics.
+    ``echo`` receives the headings and the summary, ``progress`` the per-epoch lines
+    (default: ``echo``). Returns the metrics.
     """
+    progress = echo if progress is None else progress
     if not isinstance(cfg, TrainConfig):
         raise TypeError(f"cfg: expected a TrainConfig, got {type(cfg).__name__}")
     if data is None:
@@ -268,13 +277,14 @@ def run(cfg=TrainConfig(), data=None, out="runs/train", echo=silent, *, source=N
             if start is None:
                 model = Autoencoder(n_in, k, loss=cfg.loss, corruption=cfg.corruption, sparsity=cfg.sparsity,
                                     seed=stage_seed(cfg.seed, layer - 1), device=cfg.device, init=cfg.init)
-                start = (model, {"loss": []})
-            return _train_layer(*start, inputs, cfg, layer, echo)
+                start = (model, {"loss": [], "seconds": []})
+            return _train_layer(*start, inputs, cfg, layer, progress)
 
         model, history = stages.run(f"layer{layer}", _layer_settings(cfg, inputs, layer), train, announce,
                                     label=f"layer {layer}", layer=layer, layer_sizes=list(sizes),
                                     data_source=str(source), parents=(f"layer{layer - 1}",) if layer > 1 else ())
         losses, seconds = history["loss"], stages.records[f"layer{layer}"]["seconds"]
+        compiling = stages.records[f"layer{layer}"]["compile_seconds"]
         losses = np.asarray(losses)
         H, mse, active = _layer_stats(model, inputs, layer < len(cfg.hidden))
         record = {
@@ -285,12 +295,14 @@ def run(cfg=TrainConfig(), data=None, out="runs/train", echo=silent, *, source=N
             "reconstruction_mse": mse,
             "mean_activation": active,
             "seconds": seconds,
+            "compile_seconds": compiling,
             "loss_curve": losses,
         }
         metrics["layers"].append(record)
         _weights_figure(rec, model, layer, source)
         curves[f"layer {layer} ({n_in} -> {k})"] = losses
-        echo(f"layer {layer} ({n_in} -> {k}): {cfg.epochs} epochs in {fmt(seconds, 'seconds')}, final loss "
+        echo(f"layer {layer} ({n_in} -> {k}): {cfg.epochs} epochs in {fmt(seconds, 'seconds')}"
+             f"{compiled_note(compiling)}, final loss "
              f"{fmt(record['final_loss'], 'loss')}, mean activation {fmt(record['mean_activation'], 'level')}")
         inputs = H
     every = np.concatenate(list(curves.values()))

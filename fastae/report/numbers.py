@@ -8,7 +8,7 @@ kind           quantities                                  written as
 ``loss``       losses, squared errors                      ``0.6000``, ``171.9`` (4 significant digits)
 ``level``      activations, sparsity indices, |y - x|       ``0.062`` (3 decimals)
 ``ratio``      a value over its target (mean / rho)        ``3.10``
-``seconds``    times                                       ``145.3 s``
+``seconds``    times                                       ``145.3 s``, ``0.42 s`` (under 10 s)
 ``count``      whole numbers                               ``12,345``
 ``setting``    hyper-parameters                            ``0.1``, ``5000`` (as given)
 ``number``     anything else                               ``0.4850`` (4 significant digits)
@@ -69,7 +69,7 @@ FORMATS = {
     "loss": significant,
     "level": lambda v: f"{v:.3f}",
     "ratio": lambda v: f"{v:.2f}",
-    "seconds": lambda v: f"{v:.1f} s",
+    "seconds": lambda v: f"{v:.2f} s" if abs(v) < 10 else f"{v:.1f} s",
     "count": lambda v: f"{round(v):,}",
     "setting": _setting,
     "number": significant,
