@@ -235,7 +235,7 @@ class StackedClassifier(Model):
                 self.epochs_trained += 1
                 record = {"loss": float(loss[0]), "train_accuracy": float(hits[0] / n)}
                 for name, (Xe, ye) in evals.items():
-                    record[f"accuracy_{name}"] = self.accuracy(Xe, ye)
+                    record[f"accuracy_{name}"] = self.backend.classifier_accuracy(self.weights, self.biases, Xe, ye)
                 record["seconds"] = seconds
                 for k, v in record.items():
                     history[k].append(v)

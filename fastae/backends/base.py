@@ -132,3 +132,9 @@ class Backend(abc.ABC):
 
     def classifier_layers(self, weights, biases, X):
         return list(self.steps.layers(weights, biases, X, self._chunk_blocks(X)))
+
+    def classifier_accuracy(self, weights, biases, X, y):
+        """The share of the rows of ``X`` (on the device) whose largest logit is at their
+        label ``y``."""
+        logits = self.to_host(self.classifier_layers(weights, biases, X)[-1])
+        return float((logits.argmax(axis=1) == self.to_host(y)).mean())
