@@ -9,8 +9,8 @@ import numpy as np
 from numba import cuda
 
 #: Running totals since the last :func:`reset`: ``launches`` (kernels), ``allocations``
-#: (device arrays made), ``copies`` (host-to-device and device-to-host transfers).
-COUNTS = {"launches": 0, "allocations": 0, "copies": 0}
+#: (device arrays made), ``to_device`` and ``to_host`` (copies each way).
+COUNTS = {"launches": 0, "allocations": 0, "to_device": 0, "to_host": 0}
 
 
 def reset():
@@ -39,17 +39,17 @@ def device_array(shape, dtype):
 def to_device(a):
     """A new device array holding the host array ``a``."""
     COUNTS["allocations"] += 1
-    COUNTS["copies"] += 1
+    COUNTS["to_device"] += 1
     return cuda.to_device(np.ascontiguousarray(a))
 
 
 def to_host(a):
     """The device array ``a`` as a new host array."""
-    COUNTS["copies"] += 1
+    COUNTS["to_host"] += 1
     return a.copy_to_host()
 
 
 def copy_in(dst, src):
     """Copy ``src`` (host or device, ``dst``'s shape) into the device array ``dst``."""
-    COUNTS["copies"] += 1
+    COUNTS["to_device"] += 1
     dst.copy_to_device(src)
