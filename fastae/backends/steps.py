@@ -4,7 +4,9 @@ The functions below call a kernel namespace ``k`` (``cpu_kernels`` or ``cuda_ker
 the same names, the same arguments) and never test which device they run on.
 :func:`build` binds them to one namespace: the CPU compiles the result with numba (an
 epoch is one compiled, cached, ``nogil`` call), the GPU runs the same source as Python
-over its kernel launchers.
+over its kernel launchers. The step's few composites (``COMPOSITES``: the forward pass,
+the output delta, backpropagation, the update) are written here over the finer kernels; a
+namespace that defines one of their names supplies it instead (the GPU's fused kernels).
 
 Conventions: one pattern per row; the tied autoencoder's ``W`` is ``n_visible x
 n_hidden``; a batch's loss sums (over patterns) accumulate in ``ws.sums`` on the device,
@@ -52,7 +54,8 @@ def ae_forward(W, b, ws, P, n_dense, n_blocks):
 def ae_output_delta(c, X, rows, hp, ws, P, n_blocks):
     """``dY`` in place of ``H W^T`` and the batch's reconstruction loss; with the sparsity
     term on, ``rho_hat``, the KL term's gradient ``ws.kl_grad`` and its loss."""
-    k.output_delta(ws.xd[P : 2 * P], ws.loss_rows[:P], c, X, rows, hp.loss_kind, 1.0 / P, ws.sums, n_blocks)  # noqa: F821
+    D_out = ws.xd[P : 2 * P]
+    k.output_delta(D_out, ws.loss_rows[:P], c, X, rows, hp.loss_kind, 1.0 / P, ws.sums, n_blocks)  # noqa: F821
     if hp.beta > 0.0:
         k.col_sum(ws.rho_hat, ws.hg[P : 2 * P], 1.0 / P, n_blocks)  # noqa: F821
         k.kl_penalty(ws.kl_grad, ws.rho_hat, hp.rho, hp.beta, 1.0 / P, float(P), ws.sums)  # noqa: F821
