@@ -295,7 +295,11 @@ class StackedClassifier(Model):
                 self.epochs_trained += 1
                 record = {"loss": float(loss[0]), "train_accuracy": float(hits[0] / n)}
                 for name, (Xe_host, Xe, ye) in evals.items():
-                    record[f"accuracy_{name}"] = self._eval_accuracy(Xe_host, Xe, ye)
+                    if self._in_chunks(Xe_host):  # bytes or a mapped file: from the host, a chunk at a time
+                        record[f"accuracy_{name}"] = self._eval_accuracy(Xe_host, Xe, ye)
+                    else:
+                        record[f"accuracy_{name}"] = self.backend.classifier_accuracy(self.weights, self.biases, Xe,
+                                                                                      ye)
                 record["seconds"] = seconds
                 for k, v in record.items():
                     history[k].append(v)

@@ -52,6 +52,11 @@ SPLIT_MIN_TAIL = 0.125
 #: time, outside training.
 EVAL_CHUNK = 4096
 
+#: The training loops read Ctrl-C's flag before their first batch and then every this
+#: many batches (a device may queue that many at once): at Q3's sizes 16 batches take
+#: well under a second on either device, so Ctrl-C still stops at once.
+STOP_CHECK_BATCHES = 16
+
 #: numba compiles with IEEE-exact math; the gradient checks rely on it.
 FASTMATH = False
 

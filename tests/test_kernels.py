@@ -329,6 +329,7 @@ def test_split_step_gives_the_dense_step_gradient(rng, dtype):
     cpu.gather_corrupt(ws.tail.drawn, X, rows, 0.2, 3, 0, 1)
     cpu.split_batch(ws.xd, ws.clean, ws.tail, X, rows, cols, n_dense)
     STEPS.ae_step(W[cols], b, c[cols], ws.clean, rows, hp, ws, n_dense, 1)
+    STEPS.ae_bias_grads(ws, P, 1)
     split_loss = ws.sums[0] / P
     ws.dW[:] = np.nan
     cpu.tied_weight_step(ws.dW, 1.0, 0.0, ws, P, n_dense)

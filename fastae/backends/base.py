@@ -12,7 +12,8 @@ A backend is three things:
   ``encode_input``, ``input_product``, ``input_gradient``, ``tied_weight_step``.
   Elementwise: ``bias_sigmoid``, ``add_bias``, ``output_delta``, ``col_sum``,
   ``kl_penalty``, ``hidden_delta``, ``softmax_xent``, ``sgd``, ``adam``. Their
-  docstrings are in ``cpu_elementwise.py`` and ``cpu_sparse.py``;
+  docstrings are in ``cpu_elementwise.py`` and ``cpu_sparse.py``. It may also define
+  any of ``steps.COMPOSITES`` (fused versions of the step's compositions of these);
 * the **steps** (``steps.build(kernels)``): the training step, the epoch loops, the
   chunked loss and forward pass, written once;
 * the few methods below marked abstract: how arrays reach the device and come back,
@@ -143,3 +144,9 @@ class Backend(abc.ABC):
 
     def classifier_layers(self, weights, biases, X):
         return list(self.steps.layers(weights, biases, X, self._chunk_blocks(X)))
+
+    def classifier_accuracy(self, weights, biases, X, y):
+        """The share of the rows of ``X`` (on the device) whose largest logit is at their
+        label ``y``."""
+        logits = self.to_host(self.classifier_layers(weights, biases, X)[-1])
+        return float((logits.argmax(axis=1) == self.to_host(y)).mean())

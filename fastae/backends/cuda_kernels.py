@@ -10,6 +10,15 @@ overloads. Arguments the GPU does not need (``n_blocks``, the CPU's sparse ``tai
 
 Loss sums are accumulated in float64 with atomics (one per block), so they are not
 bitwise reproducible from run to run; everything else is.
+
+A training step is a few fused launches: the composites of ``steps.COMPOSITES``
+(``ae_forward``, ``ae_output_delta``, ``ae_backprop``, ``tied_step``, ``forward``,
+``softmax_delta``, ``backprop``, ``layer_step``, ``batch_rows``) are defined here, with
+the steps' names and arguments: products whose epilogues finish the elementwise work and
+whose prologues sum and update the biases (``cuda_gemm.product``). They take whole work
+buffers, the batch size and row offsets as scalars, and a batch's rows as ``Rows``, so
+that an epoch makes no device array, no view of one and no copy per batch. Every launch,
+allocation and copy goes through ``cuda_device``, which counts them.
 """
 import math
 
@@ -17,7 +26,8 @@ import numpy as np
 from numba import cuda
 
 from .. import config
-from .cuda_gemm import gemm, sigmoid
+from . import cuda_device as dev
+from .cuda_gemm import ADAM_STEP, BIAS_SIGMOID, HIDDEN_DELTA, BiasStep, gemm, product, sigmoid
 from .mathfn import (
     keep_threshold,
     kl_divergence,
@@ -25,7 +35,7 @@ from .mathfn import (
     noise_bits,
     noise_row_key,
 )
-from .records import CROSS_ENTROPY, AEWork, ClassifierWork
+from .records import ADAM, CROSS_ENTROPY, GRADIENT, SGD, AEWork, ClassifierWork
 
 #: The most threads a block may have (CUDA's limit); sizes the block-sum scratch.
 _MAX_THREADS_PER_BLOCK = 1024
@@ -53,23 +63,51 @@ def _flat(a):
     return a.reshape(a.size)
 
 
+class Rows:
+    """The rows ``start .. start + P`` of ``order[e]`` (``order``: a 2-D device array of
+    row indices), which kernels read as ``order[e, start + i]``: a batch's patterns
+    without a view of the orders. ``shape`` is ``(P,)``, as for the array it stands for."""
+
+    __slots__ = ("order", "e", "start", "shape")
+
+    def __init__(self, order, e, start, P):
+        self.order, self.e, self.start, self.shape = order, e, start, (P,)
+
+    def __getitem__(self, span):
+        first, stop, _ = span.indices(self.shape[0])
+        return Rows(self.order, self.e, self.start + first, max(0, stop - first))
+
+
+def _rows(rows):
+    """``(order, e, start, P)`` of ``Rows`` or of a 1-D device array of row indices."""
+    if isinstance(rows, Rows):
+        return rows.order, rows.e, rows.start, rows.shape[0]
+    return rows.reshape(1, rows.shape[0]), 0, 0, rows.shape[0]
+
+
 # ------------------------------------------------------------------ buffers, copies
 
 
 def empty(shape, dtype):
-    return cuda.device_array(shape, dtype)
+    return dev.device_array(shape, dtype)
 
 
 def zeros(shape, dtype):
-    return cuda.to_device(np.zeros(shape, dtype))
+    return dev.to_device(np.zeros(shape, dtype))
+
+
+_aranges = {}
 
 
 def arange(n):
-    return cuda.to_device(np.arange(n))
+    """The rows ``0 .. n`` (one device array per ``n``, made once)."""
+    if n not in _aranges:
+        _aranges[n] = dev.to_device(np.arange(n)[None, :])
+    return Rows(_aranges[n], 0, 0, n)
 
 
 def copy(dst, src):
-    dst.copy_to_device(src)
+    dev.copy_in(dst, src)
 
 
 def sums():
@@ -77,11 +115,11 @@ def sums():
 
 
 def set_sums(acc, a, b):
-    acc.copy_to_device(np.array([a, b], np.float64))
+    dev.copy_in(acc, np.array([a, b], np.float64))
 
 
 def get_sums(acc):
-    a, b = acc.copy_to_host()
+    a, b = dev.to_host(acc)
     return float(a), float(b)
 
 
@@ -134,22 +172,99 @@ def input_gradient(out, X, G, tail, n_dense):
 
 
 def tied_weight_step(out, alpha, beta, ws, P, n_dense):
-    gemm(alpha, ws.xd[: 2 * P], True, ws.hg[: 2 * P], False, beta, out)
+    product(ws.xd, True, ws.hg, False, out, K=2 * P, alpha=alpha, beta=beta)
+
+
+# ------------------------------------------------------- the steps' composites, fused
+
+
+def batch_rows(orders, e, start, stop):
+    return Rows(orders, e, start, stop - start)
+
+
+def ae_forward(W, b, ws, P, n_dense, n_blocks):
+    """``steps.ae_forward``: the encoder (bias and sigmoid in its epilogue), then ``H W^T``.
+    Two launches."""
+    product(ws.xd, False, W, False, ws.hg, M=P, c0=P, epilogue=BIAS_SIGMOID, vec=b)
+    product(ws.hg, False, W, True, ws.xd, M=P, a0=P, c0=P)
+
+
+def ae_backprop(W, ws, P, n_blocks):
+    """``steps.ae_backprop``: ``dY W``, the KL gradient and the sigmoid's derivative in
+    one product."""
+    product(ws.xd, False, W, False, ws.hg, M=P, a0=P, epilogue=HIDDEN_DELTA, vec=ws.kl_grad, H=ws.hg, h0=P)
+
+
+def tied_step(W, b, c, lr, ws, P, n_dense, n_blocks):
+    """``steps.tied_step``: ``W -= lr xd^T hg`` in one product whose prologue sums the
+    biases' gradients into ``ws.db``, ``ws.dc`` and steps ``b`` and ``c``. One launch."""
+    biases = (BiasStep(ws.hg, 0, b, ws.db, b, b), BiasStep(ws.xd, P, c, ws.dc, c, c))
+    product(ws.xd, True, ws.hg, False, W, K=2 * P, alpha=-lr, beta=1.0, opt=(SGD, lr, 0.0, 0.0, 0.0, 0.0),
+            biases=biases, bias_rows=P)
+
+
+def forward(weights, biases, X, P, acts, tail, n_dense, n_blocks):
+    """``steps.forward``: one product a layer, the hidden layers' bias and sigmoid in their
+    epilogues."""
+    top = len(weights) - 1
+    below = X
+    for l in range(top):
+        product(below, False, weights[l], False, acts[l], M=P, epilogue=BIAS_SIGMOID, vec=biases[l])
+        below = acts[l]
+    product(below, False, weights[top], False, acts[top], M=P)
+
+
+def _delta(ws, l):
+    return ws.acts[l] if l == len(ws.acts) - 1 else ws.deltas[l]
+
+
+def softmax_delta(ws, P, d, labels, rows, n_blocks):
+    """``steps.softmax_delta``: one launch."""
+    top = len(ws.acts) - 1
+    _softmax_launch(ws.acts[top], P, ws.loss_rows, ws.hits, d, labels, rows, 1.0 / P, ws.sums)
+
+
+def backprop(ws, l, P, W, n_blocks):
+    """``steps.backprop``: ``D W^T`` and the sigmoid's derivative in one product."""
+    product(_delta(ws, l), False, W, True, ws.deltas[l - 1], M=P, epilogue=HIDDEN_DELTA, vec=ws.zeros[l - 1],
+            H=ws.acts[l - 1])
+
+
+def layer_step(weights, biases, l, ws, P, n_dense, n_blocks, opt, moments, t):
+    """``steps.layer_step`` in one product: the weights' gradient goes straight into the
+    optimiser's step in its epilogue (for ``GRADIENT``, into ``ws.dWs[l]``), and its
+    prologue sums the bias's gradient into ``ws.dbs[l]`` and steps the bias."""
+    D = _delta(ws, l)
+    A = ws.xin if l == 0 else ws.acts[l - 1]
+    mW, vW, mb, vb = moments
+    lr_t = 0.0
+    if opt.kind == ADAM:
+        lr_t = opt.lr * math.sqrt(1.0 - opt.beta2**t) / (1.0 - opt.beta1**t)
+    coefficients = (opt.kind, opt.lr, lr_t, opt.beta1, opt.beta2, opt.eps)
+    bias = (BiasStep(D, 0, biases[l], ws.dbs[l], mb[l], vb[l]),)
+    if opt.kind == GRADIENT:
+        product(A, True, D, False, ws.dWs[l], K=P, opt=coefficients, biases=bias, bias_rows=P)
+    elif opt.kind == SGD:
+        product(A, True, D, False, weights[l], K=P, alpha=-opt.lr, beta=1.0, opt=coefficients, biases=bias,
+                bias_rows=P)
+    else:
+        product(A, True, D, False, weights[l], K=P, epilogue=ADAM_STEP, moments=(mW[l], vW[l]), opt=coefficients,
+                biases=bias, bias_rows=P)
 
 
 # --------------------------------------------------------------------------- noise
 
 
 @cuda.jit
-def _gather_augment(out, X, rows, p, shift, height, seed, stream, divisor):
-    P, V = out.shape
+def _gather_augment(out, P, X, order, e, r0, p, shift, height, seed, stream, divisor):
+    V = out.shape[1]
     width = V // height
     span = np.uint64(2 * shift + 1)
     threshold = keep_threshold(p)
     start, step = cuda.grid(1), cuda.gridsize(1)
     for idx in range(start, P * V, step):
         i, j = idx // V, idx % V
-        r = rows[i]
+        r = order[e, r0 + i]
         key = noise_row_key(seed, stream, r)
         sy, sx = j // width, j % width
         if shift > 0:
@@ -164,22 +279,28 @@ def _gather_augment(out, X, rows, p, shift, height, seed, stream, divisor):
             out[i, j] = 0.0
 
 
+def _augment_launch(out, X, rows, p, shift, height, seed, stream):
+    order, e, r0, P = _rows(rows)
+    divisor = 255.0 if is_bytes(X) else 1.0
+    dev.launch(_gather_augment, *_launch(P * out.shape[1]), out, P, X, order, e, r0, p, shift, height, seed, stream,
+               divisor)
+
+
 def gather_augment(out, X, rows, p, shift, height, seed, stream, n_blocks):
     """The CPU's ``gather_augment`` (random shifts, then masking noise, bytes scaled by
-    1/255), bit for bit."""
-    divisor = 255.0 if is_bytes(X) else 1.0
-    _gather_augment[_launch(out.size)](out, X, rows, p, shift, height, seed, stream, divisor)
+    1/255), bit for bit, into ``out[:len(rows)]``."""
+    _augment_launch(out, X, rows, p, shift, height, seed, stream)
 
 
 def gather_corrupt(out, X, rows, p, seed, stream, n_blocks):
     """``out[i] = X[rows[i]] * mask``: the CPU kernel's masking noise, bit for bit."""
-    gather_augment(out, X, rows, p, 0, 1, seed, stream, n_blocks)
+    _augment_launch(out, X, rows, p, 0, 1, seed, stream)
 
 
 def draw(out, clean, tail, X, rows, aug, stream, split, n_blocks):
-    gather_corrupt(out[: rows.shape[0]], X, rows, aug.corruption, aug.seed, stream, n_blocks)
-    if clean.shape[0] > 0:
-        gather_corrupt(clean[: rows.shape[0]], X, rows, 0.0, aug.seed, stream, n_blocks)
+    _augment_launch(out, X, rows, aug.corruption, 0, 1, aug.seed, stream)
+    if clean.shape[0] > 0:  # bytes: the clean targets as floats too
+        _augment_launch(clean, X, rows, 0.0, 0, 1, aug.seed, stream)
 
 
 def is_bytes(X):
@@ -193,7 +314,7 @@ def float_data(X, batch):
 
 
 def draw_augmented(out, clean, tail, X, rows, aug, stream, split, n_blocks):
-    gather_augment(out[: rows.shape[0]], X, rows, aug.corruption, aug.shift, aug.height, aug.seed, stream, n_blocks)
+    _augment_launch(out, X, rows, aug.corruption, aug.shift, aug.height, aug.seed, stream)
 
 
 # -------------------------------------------------------------------- elementwise
@@ -215,21 +336,37 @@ def _block_sum(partial, value):
 
 
 @cuda.jit
-def _output_delta(D, loss_rows, c, X, rows, loss_kind, scale, acc):
-    P, V = D.shape
+def _output_delta(D, d0, P, loss_rows, c, X, order, e, r0, loss_kind, scale, acc, row_blocks, H, h0, rho_hat, kl_grad,
+                  kl):
+    """Blocks below ``row_blocks``: a block per pattern, the output delta into
+    ``D[d0 + i]`` and its loss. The others, with ``kl = (rho, beta)``: a thread per hidden
+    unit, ``rho_hat`` (the mean of ``H[h0 : h0 + P]``), the KL term's gradient and loss."""
+    V = D.shape[1]
+    if cuda.blockIdx.x >= row_blocks:
+        j = (cuda.blockIdx.x - row_blocks) * cuda.blockDim.x + cuda.threadIdx.x
+        if j < rho_hat.shape[0]:
+            total = 0.0
+            for i in range(P):
+                total += H[h0 + i, j]
+            rho_hat[j] = total * (1.0 / P)
+            rho, beta = kl
+            kl_grad[j] = beta * (1.0 / P) * kl_divergence_grad(rho, rho_hat[j])
+            cuda.atomic.add(acc, 0, float(P) * beta * kl_divergence(rho, rho_hat[j]))
+        return
     partial = cuda.shared.array(_MAX_THREADS_PER_BLOCK, np.float64)
-    for i in range(cuda.blockIdx.x, P, cuda.gridDim.x):  # a block per pattern
+    for i in range(cuda.blockIdx.x, P, row_blocks):  # a block per pattern
         total = 0.0
+        r = order[e, r0 + i]
         for j in range(cuda.threadIdx.x, V, cuda.blockDim.x):
-            x = X[rows[i], j]
-            z = D[i, j] + c[j]
+            x = X[r, j]
+            z = D[d0 + i, j] + c[j]
             if loss_kind == CROSS_ENTROPY:
                 y, term = sigmoid_ce(z, x)
-                D[i, j] = (y - x) * scale
+                D[d0 + i, j] = (y - x) * scale
             else:
                 y = sigmoid(z)
                 term = (y - x) * (y - x)
-                D[i, j] = 2.0 * (y - x) * y * (1.0 - y) * scale
+                D[d0 + i, j] = 2.0 * (y - x) * y * (1.0 - y) * scale
             total += term
         total = _block_sum(partial, total)
         if cuda.threadIdx.x == 0:
@@ -238,10 +375,26 @@ def _output_delta(D, loss_rows, c, X, rows, loss_kind, scale, acc):
         cuda.syncthreads()
 
 
+def _output_delta_launch(D, d0, P, loss_rows, c, X, rows, loss_kind, scale, sums, kl=None):
+    order, e, r0, _ = _rows(rows)
+    tpb = config.CUDA_THREADS_PER_BLOCK
+    row_blocks = min(P, config.CUDA_MAX_BLOCKS)
+    H, rho_hat, kl_grad, rho_beta = kl if kl is not None else (D, c, c, (0.0, 0.0))
+    kl_blocks = 0 if kl is None else math.ceil(rho_hat.shape[0] / tpb)
+    dev.launch(_output_delta, row_blocks + kl_blocks, tpb, D, d0, P, loss_rows, c, X, order, e, r0, loss_kind,
+               scale, sums, row_blocks, H, P, rho_hat, kl_grad, rho_beta)
+
+
 def output_delta(D, loss_rows, c, X, rows, loss_kind, scale, sums, n_blocks):
     """As the CPU kernel: ``loss_rows`` per pattern, their sum added to ``sums[0]``."""
-    blocks = min(D.shape[0], config.CUDA_MAX_BLOCKS)
-    _output_delta[blocks, config.CUDA_THREADS_PER_BLOCK](D, loss_rows, c, X, rows, loss_kind, scale, sums)
+    _output_delta_launch(D, 0, D.shape[0], loss_rows, c, X, rows, loss_kind, scale, sums)
+
+
+def ae_output_delta(c, X, rows, hp, ws, P, n_blocks):
+    """``steps.ae_output_delta``: the output delta, and the KL term (``rho_hat`` and its
+    gradient, on blocks of their own) in one launch."""
+    kl = (ws.hg, ws.rho_hat, ws.kl_grad, (float(hp.rho), float(hp.beta))) if hp.beta > 0.0 else None
+    _output_delta_launch(ws.xd, P, P, ws.loss_rows, c, X, rows, hp.loss_kind, 1.0 / P, ws.sums, kl)
 
 
 @cuda.jit
@@ -257,7 +410,7 @@ def _col_sum(out, A, scale):
 def col_sum(out, A, scale, n_blocks):
     """``out[j] = scale * sum_i A[i, j]``, one thread a column."""
     tpb = config.CUDA_THREADS_PER_BLOCK
-    _col_sum[math.ceil(A.shape[1] / tpb), tpb](out, A, scale)
+    dev.launch(_col_sum, math.ceil(A.shape[1] / tpb), tpb, out, A, scale)
 
 
 @cuda.jit
@@ -271,7 +424,7 @@ def _kl_penalty(grad, rho_hat, rho, beta, scale, weight, acc):
 def kl_penalty(grad, rho_hat, rho, beta, scale, weight, sums):
     """``grad = beta * scale * dKL/drho_hat``; adds ``weight * beta * sum_j KL`` to ``sums[0]``."""
     tpb = config.CUDA_THREADS_PER_BLOCK
-    _kl_penalty[math.ceil(rho_hat.shape[0] / tpb), tpb](grad, rho_hat, rho, beta, scale, weight, sums)
+    dev.launch(_kl_penalty, math.ceil(rho_hat.shape[0] / tpb), tpb, grad, rho_hat, rho, beta, scale, weight, sums)
 
 
 @cuda.jit
@@ -291,12 +444,12 @@ def _by_rows(Z):
 
 def bias_sigmoid(Z, bias, n_blocks):
     """In place: ``Z = sigmoid(Z + bias)``."""
-    _bias_act[_by_rows(Z)](Z, bias, True)
+    dev.launch(_bias_act, *_by_rows(Z), Z, bias, True)
 
 
 def add_bias(Z, bias, n_blocks):
     """In place: ``Z += bias`` on every row."""
-    _bias_act[_by_rows(Z)](Z, bias, False)
+    dev.launch(_bias_act, *_by_rows(Z), Z, bias, False)
 
 
 @cuda.jit
@@ -311,15 +464,15 @@ def _hidden_delta(D, H, g):
 
 def hidden_delta(D, H, g, n_blocks):
     """In place: ``D = (D + g) * H * (1 - H)``."""
-    _hidden_delta[_launch(D.size)](D, H, g)
+    dev.launch(_hidden_delta, *_launch(D.size), D, H, g)
 
 
 @cuda.jit
-def _softmax_xent(D, loss_rows, hits, d, labels, rows, scale, acc):
+def _softmax_xent(D, P, loss_rows, hits, d, labels, order, e, r0, scale, acc):
     i = cuda.grid(1)
-    if i < D.shape[0]:
+    if i < P:
         K = D.shape[1]
-        label = labels[rows[i]]
+        label = labels[order[e, r0 + i]]
         top = 0
         for k in range(K):
             D[i, k] += d[k]
@@ -338,10 +491,16 @@ def _softmax_xent(D, loss_rows, hits, d, labels, rows, scale, acc):
             D[i, k] = (math.exp(D[i, k] - log_norm) - target) * scale
 
 
+def _softmax_launch(D, P, loss_rows, hits, d, labels, rows, scale, sums):
+    order, e, r0, _ = _rows(rows)
+    tpb = config.CUDA_THREADS_PER_BLOCK
+    dev.launch(_softmax_xent, max(1, math.ceil(P / tpb)), tpb, D, P, loss_rows, hits, d, labels, order, e, r0, scale,
+               sums)
+
+
 def softmax_xent(D, loss_rows, hits, d, labels, rows, scale, sums, n_blocks):
     """As the CPU kernel; adds the summed loss to ``sums[0]`` and the hits to ``sums[1]``."""
-    tpb = config.CUDA_THREADS_PER_BLOCK
-    _softmax_xent[math.ceil(D.shape[0] / tpb), tpb](D, loss_rows, hits, d, labels, rows, scale, sums)
+    _softmax_launch(D, D.shape[0], loss_rows, hits, d, labels, rows, scale, sums)
 
 
 @cuda.jit
@@ -362,10 +521,10 @@ def _adam(p, g, m, v, lr_t, beta1, beta2, eps):
 
 def sgd(param, grad, lr, n_blocks):
     """In place: ``param -= lr * grad``."""
-    _sgd[_launch(param.size)](_flat(param), _flat(grad), lr)
+    dev.launch(_sgd, *_launch(param.size), _flat(param), _flat(grad), lr)
 
 
 def adam(param, grad, m, v, lr, beta1, beta2, eps, t, n_blocks):
     """In place Adam step ``t``, as the CPU kernel."""
     lr_t = lr * math.sqrt(1.0 - beta2**t) / (1.0 - beta1**t)
-    _adam[_launch(param.size)](_flat(param), _flat(grad), _flat(m), _flat(v), lr_t, beta1, beta2, eps)
+    dev.launch(_adam, *_launch(param.size), _flat(param), _flat(grad), _flat(m), _flat(v), lr_t, beta1, beta2, eps)

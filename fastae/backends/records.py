@@ -9,9 +9,11 @@ from collections import namedtuple
 CROSS_ENTROPY = 0
 MSE = 1
 
-#: Optimisers, as the integers the compiled code switches on.
+#: Optimisers, as the integers the compiled code switches on. ``GRADIENT`` updates
+#: nothing: a step with it leaves the gradients in its work buffers (``loss_and_grads``).
 SGD = 0
 ADAM = 1
+GRADIENT = 2
 
 #: Hyper-parameters of one autoencoder training step: the loss (CROSS_ENTROPY or MSE),
 #: the masking-noise level, the sparsity target and weight, the noise seed.

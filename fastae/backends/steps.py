@@ -4,7 +4,9 @@ The functions below call a kernel namespace ``k`` (``cpu_kernels`` or ``cuda_ker
 the same names, the same arguments) and never test which device they run on.
 :func:`build` binds them to one namespace: the CPU compiles the result with numba (an
 epoch is one compiled, cached, ``nogil`` call), the GPU runs the same source as Python
-over its kernel launchers.
+over its kernel launchers. The step's few composites (``COMPOSITES``: the forward pass,
+the output delta, backpropagation, the update) are written here over the finer kernels; a
+namespace that defines one of their names supplies it instead (the GPU's fused kernels).
 
 Conventions: one pattern per row; the tied autoencoder's ``W`` is ``n_visible x
 n_hidden``; a batch's loss sums (over patterns) accumulate in ``ws.sums`` on the device,
@@ -16,7 +18,8 @@ import types
 import numpy as np  # noqa: F401  (numba resolves np in the compiled source)
 
 from ..config import EVAL_CHUNK as CHUNK
-from .records import SGD, Augment
+from ..config import STOP_CHECK_BATCHES
+from .records import GRADIENT, SGD, Augment, Optim
 
 # --------------------------------------------------------------- tied autoencoder
 
@@ -27,35 +30,54 @@ def ae_step(W, b, c, X, rows, hp, ws, n_dense, n_blocks):
     On entry ``ws.xd[:P]`` holds the (corrupted) input ``X~`` of the batch, whose clean
     targets are ``X[rows]`` (P = ``len(rows)``). On exit ``ws.sums[0]`` has grown by the
     batch's loss summed over its patterns (the reconstruction term summed over visible
-    units, plus P times ``beta * sum_j KL(rho || rho_hat_j)``); ``ws.db``, ``ws.dc`` hold
-    the gradients of the mean loss for the biases, ``ws.xd[:2P]`` and ``ws.hg[:2P]`` the
-    factors of the weight gradient (``k.tied_weight_step``), ``ws.hg[P:2P]`` the hidden
-    activations and ``ws.rho_hat`` their batch mean (with the sparsity term on).
+    units, plus P times ``beta * sum_j KL(rho || rho_hat_j)``); ``ws.xd[:2P]`` and
+    ``ws.hg[:2P]`` hold the factors of the weight gradient (``k.tied_weight_step``) and
+    of the biases' gradients (``tied_step``), ``ws.hg[P:2P]`` the hidden activations and
+    ``ws.rho_hat`` their batch mean (with the sparsity term on).
 
     With ``n_dense < n_visible`` the input is split (CPU, ``cpu_sparse.input_split``):
     ``X~ W`` is ``X~[:, :n_dense] W[:n_dense]`` plus the sparse tail held in ``ws``.
     """
     P = rows.shape[0]
-    Xt = ws.xd[:P]  # P x V   corrupted input
-    D_out = ws.xd[P : 2 * P]  # P x V   H W^T, then dY
-    D_hid = ws.hg[:P]  # P x Hn  dY W, then dH
-    H = ws.hg[P : 2 * P]  # P x Hn  hidden activations
+    ae_forward(W, b, ws, P, n_dense, n_blocks)
+    ae_output_delta(c, X, rows, hp, ws, P, n_blocks)
+    ae_backprop(W, ws, P, n_blocks)
 
-    k.encode_input(H, Xt, W, b, ws.tail, n_dense, n_blocks)  # noqa: F821  (k: bound by build)
-    k.gemm(1.0, H, False, W, True, 0.0, D_out)  # noqa: F821
+
+def ae_forward(W, b, ws, P, n_dense, n_blocks):
+    """``H = sigmoid(X~ W + b)`` into ``ws.hg[P:2P]``, then ``H W^T`` into ``ws.xd[P:2P]``."""
+    H = ws.hg[P : 2 * P]
+    k.encode_input(H, ws.xd[:P], W, b, ws.tail, n_dense, n_blocks)  # noqa: F821  (k: bound by build)
+    k.gemm(1.0, H, False, W, True, 0.0, ws.xd[P : 2 * P])  # noqa: F821
+
+
+def ae_output_delta(c, X, rows, hp, ws, P, n_blocks):
+    """``dY`` in place of ``H W^T`` and the batch's reconstruction loss; with the sparsity
+    term on, ``rho_hat``, the KL term's gradient ``ws.kl_grad`` and its loss."""
+    D_out = ws.xd[P : 2 * P]
     k.output_delta(D_out, ws.loss_rows[:P], c, X, rows, hp.loss_kind, 1.0 / P, ws.sums, n_blocks)  # noqa: F821
     if hp.beta > 0.0:
-        k.col_sum(ws.rho_hat, H, 1.0 / P, n_blocks)  # noqa: F821
+        k.col_sum(ws.rho_hat, ws.hg[P : 2 * P], 1.0 / P, n_blocks)  # noqa: F821
         k.kl_penalty(ws.kl_grad, ws.rho_hat, hp.rho, hp.beta, 1.0 / P, float(P), ws.sums)  # noqa: F821
-    k.gemm(1.0, D_out, False, W, False, 0.0, D_hid)  # noqa: F821
-    k.hidden_delta(D_hid, H, ws.kl_grad, n_blocks)  # noqa: F821
-    k.col_sum(ws.db, D_hid, 1.0, n_blocks)  # noqa: F821
-    k.col_sum(ws.dc, D_out, 1.0, n_blocks)  # noqa: F821
 
 
-def tied_update(W, b, c, lr, ws, P, n_dense):
-    """SGD on the step's gradients: ``W -= lr dW`` in one product (no dW buffer), then
-    the biases."""
+def ae_backprop(W, ws, P, n_blocks):
+    """``dH = (dY W + kl_grad) * H * (1 - H)`` into ``ws.hg[:P]``."""
+    D_hid = ws.hg[:P]
+    k.gemm(1.0, ws.xd[P : 2 * P], False, W, False, 0.0, D_hid)  # noqa: F821
+    k.hidden_delta(D_hid, ws.hg[P : 2 * P], ws.kl_grad, n_blocks)  # noqa: F821
+
+
+def ae_bias_grads(ws, P, n_blocks):
+    """The gradients of the mean loss for the biases into ``ws.db``, ``ws.dc``."""
+    k.col_sum(ws.db, ws.hg[:P], 1.0, n_blocks)  # noqa: F821
+    k.col_sum(ws.dc, ws.xd[P : 2 * P], 1.0, n_blocks)  # noqa: F821
+
+
+def tied_step(W, b, c, lr, ws, P, n_dense, n_blocks):
+    """SGD on the step's gradients: the biases' gradients, ``W -= lr dW`` in one product
+    (no dW buffer), then the biases."""
+    ae_bias_grads(ws, P, n_blocks)
     k.tied_weight_step(W, -lr, 1.0, ws, P, n_dense)  # noqa: F821
     k.sgd(b, ws.db, lr, 1)  # noqa: F821
     k.sgd(c, ws.dc, lr, 1)  # noqa: F821
@@ -72,8 +94,9 @@ def ae_epochs(W, b, c, X, sched, lr, hp, cursor, history, tuning):
 
     Stopping and resuming (``fastae.stopping``): the first epoch starts at row
     ``cursor.at[1]`` of its order with ``cursor.partial`` as its sums so far. Before each
-    batch the loop stops if ``cursor.stop[0]`` is set or ``cursor.stop[1]`` batches have
-    run, leaving in ``cursor`` the epoch (index into the orders), the row and the sums it
+    batch the loop stops if ``cursor.stop[1]`` batches have run or, before its first
+    batch and every ``config.STOP_CHECK_BATCHES`` batches, if ``cursor.stop[0]`` is set,
+    leaving in ``cursor`` the epoch (index into the orders), the row and the sums it
     stopped at; a loop that finishes leaves ``at = (len(orders), 0)``.
     """
     split = k.input_split(X, tuning.tail_density, k.SPLIT_SAMPLE_ROWS)  # noqa: F821
@@ -98,20 +121,27 @@ def _ae_batches(W, b, c, X, sched, lr, hp, cursor, history, split_blocks):
     ws = k.ae_work(X.shape[1], W.shape[1], B, W.dtype, False, not direct)  # noqa: F821
     targets = k.arange(B)  # rows of the gathered targets ws.clean  # noqa: F821
     aug = Augment(hp.corruption, 0, 1, hp.seed)
+    run = 0  # batches this call has run
     for e in range(sched.orders.shape[0]):
         for start in _epoch_rows(ws.sums, cursor, e, n, sched.batch_size):
-            if _stop_before(cursor, e, start, ws.sums):
+            if _stop_before(cursor, e, start, ws.sums, run):
                 return
-            rows = sched.orders[e, start : min(start + sched.batch_size, n)]
+            run += 1
+            rows = batch_rows(sched.orders, e, start, min(start + sched.batch_size, n))
             P = rows.shape[0]
             k.draw(ws.xd, ws.clean, ws.tail, X, rows, aug, sched.first_epoch + e, split, n_blocks)  # noqa: F821
             if direct:
                 ae_step(W, b, c, k.float_data(X, ws.clean), rows, hp, ws, n_dense, n_blocks)  # noqa: F821
             else:
                 ae_step(W, b, c, ws.clean, targets[:P], hp, ws, n_dense, n_blocks)
-            tied_update(W, b, c, W.dtype.type(lr), ws, P, n_dense)
+            tied_step(W, b, c, W.dtype.type(lr), ws, P, n_dense, n_blocks)
         history[e, 0] = k.get_sums(ws.sums)[0] / n  # noqa: F821
     _stopped(cursor, sched.orders.shape[0], 0, (0.0, 0.0))
+
+
+def batch_rows(orders, e, start, stop):
+    """The rows ``start .. stop`` of epoch ``e``'s order: a batch's patterns."""
+    return orders[e, start:stop]
 
 
 def _epoch_rows(sums, cursor, e, n, batch_size):
@@ -124,10 +154,12 @@ def _epoch_rows(sums, cursor, e, n, batch_size):
     return range(0, n, batch_size)
 
 
-def _stop_before(cursor, e, row, sums):
-    """True, with ``cursor`` at epoch ``e``, ``row`` and the epoch's ``sums`` so far, on
-    Ctrl-C or once the batch limit is reached; otherwise counts one more batch."""
-    if cursor.stop[0] != 0 or cursor.stop[1] <= 0:
+def _stop_before(cursor, e, row, sums, run):
+    """True, with ``cursor`` at epoch ``e``, ``row`` and the epoch's ``sums`` so far, once
+    the batch limit is reached, or on Ctrl-C when the loop has run a multiple of
+    ``STOP_CHECK_BATCHES`` batches (``run``; a device may then queue that many batches
+    at once); otherwise counts one more batch."""
+    if (run % STOP_CHECK_BATCHES == 0 and cursor.stop[0] != 0) or cursor.stop[1] <= 0:
         _stopped(cursor, e, row, k.get_sums(sums))  # noqa: F821
         return True
     cursor.stop[1] -= 1
@@ -146,6 +178,7 @@ def ae_grads(W, b, c, Xt, X, hp, n_blocks):
     ws = k.ae_work(V, W.shape[1], P, W.dtype, True, False)  # noqa: F821
     k.copy(ws.xd[:P], Xt)  # noqa: F821
     ae_step(W, b, c, X, k.arange(P), hp, ws, V, n_blocks)  # noqa: F821
+    ae_bias_grads(ws, P, n_blocks)
     k.tied_weight_step(ws.dW, 1.0, 0.0, ws, P, V)  # noqa: F821
     return k.get_sums(ws.sums)[0] / P, ws.dW, ws.db, ws.dc  # noqa: F821
 
@@ -184,46 +217,72 @@ def ae_loss(W, b, c, Xt, X, hp, n_blocks):
 # arrays (numba typed lists on the CPU), shared with the model, updated in place.
 
 
-def forward(weights, biases, X, acts, tail, n_dense, n_blocks):
-    """Layer outputs for the rows of ``X`` into ``acts[l][:P]``; the last holds the
-    logits without their bias (``softmax_xent`` adds it). ``tail`` and ``n_dense``: the
-    input's split, as in ``k.input_product``."""
-    P = X.shape[0]
+def forward(weights, biases, X, P, acts, tail, n_dense, n_blocks):
+    """Layer outputs for the first ``P`` rows of ``X`` into ``acts[l][:P]``; the last
+    holds the logits without their bias (``softmax_delta`` adds it). ``tail`` and
+    ``n_dense``: the input's split, as in ``k.input_product``."""
     top = len(weights) - 1
     if top == 0:
-        k.input_product(acts[0][:P], X, weights[0], tail, n_dense)  # noqa: F821
+        k.input_product(acts[0][:P], X[:P], weights[0], tail, n_dense)  # noqa: F821
         return
-    k.encode_input(acts[0][:P], X, weights[0], biases[0], tail, n_dense, n_blocks)  # noqa: F821
+    k.encode_input(acts[0][:P], X[:P], weights[0], biases[0], tail, n_dense, n_blocks)  # noqa: F821
     for l in range(1, top):
         k.encode(acts[l][:P], acts[l - 1][:P], weights[l], biases[l], n_blocks)  # noqa: F821
     k.gemm(1.0, acts[top - 1][:P], False, weights[top], False, 0.0, acts[top][:P])  # noqa: F821
 
 
-def classifier_step(weights, biases, labels, rows, ws, n_dense, n_blocks):
-    """Softmax cross-entropy of one batch and its gradients.
+def classifier_step(weights, biases, labels, rows, ws, n_dense, n_blocks, opt, moments, t):
+    """Softmax cross-entropy of one batch, its gradients and the optimiser's step.
 
     On entry ``ws.xin[:P]`` holds the batch's input, whose labels are ``labels[rows]``
     (with ``n_dense`` below the input's width, its first ``n_dense`` columns, the rest in
-    ``ws.tail``). On exit ``ws.sums`` has grown by the batch's summed loss and hits, and
-    ``ws.dWs``, ``ws.dbs`` hold the gradients of the mean loss over the batch.
+    ``ws.tail``). On exit ``ws.sums`` has grown by the batch's summed loss and hits,
+    ``ws.dWs``, ``ws.dbs`` hold the gradients of the mean loss over the batch, and the
+    optimiser ``opt`` (step ``t``, Adam's ``moments`` ``(mW, vW, mb, vb)``) has updated
+    every parameter; ``opt.kind == GRADIENT`` leaves them.
     """
     P = rows.shape[0]
     top = len(weights) - 1
-    xin = ws.xin[:P]
-    forward(weights, biases, xin, ws.acts, ws.tail, n_dense, n_blocks)
-    D = ws.acts[top][:P]  # logits, then dJ/dlogits
-    k.softmax_xent(D, ws.loss_rows[:P], ws.hits[:P], biases[top], labels, rows, 1.0 / P, ws.sums, n_blocks)  # noqa: F821
+    forward(weights, biases, ws.xin, P, ws.acts, ws.tail, n_dense, n_blocks)
+    softmax_delta(ws, P, biases[top], labels, rows, n_blocks)
     for l in range(top, -1, -1):
-        if l == 0:
-            k.input_gradient(ws.dWs[0], xin, D, ws.tail, n_dense)  # noqa: F821
-        else:
-            k.gemm(1.0, ws.acts[l - 1][:P], True, D, False, 0.0, ws.dWs[l])  # noqa: F821
-        k.col_sum(ws.dbs[l], D, 1.0, n_blocks)  # noqa: F821
         if l > 0:
-            below = ws.deltas[l - 1][:P]
-            k.gemm(1.0, D, False, weights[l], True, 0.0, below)  # noqa: F821
-            k.hidden_delta(below, ws.acts[l - 1][:P], ws.zeros[l - 1], n_blocks)  # noqa: F821
-            D = below
+            backprop(ws, l, P, weights[l], n_blocks)
+        layer_step(weights, biases, l, ws, P, n_dense, n_blocks, opt, moments, t)
+
+
+def _delta(ws, l, P):
+    """dJ/d(pre-activation) of layer ``l`` (the logits' for the top one)."""
+    return ws.acts[l][:P] if l == len(ws.acts) - 1 else ws.deltas[l][:P]
+
+
+def softmax_delta(ws, P, d, labels, rows, n_blocks):
+    """The logits (plus the bias ``d``) replaced by their delta; the loss and hits summed."""
+    top = len(ws.acts) - 1
+    k.softmax_xent(ws.acts[top][:P], ws.loss_rows[:P], ws.hits[:P], d, labels, rows, 1.0 / P, ws.sums,  # noqa: F821
+                   n_blocks)
+
+
+def backprop(ws, l, P, W, n_blocks):
+    """Layer ``l - 1``'s delta from layer ``l``'s through ``W`` (layer ``l``'s weights)."""
+    below = ws.deltas[l - 1][:P]
+    k.gemm(1.0, _delta(ws, l, P), False, W, True, 0.0, below)  # noqa: F821
+    k.hidden_delta(below, ws.acts[l - 1][:P], ws.zeros[l - 1], n_blocks)  # noqa: F821
+
+
+def layer_step(weights, biases, l, ws, P, n_dense, n_blocks, opt, moments, t):
+    """Layer ``l``'s gradients into ``ws.dWs[l]``, ``ws.dbs[l]`` (its input's rows times its
+    delta), then the optimiser's step on its parameters (none for ``GRADIENT``)."""
+    D = _delta(ws, l, P)
+    if l == 0:
+        k.input_gradient(ws.dWs[0], ws.xin[:P], D, ws.tail, n_dense)  # noqa: F821
+    else:
+        k.gemm(1.0, ws.acts[l - 1][:P], True, D, False, 0.0, ws.dWs[l])  # noqa: F821
+    k.col_sum(ws.dbs[l], D, 1.0, n_blocks)  # noqa: F821
+    if opt.kind != GRADIENT:
+        mW, vW, mb, vb = moments
+        update(weights[l], ws.dWs[l], mW[l], vW[l], opt, t, n_blocks)
+        update(biases[l], ws.dbs[l], mb[l], vb[l], opt, t, 1)
 
 
 def update(param, grad, m, v, opt, t, n_blocks):
@@ -262,18 +321,19 @@ def _classifier_batches(weights, biases, X, labels, sched, optimizer, aug, curso
     n_dense = split[1]
     n = X.shape[0]
     ws = k.classifier_work(weights, min(sched.batch_size, n), n_dense < X.shape[1])  # noqa: F821
+    no_clean = ws.xin[:0]
+    moments = (state.mW, state.vW, state.mb, state.vb)
+    run = 0  # batches this call has run
     for e in range(sched.orders.shape[0]):
         for start in _epoch_rows(ws.sums, cursor, e, n, sched.batch_size):
-            if _stop_before(cursor, e, start, ws.sums):
+            if _stop_before(cursor, e, start, ws.sums, run):
                 return
-            rows = sched.orders[e, start : min(start + sched.batch_size, n)]
-            k.draw_augmented(ws.xin, ws.xin[:0], ws.tail, X, rows, aug, sched.first_epoch + e, split,  # noqa: F821
+            run += 1
+            rows = batch_rows(sched.orders, e, start, min(start + sched.batch_size, n))
+            k.draw_augmented(ws.xin, no_clean, ws.tail, X, rows, aug, sched.first_epoch + e, split,  # noqa: F821
                              n_blocks)
-            classifier_step(weights, biases, labels, rows, ws, n_dense, n_blocks)
             state.t[0] += 1
-            for l in range(len(weights)):
-                update(weights[l], ws.dWs[l], state.mW[l], state.vW[l], opt, state.t[0], n_blocks)
-                update(biases[l], ws.dbs[l], state.mb[l], state.vb[l], opt, state.t[0], 1)
+            classifier_step(weights, biases, labels, rows, ws, n_dense, n_blocks, opt, moments, state.t[0])
         total, hits = k.get_sums(ws.sums)  # noqa: F821
         history[e, 0], history[e, 1] = total / n, hits
     _stopped(cursor, sched.orders.shape[0], 0, (0.0, 0.0))
@@ -284,7 +344,9 @@ def classifier_grads(weights, biases, X, labels, n_blocks):
     P = X.shape[0]
     ws = k.classifier_work(weights, P, False)  # noqa: F821
     k.copy(ws.xin, X)  # noqa: F821
-    classifier_step(weights, biases, labels, k.arange(P), ws, X.shape[1], n_blocks)  # noqa: F821
+    moments = (ws.dWs, ws.dWs, ws.dbs, ws.dbs)  # not read: GRADIENT updates nothing
+    classifier_step(weights, biases, labels, k.arange(P), ws, X.shape[1], n_blocks,  # noqa: F821
+                    Optim(GRADIENT, 0.0, 0.0, 0.0, 0.0), moments, 0)
     return k.get_sums(ws.sums)[0] / P, ws.dWs, ws.dbs  # noqa: F821
 
 
@@ -298,33 +360,44 @@ def layers(weights, biases, X, n_blocks):
     for start in range(0, n, CHUNK):
         stop = min(start + CHUNK, n)
         P = stop - start
-        forward(weights, biases, X[start:stop], ws.acts, ws.tail, X.shape[1], n_blocks)
+        forward(weights, biases, X[start:stop], P, ws.acts, ws.tail, X.shape[1], n_blocks)
         for l in range(top + 1):
             k.copy(outs[l][start:stop], ws.acts[l][:P])  # noqa: F821
         k.add_bias(outs[top][start:stop], biases[top], n_blocks)  # noqa: F821
     return outs
 
 
-STEPS = (ae_step, tied_update, _epoch_rows, _stop_before, _stopped, _ae_batches, ae_epochs, ae_grads, ae_loss,
-         forward, classifier_step, update, _classifier_batches, classifier_epochs, classifier_grads, layers)
+STEPS = (ae_step, ae_forward, ae_output_delta, ae_backprop, ae_bias_grads, tied_step, _epoch_rows, _stop_before,
+         _stopped, batch_rows, _ae_batches, ae_epochs, ae_grads, ae_loss, forward, classifier_step, _delta,
+         softmax_delta, backprop, layer_step, update, _classifier_batches, classifier_epochs, classifier_grads, layers)
 
+#: Compositions of finer kernels that a kernel namespace may supply itself, under the same
+#: name and with the same arguments (the CUDA backend's are fused kernels: fewer
+#: launches, no views of its buffers); where it does not, these are used.
+COMPOSITES = (ae_forward, ae_output_delta, ae_backprop, tied_step, batch_rows, forward, softmax_delta, backprop,
+              layer_step)
 
-#: What a compiling build inlines where it is called: the helpers of a line or two, and
-#: the steps and batch loops under each entry point. numba re-optimises a called
-#: function's code inside every compiled caller, so each level of calls between an entry
-#: point and its kernels costs seconds of compile time (about 1 s less for a first fit).
-INLINE = (tied_update, _epoch_rows, _stop_before, _stopped, _ae_batches, _classifier_batches, ae_step, classifier_step,
-          forward, update)
+#: What a compiling build inlines where it is called: the helpers of a few lines, and the
+#: steps and batch loops under each entry point. numba re-optimises a called function's
+#: code inside every compiled caller, so each level of calls between an entry point and
+#: its kernels costs seconds of compile time (about 1 s less for a first fit).
+INLINE = (ae_forward, ae_output_delta, ae_backprop, ae_bias_grads, tied_step, _epoch_rows, _stop_before, _stopped,
+          batch_rows, _delta, softmax_delta, backprop, layer_step, _ae_batches, _classifier_batches, ae_step,
+          classifier_step, forward, update)
 
 
 def build(kernels, jit=None):
     """The functions above bound to the kernel namespace ``kernels`` (as ``k``), each
     wrapped by ``jit(fn, inline)`` when given (the CPU's compiles it with numba, inlining
-    the helpers in ``INLINE``); returns a namespace of them by name. Each function calls
-    the others of the same build."""
+    the helpers in ``INLINE``); a function of ``COMPOSITES`` that ``kernels`` defines is
+    taken from it instead. Returns a namespace of them by name. Each function calls the
+    others of the same build."""
     scope = dict(globals(), k=kernels)
     built = {}
     for f in STEPS:
+        if f in COMPOSITES and hasattr(kernels, f.__name__):
+            scope[f.__name__] = built[f.__name__] = getattr(kernels, f.__name__)
+            continue
         fn = types.FunctionType(f.__code__, scope, f.__name__, f.__defaults__)
         fn.__qualname__, fn.__doc__, fn.__module__ = f.__qualname__, f.__doc__, f.__module__
         scope[f.__name__] = built[f.__name__] = fn if jit is None else jit(fn, f in INLINE)
