@@ -61,6 +61,7 @@ def parallel_build():
             setattr(kernels, name, twins.get(id(value), value))
     return kernels, steps.build(kernels, _step_jit(False))
 
+
 #: A loop whose compiled code takes longer than this to appear (numba's cache loads in
 #: well under a second) is being compiled: the "fastae" logger says so, at level INFO.
 COMPILE_NOTICE_AFTER = 1.5
