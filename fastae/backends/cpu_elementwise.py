@@ -53,6 +53,19 @@ def _span(k, n_blocks, n):
     return k * n // n_blocks, (k + 1) * n // n_blocks
 
 
+@njit(inline="always", **JIT)
+def span(lo, hi):
+    """``range(lo, hi)`` over unsigned integers, for a row kernel's innermost loop.
+
+    numba wraps a negative signed index around (``a[i]`` is ``a[i + len(a)]`` for
+    ``i < 0``), so with bounds the compiler cannot prove non-negative, such as a span's
+    ``lo``, an innermost loop over ``range(lo, hi)`` tests every index and does not
+    vectorise: Adam's pass over 490,000 parameters took 0.95 ms instead of 0.27 ms, a
+    column sum of 128 x 625 43 us instead of 5. Unsigned indices are never wrapped.
+    """
+    return range(np.uint64(lo), np.uint64(hi))
+
+
 def _in_blocks(n, n_blocks, args):
     if n_blocks <= 1:
         rows(0, n, *args)  # noqa: F821  (bound by in_blocks)
@@ -292,11 +305,12 @@ def output_delta(D, loss_rows, c, X, rows, loss_kind, scale, sums, n_blocks):
 
 @njit(**JIT)
 def _col_sum_cols(lo, hi, out, A, scale):
-    out[lo:hi] = 0.0
+    for j in span(lo, hi):
+        out[j] = 0.0
     for i in range(A.shape[0]):
-        for j in range(lo, hi):
+        for j in span(lo, hi):
             out[j] += A[i, j]
-    for j in range(lo, hi):
+    for j in span(lo, hi):
         out[j] *= scale
 
 
@@ -391,7 +405,7 @@ def softmax_xent(D, loss_rows, hits, d, labels, rows, scale, sums, n_blocks):
 
 @njit(**JIT)
 def _sgd_span(lo, hi, p, g, lr):
-    for i in range(lo, hi):
+    for i in span(lo, hi):
         p[i] -= lr * g[i]
 
 
@@ -410,7 +424,7 @@ def _adam_span(lo, hi, p, g, m, v, lr_t, beta1, beta2, eps):
     t = p.dtype.type
     lr_t, b1, b2, eps = t(lr_t), t(beta1), t(beta2), t(eps)
     c1, c2 = t(1.0) - b1, t(1.0) - b2
-    for i in range(lo, hi):
+    for i in span(lo, hi):
         m[i] = b1 * m[i] + c1 * g[i]
         v[i] = b2 * v[i] + c2 * g[i] * g[i]
         p[i] -= lr_t * m[i] / (np.sqrt(v[i]) + eps)
