@@ -139,13 +139,13 @@ def test_threaded_kernels_give_the_same_model(monkeypatch):
     many.fit(X, 2, 0.1, batch_size=64)
     np.testing.assert_array_equal(one.W, many.W)
     # More threads ran the parallel twins; one thread runs kernels compiled serial.
-    from fastae.backends import cpu, cpu_elementwise
+    from fastae.backends import cpu, cpu_kernels
 
     kernels, steps = cpu.parallel_build()
     assert many.backend.steps is steps and many.backend.kernels is kernels
     for name in ("bias_sigmoid", "output_delta", "col_sum", "hidden_delta", "sgd"):
         assert getattr(kernels, name).targetoptions["parallel"] is True, name
-        assert getattr(cpu_elementwise, name).targetoptions.get("parallel", False) is False, name
+        assert getattr(cpu_kernels, name).targetoptions.get("parallel", False) is False, name
         assert getattr(kernels, name).signatures, f"{name}'s parallel twin did not run"
 
 

@@ -12,8 +12,9 @@ A backend is three things:
   ``encode_input``, ``input_product``, ``input_gradient``, ``tied_weight_step``.
   Elementwise: ``bias_sigmoid``, ``add_bias``, ``output_delta``, ``col_sum``,
   ``kl_penalty``, ``hidden_delta``, ``softmax_xent``, ``sgd``, ``adam``. Their
-  docstrings are in ``cpu_elementwise.py`` and ``cpu_sparse.py``. It may also define
-  any of ``steps.COMPOSITES`` (fused versions of the step's compositions of these);
+  docstrings are in ``cpu_elementwise.py``, ``cpu_updates.py`` and ``cpu_sparse.py``.
+  It may also define any of ``steps.COMPOSITES`` (fused versions of the step's
+  compositions of these);
 * the **steps** (``steps.build(kernels)``): the training step, the epoch loops, the
   chunked loss and forward pass, written once;
 * the few methods below marked abstract: how arrays reach the device and come back,

@@ -8,6 +8,7 @@ Layout, from the bottom up:
   spans of the rows, in a ``prange`` (``in_blocks``; ``n_blocks == 1`` stays on the
   calling thread, so the small exercises pay no thread wake-ups). They compile serial;
   their parallel twins compile only when ``config.KERNEL_THREADS > 1`` asks for them.
+* The optimisers' updates (SGD, Adam) are in ``cpu_updates.py``.
 * The coarse kernels the steps call (``encode_input``, ``draw``, ``tied_weight_step``,
   the work buffers) are in ``cpu_sparse.py``, with the sparse-input split they hide.
 
@@ -57,11 +58,10 @@ def _span(k, n_blocks, n):
 def span(lo, hi):
     """``range(lo, hi)`` over unsigned integers, for a row kernel's innermost loop.
 
-    numba wraps a negative signed index around (``a[i]`` is ``a[i + len(a)]`` for
-    ``i < 0``), so with bounds the compiler cannot prove non-negative, such as a span's
-    ``lo``, an innermost loop over ``range(lo, hi)`` tests every index and does not
-    vectorise: Adam's pass over 490,000 parameters took 0.95 ms instead of 0.27 ms, a
-    column sum of 128 x 625 43 us instead of 5. Unsigned indices are never wrapped.
+    numba wraps a negative signed index around (``a[i]`` is ``a[i + len(a)]``), so over
+    ``range(lo, hi)``, whose ``lo`` the compiler cannot prove non-negative, a loop tests
+    every index and does not vectorise: Adam's pass over 490,000 parameters took 0.95 ms
+    instead of 0.27 ms, a 128 x 625 column sum 43 us instead of 5. Unsigned: no wrapping.
     """
     return range(np.uint64(lo), np.uint64(hi))
 
@@ -398,45 +398,3 @@ def softmax_xent(D, loss_rows, hits, d, labels, rows, scale, sums, n_blocks):
     _softmax_xent_blocks(P, n_blocks, (D, loss_rows, hits, d, labels, rows, scale))
     sums[0] += sum64(loss_rows[:P])
     sums[1] += sum64(hits[:P])
-
-
-# ---------------------------------------------------------------------- updates
-
-
-@njit(**JIT)
-def _sgd_span(lo, hi, p, g, lr):
-    for i in span(lo, hi):
-        p[i] -= lr * g[i]
-
-
-_sgd_blocks = in_blocks(_sgd_span)
-
-
-@blocked
-def sgd(param, grad, lr, n_blocks):
-    """In place: ``param -= lr * grad`` (any shape, both C-contiguous)."""
-    p = param.reshape(param.size)
-    _sgd_blocks(p.shape[0], n_blocks, (p, grad.reshape(grad.size), p.dtype.type(lr)))
-
-
-@njit(**JIT)
-def _adam_span(lo, hi, p, g, m, v, lr_t, beta1, beta2, eps):
-    t = p.dtype.type
-    lr_t, b1, b2, eps = t(lr_t), t(beta1), t(beta2), t(eps)
-    c1, c2 = t(1.0) - b1, t(1.0) - b2
-    for i in span(lo, hi):
-        m[i] = b1 * m[i] + c1 * g[i]
-        v[i] = b2 * v[i] + c2 * g[i] * g[i]
-        p[i] -= lr_t * m[i] / (np.sqrt(v[i]) + eps)
-
-
-_adam_blocks = in_blocks(_adam_span)
-
-
-@blocked
-def adam(param, grad, m, v, lr, beta1, beta2, eps, t, n_blocks):
-    """In place Adam step ``t`` (1-based), bias correction folded into the rate."""
-    lr_t = lr * np.sqrt(1.0 - beta2**t) / (1.0 - beta1**t)
-    p = param.reshape(param.size)
-    args = (p, grad.reshape(grad.size), m.reshape(m.size), v.reshape(v.size), lr_t, beta1, beta2, eps)
-    _adam_blocks(p.shape[0], n_blocks, args)

@@ -1,5 +1,5 @@
 """The CPU's kernel namespace: every name ``steps.py`` calls as ``k.NAME``, compiled
-with numba (``cpu_elementwise.py``, ``cpu_sparse.py``, ``blas.py``), plus the buffers
+with numba (``cpu_elementwise.py``, ``cpu_updates.py``, ``cpu_sparse.py``, ``blas.py``), plus the buffers
 and copies the steps need (inlined where they are called: a separate compiled function
 each would cost compile time for a line of code). ``cuda_kernels.py`` has the same names
 with the same arguments; the backend interface (``fastae.backends.base``) lists them.
@@ -11,7 +11,6 @@ from numba.extending import overload
 from .blas import gemm  # noqa: F401
 from .cpu_elementwise import (  # noqa: F401
     JIT,
-    adam,
     add_bias,
     bias_sigmoid,
     col_sum,
@@ -23,10 +22,10 @@ from .cpu_elementwise import (  # noqa: F401
     kl_penalty,
     output_delta,
     row_sum,
-    sgd,
     softmax_xent,
     sum64,
 )
+from .cpu_updates import adam, sgd  # noqa: F401
 from .cpu_sparse import (  # noqa: F401
     SPLIT_SAMPLE_ROWS,
     ae_work,
