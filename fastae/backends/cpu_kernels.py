@@ -1,8 +1,9 @@
 """The CPU's kernel namespace: every name ``steps.py`` calls as ``k.NAME``, compiled
-with numba (``cpu_elementwise.py``, ``cpu_updates.py``, ``cpu_sparse.py``, ``blas.py``), plus the buffers
-and copies the steps need (inlined where they are called: a separate compiled function
-each would cost compile time for a line of code). ``cuda_kernels.py`` has the same names
-with the same arguments; the backend interface (``fastae.backends.base``) lists them.
+with numba (``cpu_elementwise.py``, ``cpu_updates.py``, ``cpu_sparse.py``,
+``blas.py``), plus the buffers and copies the steps need (inlined where they are called:
+a separate compiled function each would cost compile time for a line of code).
+``cuda_kernels.py`` has the same names with the same arguments; the backend interface
+(``fastae.backends.base``) lists them.
 """
 import numpy as np
 from numba import njit, types
@@ -25,7 +26,6 @@ from .cpu_elementwise import (  # noqa: F401
     softmax_xent,
     sum64,
 )
-from .cpu_updates import adam, sgd  # noqa: F401
 from .cpu_sparse import (  # noqa: F401
     SPLIT_SAMPLE_ROWS,
     ae_work,
@@ -44,6 +44,7 @@ from .cpu_sparse import (  # noqa: F401
     tail_update,
     tied_weight_step,
 )
+from .cpu_updates import adam, sgd  # noqa: F401
 
 
 @njit(inline="always", **JIT)
