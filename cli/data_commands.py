@@ -216,13 +216,13 @@ def _apply(what, model, data, key, out, device, quiet):
     out = _check_output(out)
     if out.exists() and out.resolve() == Path(data).resolve():
         raise click.BadParameter(f"{str(out)!r} is the input DATA; name another file.", param_hint="'--out'")
-    from fastae.experiments import train as recipe
+    from fastae.experiments import stack
     from fastae.userdata import load_array
 
-    models = recipe.load_stack(model, device=device)
+    models = stack.load_stack(model, device=device)
     source = data if key is None else f"{data}[{key}]"
-    X = recipe.check_input(models, load_array(data, key=key, mmap=True), source)
-    apply = recipe.encode if what == "encode" else recipe.reconstruct
+    X = stack.check_input(models, load_array(data, key=key, mmap=True), source)
+    apply = stack.encode if what == "encode" else stack.reconstruct
     if out.suffix.lower() == ".npy":
         width = models[-1].n_hidden if what == "encode" else models[0].n_visible
         shape = _write_mapped(out, (X.shape[0], width), models[0].dtype, lambda array: apply(models, X, out=array))

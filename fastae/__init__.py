@@ -3,6 +3,7 @@
 >>> from fastae import Autoencoder
 >>> model = Autoencoder(784, 625, corruption=0.1, sparsity=(0.02, 0.4))
 """
+import importlib as _importlib
 import importlib.metadata as _metadata
 
 from . import config  # noqa: F401  (sets the thread environment before numba loads)
@@ -15,18 +16,12 @@ except _metadata.PackageNotFoundError:  # imported from a source tree that was n
 __all__ = ["Autoencoder", "History", "StackedClassifier", "TrainingDiverged", "TrainingInterrupted"]
 
 
+_HOMES = {"Autoencoder": "autoencoder", "StackedClassifier": "classifier", "TrainingDiverged": "model",
+          "History": "history", "TrainingInterrupted": "stopping"}
+
+
 def __getattr__(name):
     """The models load numba (and the kernels) on first use, not on ``import fastae``."""
-    if name in ("Autoencoder", "StackedClassifier", "TrainingDiverged"):
-        from . import model
-
-        return getattr(model, name)
-    if name == "History":
-        from .history import History
-
-        return History
-    if name == "TrainingInterrupted":
-        from .stopping import TrainingInterrupted
-
-        return TrainingInterrupted
+    if name in _HOMES:
+        return getattr(_importlib.import_module(f".{_HOMES[name]}", __name__), name)
     raise AttributeError(f"module 'fastae' has no attribute {name!r}")

@@ -116,6 +116,25 @@ def check_sparsity(sparsity):
     return rho, beta
 
 
+def check_shift(shift, image_shape, n):
+    """Rows of the images of ``n`` pixels that a ``shift`` > 0 moves (both checked), else 1."""
+    if isinstance(shift, bool) or not isinstance(shift, (int, np.integer)) or shift < 0:
+        raise ValueError(f"shift: expected an integer >= 0, got {shift!r}")
+    if shift == 0:
+        return 1
+    if image_shape is None:
+        side = math.isqrt(n)
+        if side * side != n:
+            raise ValueError(f"shift: the {n} inputs are not a square image; give image_shape=(rows, columns)")
+        image_shape = (side, side)
+    rows, cols = (int(v) for v in image_shape)
+    if rows < 1 or cols < 1 or rows * cols != n:
+        raise ValueError(f"image_shape: {image_shape!r} does not hold the {n} inputs")
+    if shift >= min(rows, cols):
+        raise ValueError(f"shift: {shift} pixels would move the {rows}x{cols} images out of sight")
+    return rows
+
+
 def check_unit_interval(X, name="X", bounds=None):
     """Raise the ValueError that says how to rescale when ``X`` leaves [0, 1]
     (``bounds``: its ``(min, max)``, when known)."""

@@ -1,21 +1,15 @@
 """The stacked softmax classifier: sigmoid layers (pretrained autoencoders' encoders, or
 random) topped by a softmax layer, trained together."""
-import math
 import time
 
 import numpy as np
 
 from . import config as _config
 from . import io, mapped, stopping
+from .autoencoder import Autoencoder
 from .backends.records import ADAM, SGD, Augment, Cursor, Optim, Schedule
-from .checks import (
-    check_choice,
-    check_data,
-    check_positive_int,
-    check_probability,
-    check_rate,
-)
-from .checks import check_not_masked, check_sizes
+from .checks import check_choice, check_data, check_not_masked, check_positive_int, check_probability, check_rate
+from .checks import check_shift, check_sizes
 from .history import History
 from .model import Model, TrainingDiverged, cosine_lr, epoch_order, initial_weights, softmax
 
@@ -95,8 +89,6 @@ class StackedClassifier(Model):
     @classmethod
     def from_autoencoders(cls, autoencoders, n_classes=10, *, seed=0, device="cpu"):
         """A classifier whose hidden layers start as copies of the autoencoders' encoders."""
-        from .model import Autoencoder
-
         if isinstance(autoencoders, Autoencoder) or not hasattr(autoencoders, "__iter__"):
             raise ValueError(f"autoencoders: expected a list of fastae.Autoencoder models, got {autoencoders!r}")
         aes = list(autoencoders)
@@ -256,7 +248,7 @@ class StackedClassifier(Model):
         batch_size = check_positive_int(batch_size, "batch_size")
         check_choice(optimizer, tuple(OPTIMIZERS), "optimizer")
         corruption = check_probability(corruption, "corruption")
-        height = self._image_height(shift, image_shape)
+        height = check_shift(shift, image_shape, self.layer_sizes[0])
         if cosine_epochs is not None:
             cosine_epochs = check_positive_int(cosine_epochs, "cosine_epochs")
         if eval_sets is not None and not isinstance(eval_sets, dict):
@@ -314,25 +306,6 @@ class StackedClassifier(Model):
         for start, stop, logits in self._logit_chunks(X_host, X):
             hits += int((logits.argmax(axis=1) == y[start:stop]).sum())
         return hits / len(y)
-
-    def _image_height(self, shift, image_shape):
-        """Rows of the input images for ``shift`` > 0 (checked), else 1."""
-        if isinstance(shift, bool) or not isinstance(shift, (int, np.integer)) or shift < 0:
-            raise ValueError(f"shift: expected an integer >= 0, got {shift!r}")
-        if shift == 0:
-            return 1
-        n = self.layer_sizes[0]
-        if image_shape is None:
-            side = math.isqrt(n)
-            if side * side != n:
-                raise ValueError(f"shift: the {n} inputs are not a square image; give image_shape=(rows, columns)")
-            image_shape = (side, side)
-        rows, cols = (int(v) for v in image_shape)
-        if rows < 1 or cols < 1 or rows * cols != n:
-            raise ValueError(f"image_shape: {image_shape!r} does not hold the {n} inputs")
-        if shift >= min(rows, cols):
-            raise ValueError(f"shift: {shift} pixels would move the {rows}x{cols} images out of sight")
-        return rows
 
     def __repr__(self):
         sizes = " -> ".join(str(size) for size in self.layer_sizes)

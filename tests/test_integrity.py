@@ -267,24 +267,25 @@ def test_ctrl_c_before_a_command_starts_is_one_line_and_status_130(monkeypatch, 
 
 
 def test_fastae_train_encode_refuses_a_stack_mixed_from_two_runs(tmp_path, stop_after):
+    from fastae.experiments import stack
     from fastae.experiments import train as recipe
 
     X = (np.random.default_rng(6).random((40, 9)) < 0.4).astype(np.float32)
     cfg = recipe.TrainConfig(hidden=(5, 3), epochs=2, batch_size=8)
     recipe.run(cfg, X, tmp_path / "a")
-    assert len(recipe.load_stack(tmp_path / "a")) == 2
+    assert len(stack.load_stack(tmp_path / "a")) == 2
     stop_after(3)  # an interrupted re-run with another seed: a new layer 1 beside the old layer 2
     with pytest.raises(KeyboardInterrupt):
         recipe.run(recipe.TrainConfig(hidden=(5, 3), epochs=2, batch_size=8, seed=1), X, tmp_path / "a")
     with pytest.raises(ValueError, match="its last run did not finish"):
-        recipe.load_stack(tmp_path / "a")
+        stack.load_stack(tmp_path / "a")
     # A complete run whose layer 1 was swapped for another run's.
     recipe.run(cfg, X, tmp_path / "b")
     recipe.run(recipe.TrainConfig(hidden=(5, 3), epochs=2, batch_size=8, seed=2), X, tmp_path / "c")
     for suffix in ("npz", "json"):
         shutil.copy(tmp_path / "c" / f"layer1.{suffix}", tmp_path / "b" / f"layer1.{suffix}")
     with pytest.raises(ValueError, match="layer2 was trained on another layer1"):
-        recipe.load_stack(tmp_path / "b")
+        stack.load_stack(tmp_path / "b")
 
 
 def test_two_runs_into_one_directory_the_second_refused(tmp_path):

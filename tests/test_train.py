@@ -10,6 +10,7 @@ from fastae_cli.data_commands import encode, reconstruct, train
 from fastae_cli.main import cli
 
 from fastae import Autoencoder
+from fastae.experiments import stack
 from fastae.experiments import train as recipe
 from fastae.userdata import DataError, load_array
 
@@ -331,7 +332,7 @@ def test_run_api_takes_a_file_and_checks_its_config(tmp_path):
     metrics = recipe.run(recipe.TrainConfig(hidden=3, epochs=2, batch_size=None), tmp_path / "x.npy", tmp_path / "r")
     assert metrics["layer_sizes"] == [6, 3] and metrics["data"]["source"].endswith("x.npy")
     assert (tmp_path / "r" / "weights_layer1.png").is_file()  # 6 inputs: a heat map of W
-    models = recipe.load_stack(tmp_path / "r")
+    models = stack.load_stack(tmp_path / "r")
     assert len(models) == 1 and models[0].epochs_trained == 2
     for bad in ({"hidden": ()}, {"hidden": (4, 0)}, {"loss": "ce"}, {"corruption": 1.0},
                 {"sparsity": (0.0, 1.0)}, {"lr": float("inf")}, {"epochs": 0}, {"seed": -1}):

@@ -2,7 +2,7 @@
 
 The device is chosen once, from ``device="cpu"`` or ``"cuda"``; models call the
 backend's methods (``base.Backend``, where the interface is documented) and never test
-which device they run on. The algorithm is written once, in ``steps.py``; each device
+which device they run on. The algorithm is written once, in the steps (``steps.py``); each device
 supplies a kernel namespace (``cpu_kernels``, ``cuda_kernels``) with the same names.
 """
 

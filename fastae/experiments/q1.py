@@ -9,9 +9,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .. import plots
+from ..autoencoder import Autoencoder
 from ..backends import get_backend
 from ..datasets import q1_patterns
-from ..model import Autoencoder
 from ..report import fmt, q1_reference_section
 from .common import compiled_note, environment, fit_seconds, fmt_vector, prepare_run_dir, silent, table
 from .record import RunRecord

@@ -25,9 +25,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .. import plots
+from ..autoencoder import Autoencoder
 from ..backends import get_backend
 from ..datasets import random_images
-from ..model import Autoencoder
 from ..report import fmt, fmt_key
 from .common import Stopwatch, compiled_note, environment, fit_seconds, map_shape, prepare_run_dir, silent, table
 from .record import RunRecord

@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .. import io
+from ..autoencoder import Autoencoder
 from ..backends import get_backend
 from ..checks import (
     check_choice,
@@ -47,8 +48,8 @@ from ..checks import (
     check_sparsity,
     stage_seed,
 )
+from ..classifier import OPTIMIZERS, StackedClassifier
 from ..datasets import load_mnist
-from ..model import OPTIMIZERS, Autoencoder, StackedClassifier
 from ..report import fmt
 from .common import (
     Stopwatch,

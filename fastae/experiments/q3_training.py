@@ -2,8 +2,10 @@
 the ablation of what pretraining buys; :mod:`fastae.experiments.q3` runs them."""
 import numpy as np
 
+from ..autoencoder import Autoencoder
 from ..checks import stage_seed
-from ..model import Autoencoder, StackedClassifier, TrainingDiverged
+from ..classifier import StackedClassifier
+from ..model import TrainingDiverged
 from ..report import fmt
 from ..stopping import TrainingInterrupted
 from . import q3_report

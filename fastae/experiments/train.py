@@ -13,8 +13,7 @@ every layer in ``learning_curves.png``, and ``metrics.json`` (the settings, the 
 shape and source, per layer the final loss, the mean hidden activation, the
 reconstruction error and the training time, and the environment).
 
-:func:`load_stack` reads such a directory back (or a single saved autoencoder);
-:func:`encode` and :func:`reconstruct` run data through the whole stack.
+``stack.py`` reads such a directory back and runs data through the whole stack.
 
 Ctrl-C stops training at the end of the batch in progress and saves the layer in training
 as ``layer<l>.checkpoint`` (model, losses so far, position in the epoch); ``run(...,
@@ -30,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import config, io, mapped, plots
+from .. import config, mapped, plots
+from ..autoencoder import LOSSES, Autoencoder
 from ..backends import get_backend
 from ..checks import (
     check_choice,
@@ -41,10 +41,9 @@ from ..checks import (
     check_seed,
     check_sparsity,
     check_unit_interval,
-    chunked_range,
     stage_seed,
 )
-from ..model import INITS, LOSSES, Autoencoder, TrainingDiverged
+from ..model import INITS, TrainingDiverged
 from ..report import fmt
 from ..stopping import TrainingInterrupted
 from .common import (
@@ -57,7 +56,8 @@ from .common import (
     silent,
     table,
 )
-from .record import RunRecord, read_run_file
+from .record import RunRecord
+from .stack import is_chunked, load_autoencoder
 from .stages import Stages
 
 
@@ -133,11 +133,6 @@ def _layer_settings(cfg, X, layer):
     return {**asdict(cfg), "layer": layer, "input_shape": list(X.shape), "input_crc32": crc}
 
 
-def _chunked(X):
-    """True when whole-array work on ``X`` goes in chunks: bytes or a mapped file."""
-    return X.dtype == np.uint8 or mapped.is_mapped(X)
-
-
 def _rows_as_float(X, start, stop):
     part = np.asarray(X[start:stop])
     return part.astype(np.float32) / np.float32(255) if part.dtype == np.uint8 else part
@@ -145,7 +140,7 @@ def _rows_as_float(X, start, stop):
 
 def _data_summary(X):
     """``(min, max, mean)`` of the data as the models see them (bytes scaled by 1/255)."""
-    if not _chunked(X):
+    if not is_chunked(X):
         return float(X.min()), float(X.max()), float(X.mean())
     lo, hi, total = np.inf, -np.inf, 0.0
     with mapped.reading(X):
@@ -160,7 +155,7 @@ def _layer_stats(model, inputs, keep_codes):
     """``(codes or None, reconstruction MSE, mean activation)`` of a trained layer; the
     codes only when ``keep_codes`` (the next layer's input), the rest in chunks for
     bytes and mapped files."""
-    if not _chunked(inputs):
+    if not is_chunked(inputs):
         H = model.encode(inputs)
         Y = model.reconstruct(inputs)
         return H, float(((Y.astype(np.float64) - inputs) ** 2).sum(axis=1).mean()), float(H.mean())
@@ -261,7 +256,7 @@ def run(cfg=TrainConfig(), data=None, out="runs/train", echo=silent, *, source=N
         echo(f"Note: the outputs are sigmoids in (0, 1); values of {source} outside [0, 1] cannot be reconstructed.")
     curves = {}
     inputs = X
-    stages = Stages(out, resume, lambda path: _load_autoencoder(path, cfg.device))
+    stages = Stages(out, resume, lambda path: load_autoencoder(path, cfg.device))
     for layer, (n_in, k) in enumerate(pairwise(sizes), 1):
         describe = f"layer {layer} ({n_in} -> {k})"
 
@@ -333,120 +328,3 @@ def run(cfg=TrainConfig(), data=None, out="runs/train", echo=silent, *, source=N
     echo(f"\nTrained on {source} ({n} patterns x {d} values); wrote {out}/ in "
          f"{fmt(metrics['wall_seconds'], 'seconds')}")
     return metrics
-
-
-# ------------------------------------------------------------------ using a model
-
-
-def _load_autoencoder(path, device):
-    try:
-        return Autoencoder.load(path, device=device)
-    except (TypeError, KeyError, AttributeError) as e:  # a hand-edited or foreign .json
-        raise ValueError(f"{path}: not a usable saved Autoencoder ({type(e).__name__}: {e})") from None
-
-
-def load_stack(path, device="cpu"):
-    """The autoencoders saved at ``path``: a run directory of :func:`run` (every layer, in
-    order) or one saved model (``PATH``, ``PATH.npz`` or ``PATH.json``).
-
-    A run directory is refused when its run did not finish (``run.json`` says so: its
-    layers may come from two runs) or when a layer was trained on another model than the
-    layer below it holds (each layer records the SHA-256 of the one it was trained on)."""
-    path = Path(path)
-    if not path.is_dir():
-        return [_load_autoencoder(path, device)]
-    run_file = read_run_file(path)
-    if run_file is not None and run_file.get("complete") is not True:
-        raise ValueError(
-            f"{path}: its last run did not finish (interrupted?), so its layers may come from different runs; "
-            f"finish it with --resume, or train it again"
-        )
-    count = None
-    metrics_file = path / "metrics.json"
-    if metrics_file.is_file():
-        try:
-            count = len(io.load_json(metrics_file)["layer_sizes"]) - 1
-        except (OSError, ValueError, KeyError, TypeError):
-            count = None
-    if count is None:  # no usable metrics.json: every consecutive layer<l> pair
-        count = 0
-        while io.model_paths(path / f"layer{count + 1}")[0].is_file():
-            count += 1
-    if count < 1:
-        raise ValueError(f"{path}: not a run directory of fastae train (no layer1.npz and layer1.json)")
-    models = [_load_autoencoder(path / f"layer{layer}", device) for layer in range(1, count + 1)]
-    for layer, (below, above) in enumerate(pairwise(models), 2):
-        if above.n_visible != below.n_hidden:
-            raise ValueError(
-                f"{path}: layer{layer} takes {above.n_visible} inputs but layer{layer - 1} gives {below.n_hidden} codes"
-            )
-        settings = io.load_json(path / f"layer{layer}.json", "model config").get("settings")
-        parent = settings.get("parents", {}).get(f"layer{layer - 1}") if isinstance(settings, dict) else None
-        if parent is not None and parent != io.arrays_digest(below.params()):
-            raise ValueError(
-                f"{path}: layer{layer} was trained on another layer{layer - 1} than the one saved there (the "
-                "directory mixes two runs); train it again, or use --resume"
-            )
-    return models
-
-
-def check_input(models, X, source="data"):
-    """``X`` checked against the first model: a float array of the right width (or
-    bytes, scaled by 1/255; a mapped file stays mapped), in [0, 1] for a cross-entropy
-    model."""
-    first = models[0]
-    X = check_data(X, None, name=source, dtype=first.dtype, keep_bytes=True)
-    if X.shape[1] != first.n_visible:
-        raise ValueError(f"{source}: has {X.shape[1]} values per row, the model takes {first.n_visible}")
-    if first.loss_name == "cross_entropy" and X.dtype != np.uint8:
-        with mapped.reading(X):
-            lo, hi = chunked_range(X)
-        if lo < 0.0 or hi > 1.0:
-            raise ValueError(
-                f"{source}: values must lie in [0, 1] for this cross-entropy model (found {lo:g} .. {hi:g}); "
-                "rescale them as the training data were"
-            )
-    return X
-
-
-def _stack_codes(models, X):
-    for model in models:
-        X = model.encode(X)
-    return X
-
-
-def _stack_reconstructions(models, X):
-    H = _stack_codes(models, X)
-    for model in reversed(models):
-        H = model.decode(H)
-    return H
-
-
-def _by_chunks(fn, X, width, dtype, out):
-    """``fn`` of every row of ``X``, into ``out`` (None: a new array): whole for floats in
-    memory, else ``EVAL_CHUNK`` rows at a time through the whole stack."""
-    if out is None and not _chunked(X):
-        return fn(X)
-    n = X.shape[0]
-    if out is None:
-        out = np.empty((n, width), dtype)
-    if out.shape != (n, width):
-        raise ValueError(f"out: expected shape {(n, width)}, got {out.shape}")
-    with mapped.reading(X, out):
-        for start in range(0, n, config.EVAL_CHUNK):
-            stop = min(start + config.EVAL_CHUNK, n)
-            out[start:stop] = fn(X[start:stop])
-    return out
-
-
-def encode(models, X, out=None):
-    """The codes of the top layer: ``X`` encoded through every model in turn (into
-    ``out``, e.g. a memory-mapped ``.npy``, when given)."""
-    return _by_chunks(lambda rows: _stack_codes(models, rows), X, models[-1].n_hidden, models[0].dtype, out)
-
-
-def reconstruct(models, X, out=None):
-    """``X`` encoded through every model, then decoded back down through each (into
-    ``out`` when given)."""
-    return _by_chunks(lambda rows: _stack_reconstructions(models, rows), X, models[0].n_visible, models[0].dtype,
-                      out)

@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from .. import io
-from ..model import Autoencoder, StackedClassifier, TrainingDiverged
+from ..autoencoder import Autoencoder
+from ..classifier import StackedClassifier
+from ..model import TrainingDiverged
 
 #: The estimators' loss names and the engine's.
 LOSSES = {"cross_entropy": "cross_entropy", "squared_error": "mse"}

@@ -9,7 +9,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..model import StackedClassifier, TrainingDiverged
+from ..classifier import StackedClassifier
+from ..model import TrainingDiverged
 from . import _base
 
 SOLVERS = ("adam", "sgd")
