@@ -2,10 +2,11 @@
 
 Usage::
 
-    python bench/startup.py [--runs 5] [--quick-q3] [--against OTHER_CHECKOUT]
+    python bench/startup.py [--runs 5] [--quick-q3] [--warm-only] [--against OTHER_CHECKOUT]
 
 Every measurement runs in a fresh process. Cold runs get a fresh, empty
-``NUMBA_CACHE_DIR`` each; warm runs share one that an untimed run filled first. Each line
+``NUMBA_CACHE_DIR`` each; the warm runs of a checkout share one, which an untimed run
+before each fills (the first one compiles). Each line
 prints the median of ``--runs`` runs and its target on a quiet 2-core machine:
 
 * cold ``fastae run q1`` (target under 10 s) and, with ``--quick-q3``, cold ``fastae run
@@ -22,6 +23,7 @@ process, which a busy machine inflates less. Nothing outside temporary directori
 written.
 """
 import argparse
+import contextlib
 import os
 import resource
 import statistics
@@ -85,14 +87,21 @@ class Checkout:
         return {**os.environ, "NUMBA_CACHE_DIR": cache, "MPLBACKEND": "Agg"}
 
 
-def measure(checkouts, runs, what, one):
+def measure(checkouts, runs, what, one, shared_cache=False):
     """Median over ``runs`` of ``one(checkout, cache_dir) -> (seconds, cpu)``, alternating
-    between the checkouts; prints one line per checkout."""
+    between the checkouts; prints one line per checkout. Each run gets a fresh cache
+    directory, or with ``shared_cache`` each checkout one for all its runs (warm runs:
+    the first run's untimed fill compiles, the others' load)."""
     results = {c.root: [] for c in checkouts}
-    for _ in range(runs):
-        for c in checkouts:
-            with tempfile.TemporaryDirectory() as cache:
-                results[c.root].append(one(c, cache))
+    with contextlib.ExitStack() as stack:
+        shared = {c.root: stack.enter_context(tempfile.TemporaryDirectory()) for c in checkouts}
+        for _ in range(runs):
+            for c in checkouts:
+                if shared_cache:
+                    results[c.root].append(one(c, shared[c.root]))
+                    continue
+                with tempfile.TemporaryDirectory() as cache:
+                    results[c.root].append(one(c, cache))
     for c in checkouts:
         seconds = statistics.median(s for s, _ in results[c.root])
         cpu = statistics.median(p for _, p in results[c.root])
@@ -136,17 +145,21 @@ def main():
     parser.add_argument("--runs", type=int, default=5, help="runs per measurement (median)")
     parser.add_argument("--quick-q3", action="store_true", help="also time a cold `fastae run q3 --quick`")
     parser.add_argument("--against", default=None, help="another checkout to alternate with")
+    parser.add_argument("--warm-only", action="store_true", help="skip the cold runs (minutes each round)")
     args = parser.parse_args()
     checkouts = [Checkout(HERE)] + ([Checkout(args.against)] if args.against else [])
     runs = args.runs
-    measure(checkouts, runs, "cold `fastae run q1` (target < 10 s)", cli_run(["run", "q1"], warm=False))
-    if args.quick_q3:
-        measure(checkouts, runs, "cold `fastae run q3 --quick` (target < 45 s)",
-                cli_run(["run", "q3", "--quick"], warm=False))
-    for name, call in API_CALLS.items():
-        measure(checkouts, runs, f"cold first call, {name} (target < 8 s)", api_call(call))
-    measure(checkouts, runs, "warm `fastae run q1` (target < 1.5 s)", cli_run(["run", "q1"], warm=True))
-    measure(checkouts, runs, "warm `fastae run q2` (target < 3 s)", cli_run(["run", "q2"], warm=True))
+    if not args.warm_only:
+        measure(checkouts, runs, "cold `fastae run q1` (target < 10 s)", cli_run(["run", "q1"], warm=False))
+        if args.quick_q3:
+            measure(checkouts, runs, "cold `fastae run q3 --quick` (target < 45 s)",
+                    cli_run(["run", "q3", "--quick"], warm=False))
+        for name, call in API_CALLS.items():
+            measure(checkouts, runs, f"cold first call, {name} (target < 8 s)", api_call(call))
+    measure(checkouts, runs, "warm `fastae run q1` (target < 1.5 s)", cli_run(["run", "q1"], warm=True),
+            shared_cache=True)
+    measure(checkouts, runs, "warm `fastae run q2` (target < 3 s)", cli_run(["run", "q2"], warm=True),
+            shared_cache=True)
     measure(checkouts, runs, "import fastae (target < 0.4 s)", import_time)
     measure(checkouts, runs, "fastae --help (target < 0.2 s)", help_time)
 

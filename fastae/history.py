@@ -15,7 +15,7 @@ class History(np.ndarray):
     """
 
     def __new__(cls, records):
-        records = {k: [float(v) for v in vs] for k, vs in records.items()}
+        records = {k: np.asarray(vs, dtype=float).tolist() for k, vs in records.items()}
         obj = np.asarray(records["loss"], dtype=float).view(cls)
         obj.records = records
         return obj

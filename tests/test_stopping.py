@@ -4,6 +4,7 @@ import json
 import os
 import signal
 import threading
+import weakref
 
 import numpy as np
 import pytest
@@ -206,6 +207,16 @@ def test_worker_errors_reach_the_caller():
 
     with pytest.raises(ZeroDivisionError, match="inside"):
         stopping.run_in_worker(boom)
+
+
+def test_worker_keeps_nothing_of_a_call():
+    """The worker thread outlives its calls; the arrays a call was given must not."""
+    data = np.ones(10)
+    alive = weakref.ref(data)
+    assert stopping.run_in_worker(np.sum, data) == 10.0
+    assert stopping.run_in_worker(np.sum, data) == 10.0  # the same thread, a second time
+    del data
+    assert alive() is None
 
 
 # ---------------------------------------------------------------- fastae train
