@@ -107,7 +107,9 @@ def measure(kind, path, sample):
 
 def run_child(kind, path, sample):
     out = subprocess.run([sys.executable, __file__, "--child", kind, "--file", str(path), "--sample", str(sample)],
-                         check=True, capture_output=True, text=True)
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"the {kind} measurement failed (exit status {out.returncode}):\n{out.stderr.strip()}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

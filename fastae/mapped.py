@@ -14,6 +14,8 @@ drop the changes made to them).
 """
 import contextlib
 import mmap
+import platform
+import sys
 import threading
 import weakref
 
@@ -50,18 +52,45 @@ def writable(X):
     """``X``, or, for a read-only memory-mapped file (``np.load(mmap_mode="r")``), the
     same bytes of the file mapped again copy-on-write: an array numba compiles as a
     writable one (one compiled variant of each loop instead of two). fastae never writes
-    to its inputs, so the pages stay the file's and can be released as they are read."""
+    to its inputs, so the pages stay the file's and can be released as they are read.
+
+    On Linux the mapping reserves no memory (``MAP_NORESERVE``): a copy-on-write mapping
+    is otherwise charged its whole size, and the system refuses one of a file bigger
+    than its memory. Where no copy-on-write mapping can be made, ``X`` stays as it is."""
     if X.flags.writeable or not X.flags.c_contiguous:
         return X
     memmap, m = _memmap_and_mapping(X)
     if memmap is None or getattr(memmap, "filename", None) is None:
         return X
     offset = memmap.offset + (X.ctypes.data - memmap.ctypes.data)
-    again = np.memmap(memmap.filename, dtype=X.dtype, mode="c", offset=offset, shape=X.shape)
-    key = id(again._mmap)
+    try:
+        again = _copy_on_write(memmap.filename, offset, X.nbytes)
+    except (OSError, ValueError):
+        return X
+    key = id(again)
     _UNTOUCHED.add(key)
-    weakref.finalize(again, _UNTOUCHED.discard, key)  # while ``again`` lives, so does its mmap
-    return np.asarray(again)
+    weakref.finalize(again, _UNTOUCHED.discard, key)
+    return np.ndarray(X.shape, X.dtype, buffer=again, offset=offset % mmap.ALLOCATIONGRANULARITY)
+
+
+def _copy_on_write(filename, offset, length):
+    """A private, writable ``mmap.mmap`` of ``length`` bytes of the file from ``offset``
+    (rounded down to the allocation granularity, as the mapping needs)."""
+    start = offset - offset % mmap.ALLOCATIONGRANULARITY
+    with open(filename, "rb") as f:
+        if _NORESERVE is not None:
+            flags = mmap.MAP_PRIVATE | _NORESERVE
+            return mmap.mmap(f.fileno(), offset - start + length, flags=flags,
+                             prot=mmap.PROT_READ | mmap.PROT_WRITE, offset=start)
+        return mmap.mmap(f.fileno(), offset - start + length, access=mmap.ACCESS_COPY, offset=start)
+
+
+#: ``MAP_NORESERVE`` where the system has it: Python's ``mmap`` names it from 3.13 on;
+#: before, Linux's value on the architectures that share it (asm-generic).
+_NORESERVE = getattr(mmap, "MAP_NORESERVE", None)
+if _NORESERVE is None and sys.platform.startswith("linux") and platform.machine() in (
+        "x86_64", "i686", "aarch64", "armv7l", "riscv64", "s390x"):
+    _NORESERVE = 0x4000
 
 
 #: ``id`` of the copy-on-write mappings made by :func:`writable` (never written to, so

@@ -205,6 +205,22 @@ def test_pages_read_from_a_mapped_file_are_released(tmp_path):
     assert _mapping_rss_kb(path) < 1000
 
 
+def test_a_mapped_file_bigger_than_memory_is_read_writable(tmp_path):
+    """The copy-on-write mapping that makes a read-only file writable for numba reserves
+    no memory: a file of twice the machine's memory maps too (a sparse file, no disk used)."""
+    rows = 2 * checks.memory_bytes() // 784 + 1
+    path = tmp_path / "huge.npy"
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False, "shape": (rows, 784)})
+        f.seek(rows * 784 - 1, 1)
+        f.write(b"\1")
+    X = mapped.writable(np.load(path, mmap_mode="r"))
+    assert X.flags.writeable and X.shape == (rows, 784) and mapped.is_mapped(X)
+    assert X[0].sum() == 0 and X[-1, -1] == 1
+    with mapped.reading(X):
+        assert Autoencoder(784, 3).encode(X[-2:]).shape == (2, 3)
+
+
 def test_checks_read_a_mapped_file_in_chunks(tmp_path, monkeypatch):
     monkeypatch.setattr(checks, "CHECK_CHUNK_BYTES", 256)
     X = np.full((64, 8), 0.5, np.float32)
