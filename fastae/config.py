@@ -41,8 +41,12 @@ PARALLEL_MIN_ELEMENTS = 16384
 #: inputs"). 0 turns the split off.
 SPLIT_TAIL_DENSITY = 0.1
 
-#: Rows the split counts nonzeros on (spread over the data set).
+#: Rows the split counts nonzeros on (spread over the data set)...
 SPLIT_SAMPLE_ROWS = 4096
+#: ...in runs of this many consecutive rows: a fault can map 2 MiB of a memory-mapped
+#: file (see ``mapped``), and 64 runs of 64 rows touch at most 128 such blocks, where
+#: 4,096 rows apart can touch 4,096 of them (8 GiB).
+SPLIT_SAMPLE_RUN = 64
 
 #: The split is made only when its sparse tail holds at least this share of the columns
 #: (fewer would save less than the split costs).

@@ -5,9 +5,16 @@ A process that reads a mapped file keeps every page it has touched mapped, and c
 in its resident memory, until the system needs the memory; reading a file bigger than
 memory that way pushes everything else out first. While the training loops, the
 encodings or the checks read a mapped array, :func:`reading` runs a thread that tells
-the kernel every ``interval`` seconds that the pages read so far are not needed any
-more (``madvise(MADV_DONTNEED)``): they leave this process's resident set and stay in
-the page cache, from which the next read takes them again without touching the disk.
+the kernel that the pages read so far are not needed any more
+(``madvise(MADV_DONTNEED)``): they leave this process's resident set and stay in the
+page cache, from which the next read takes them again without touching the disk.
+
+It does so each time the process's file pages have grown by ``RELEASE_BYTES`` (checked
+every ``POLL_INTERVAL`` seconds), and every ``RELEASE_INTERVAL`` seconds in any case.
+A time alone does not bound them: Linux keeps a file read or written in large steps in
+the page cache as blocks of up to 2 MiB, and a fault maps a whole block, so a shuffled
+epoch on a cached file maps up to 2 MiB per row read, the whole file in a second.
+
 The data are never changed (a shared mapping's pages are the file's; a private,
 copy-on-write mapping, ``mmap_mode="c"``, is left alone since dropping its pages would
 drop the changes made to them).
@@ -16,13 +23,19 @@ import contextlib
 import mmap
 import platform
 import sys
+import os
 import threading
+import time
 import weakref
 
 import numpy as np
 
-#: Seconds between two releases of the pages read.
+#: Seconds between two releases of the pages read, at the most.
 RELEASE_INTERVAL = 0.25
+#: Growth of the process's resident file pages that releases them before that.
+RELEASE_BYTES = 256 << 20
+#: Seconds between two looks at that growth.
+POLL_INTERVAL = 0.005
 
 
 def _memmap_and_mapping(X):
@@ -108,7 +121,8 @@ def _advise(m, option):
 @contextlib.contextmanager
 def reading(*arrays, random=False, interval=None):
     """While the block runs, release the pages read from the mapped ones of ``arrays``
-    every ``interval`` seconds (and once more at the end). ``random=True`` also tells
+    each time they grow by ``RELEASE_BYTES``, every ``interval`` seconds (default
+    ``RELEASE_INTERVAL``) in any case, and once more at the end. ``random=True`` also tells
     the kernel that the rows are read in no order (shuffled batches): no read-ahead
     around each page, which would read many times the rows a batch needs from a file
     that is not in the page cache."""
@@ -125,11 +139,18 @@ def reading(*arrays, random=False, interval=None):
         _advise(m, mmap.MADV_RANDOM if random else mmap.MADV_SEQUENTIAL)
     done = threading.Event()
     wait = RELEASE_INTERVAL if interval is None else interval
+    pages = _FilePages()
 
     def release():
-        while not done.wait(wait):
-            for m in maps:
-                _advise(m, mmap.MADV_DONTNEED)
+        poll = min(wait, POLL_INTERVAL) if pages.readable else wait
+        limit = RELEASE_BYTES // mmap.PAGESIZE
+        base, last = pages.count(), time.monotonic()
+        while not done.wait(poll):
+            now = time.monotonic()
+            if now - last >= wait or pages.count() - base > limit:
+                for m in maps:
+                    _advise(m, mmap.MADV_DONTNEED)
+                base, last = pages.count(), now
 
     worker = threading.Thread(target=release, name="fastae-release-pages", daemon=True)
     worker.start()
@@ -138,9 +159,38 @@ def reading(*arrays, random=False, interval=None):
     finally:
         done.set()
         worker.join()
+        pages.close()
         for m in maps:
             _advise(m, mmap.MADV_DONTNEED)
             _advise(m, mmap.MADV_NORMAL)
+
+
+class _FilePages:
+    """The process's resident pages of mapped files, from ``/proc/self/statm`` (its third
+    field, "shared"; about 2 us a look), or 0 where there is no such file."""
+
+    def __init__(self):
+        try:
+            self._fd = os.open("/proc/self/statm", os.O_RDONLY)
+        except OSError:
+            self._fd = None
+
+    @property
+    def readable(self):
+        return self._fd is not None
+
+    def count(self):
+        if self._fd is None:
+            return 0
+        try:
+            return int(os.pread(self._fd, 128, 0).split()[2])
+        except (OSError, ValueError, IndexError):
+            return 0
+
+    def close(self):
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def _shared(m):

@@ -5,6 +5,7 @@ handed back, and models that pickle to their arrays and config.
 Sizes are tiny; the byte input adds one compiled variant of each loop.
 """
 import pickle
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -203,6 +204,23 @@ def test_pages_read_from_a_mapped_file_are_released(tmp_path):
     with mapped.reading(X, interval=0.01):
         assert int(X.sum(dtype=np.int64)) == X.size
     assert _mapping_rss_kb(path) < 1000
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs Linux's /proc/self/statm")
+def test_pages_read_faster_than_the_interval_are_released_by_their_size(tmp_path, monkeypatch):
+    """A fault can map 2 MiB of a cached file: the pages go back once they pass
+    RELEASE_BYTES, not only every RELEASE_INTERVAL."""
+    monkeypatch.setattr(mapped, "RELEASE_INTERVAL", 1000.0)
+    monkeypatch.setattr(mapped, "RELEASE_BYTES", 1 << 20)
+    path = tmp_path / "pages.npy"
+    np.save(path, np.ones((8192, 1024), np.uint8))  # 8 MiB
+    X = mapped.writable(np.load(path, mmap_mode="r"))
+    with mapped.reading(X):
+        assert int(X.sum(dtype=np.int64)) == X.size
+        deadline = time.monotonic() + 10
+        while _mapping_rss_kb(path) >= 1000 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _mapping_rss_kb(path) < 1000
 
 
 def test_a_mapped_file_bigger_than_memory_is_read_writable(tmp_path):

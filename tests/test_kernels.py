@@ -50,12 +50,19 @@ def test_input_split_puts_the_dense_columns_first():
     assert n_dense == 6  # nonzero in at least 10 % of the rows
     assert cpu.input_split(X, 0.35, 4096)[1] == 2
     assert cpu.input_split(X, 0.08, 4096)[1] == 7
-    # Counted on every 4th row when asked for 25: rows 0, 4, ..., 96, of which column 3
-    # (nonzero in rows 0-4) has 2, as many as 8 % of 25.
+    # Counted on every 4th row when asked for 25 (runs of one row): rows 0, 4, ..., 96, of
+    # which column 3 (nonzero in rows 0-4) has 2, as many as 8 % of 25.
     assert cpu.input_split(X, 0.08, 25)[1] == 8
     for tail_density in (0.0, 0.01):  # no split; a tail of 1 of 12 columns is under 1/8
         cols, n_dense = cpu.input_split(X, tail_density, 4096)
         assert n_dense == 12 and list(cols) == list(range(12))
+    # 4,096 rows of 12,800 are counted in 64 runs of 64 rows, 202 rows apart: columns 1
+    # and 2, nonzero in every row but those (68 % of them), go to the tail.
+    X = np.ones((12800, 16), np.float32)
+    counted = (np.arange(64)[:, None] * 202 + np.arange(64)).ravel()
+    X[counted, 1:3] = 0.0
+    cols, n_dense = cpu.input_split(X, 0.1, 4096)
+    assert n_dense == 14 and list(cols[14:]) == [1, 2]
 
 
 def assert_split_batch(xin, clean, tail, expected, targets, n_dense):

@@ -12,7 +12,7 @@ two large ones) from 784 columns to about 330 (README, "Sparse inputs"). With
 import numpy as np
 from numba import njit
 
-from ..config import SPLIT_MIN_TAIL, SPLIT_SAMPLE_ROWS  # noqa: F401  (SPLIT_SAMPLE_ROWS: for the steps)
+from ..config import SPLIT_MIN_TAIL, SPLIT_SAMPLE_ROWS, SPLIT_SAMPLE_RUN  # noqa: F401  (SAMPLE_ROWS: the steps')
 from .blas import gemm
 from .cpu_elementwise import JIT, bias_sigmoid, gather_augment, gather_corrupt, pixel
 from .records import AEWork, ClassifierWork, SparseTail
@@ -22,22 +22,29 @@ from .records import AEWork, ClassifierWork, SparseTail
 def input_split(X, tail_density, sample_rows):
     """``(cols, n_dense)``: the columns of ``X`` reordered, dense ones first, and how many
     are dense. A column is dense when it is nonzero in at least ``tail_density`` of the
-    rows (counted on about ``sample_rows`` rows spread over ``X``); the others form the
-    sparse tail. Each part keeps the columns' own order. A tail of fewer than
-    ``SPLIT_MIN_TAIL`` of the columns, or ``tail_density <= 0``, gives no split:
-    ``(arange(n_columns), n_columns)``.
+    rows (counted on about ``sample_rows`` rows: all of a small ``X``, else runs of up
+    to ``SPLIT_SAMPLE_RUN`` consecutive rows, as many runs as rows in each, spread evenly
+    over it: they map few pages of a memory-mapped file); the others form the sparse tail. Each part keeps the columns'
+    own order. A tail of fewer than ``SPLIT_MIN_TAIL`` of the columns, or
+    ``tail_density <= 0``, gives no split: ``(arange(n_columns), n_columns)``.
     """
     n, V = X.shape
     cols = np.arange(V)
     if tail_density <= 0.0 or n == 0:
         return cols, V
     counts = np.zeros(V, np.int64)
+    run, n_runs, step = n, 1, 0
+    if n > sample_rows:
+        run = max(1, min(SPLIT_SAMPLE_RUN, sample_rows // SPLIT_SAMPLE_RUN))
+        n_runs = max(1, sample_rows // run)
+        step = (n - run) // max(1, n_runs - 1)
     m = 0
-    for r in range(0, n, max(1, n // sample_rows)):
-        m += 1
-        for j in range(V):
-            if X[r, j] != 0:
-                counts[j] += 1
+    for k in range(n_runs):
+        for r in range(k * step, k * step + run):
+            m += 1
+            for j in range(V):
+                if X[r, j] != 0:
+                    counts[j] += 1
     n_dense = 0
     for j in range(V):
         n_dense += counts[j] >= tail_density * m
