@@ -245,6 +245,31 @@ def test_split_holds_out_the_last_5000_training_images():
         split(mnist, Q3Config(n_train=55001))
 
 
+def test_run_trains_on_the_bytes_and_fingerprints_them_as_the_float_images(tmp_path, monkeypatch):
+    """Q3 holds MNIST as bytes (the models scale them as they read them); its data
+    fingerprint is that of the float32 images, so runs written before still resume."""
+    from fastae import Autoencoder
+    from fastae.datasets import load_mnist
+    from fastae.experiments.q3 import data_fingerprint
+
+    floats, as_bytes = load_mnist(DATA), load_mnist(DATA, dtype=np.uint8)
+    cfg = Q3Config(**TINY)
+    fingerprint = data_fingerprint(split(as_bytes, cfg))
+    assert fingerprint == data_fingerprint(split(floats, cfg))
+    assert fingerprint != data_fingerprint(split(as_bytes, Q3Config(**{**TINY, "n_train": 999})))
+    seen, fit = [], Autoencoder.fit
+
+    def recording_fit(self, X, *args, **kwargs):
+        seen.append(np.asarray(X).dtype)
+        return fit(self, X, *args, **kwargs)
+
+    monkeypatch.setattr(Autoencoder, "fit", recording_fit)
+    _run(cfg, tmp_path / "run")
+    assert seen[0] == np.uint8
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["data"]["train"]["crc32"] == \
+        fingerprint["train"]["crc32"]
+
+
 def test_sample_indices_one_per_digit():
     labels = np.array([3, 1, 1, 0, 2, 9, 8, 7, 6, 5, 4, 0])
     idx = sample_indices(labels, 10)

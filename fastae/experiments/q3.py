@@ -53,6 +53,7 @@ from ..datasets import load_mnist
 from ..report import fmt
 from .common import (
     Stopwatch,
+    as_floats,
     crc32_of,
     prepare_run_dir,
     silent,
@@ -286,8 +287,10 @@ def _announcer(echo, heading):
 
 def data_fingerprint(splits):
     """What the run trains and is measured on: each split's size and the CRC-32 of its
-    images and labels (a resume on other data is refused)."""
-    return {name: {"size": len(y), "crc32": crc32_of(X, y)} for name, (X, y) in zip(("train", "val", "test"), splits)}
+    images (as float32, also when they are bytes) and labels (a resume on other data is
+    refused)."""
+    return {name: {"size": len(y), "crc32": crc32_of(X, y, bytes_as_floats=True)}
+            for name, (X, y) in zip(("train", "val", "test"), splits)}
 
 
 def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False, progress=None, ablation=False,
@@ -304,7 +307,7 @@ def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False,
     get_backend(cfg.device)  # an unusable device fails here, before any work
     out = prepare_run_dir(out)
     clock = Stopwatch()
-    mnist = load_mnist(data_dir)
+    mnist = load_mnist(data_dir, dtype=np.uint8)  # the models scale the bytes as they read them
     train, val, test = split(mnist, cfg)
     (Xtr, ytr), (Xva, yva), (Xte, yte) = train, val, test
     data = data_fingerprint((train, val, test))
@@ -334,7 +337,7 @@ def run(cfg=Q3Config(), out="runs/q3", echo=silent, data_dir=None, resume=False,
 
     metrics = q3_report.metrics(cfg, mnist, (train, val, test), (ae1, ae2, clf), (hist1, hist2, hist3), stages.records)
     idx = sample_indices(yte, min(cfg.n_show, len(yte)))
-    q3_report.figures(rec, cfg, ae1, ae2, clf, metrics, (Xte[idx], yte[idx]))
+    q3_report.figures(rec, cfg, ae1, ae2, clf, metrics, (as_floats(Xte[idx]), yte[idx]))
     if ablation:
         metrics["ablation"] = run_ablation(cfg, ae1, ae2, hist3, train, val, test, rec, echo, progress)
     metrics["wall_seconds"] = clock.total()

@@ -27,7 +27,7 @@ def train_autoencoder(name, X, X_val, n_hidden, corruption, epochs, cfg, seed, e
     else:
         model, history = start
     first = model.epochs_trained
-    val_mask = model.corrupt(np.ones_like(X_val))  # one noise draw: the curve shows learning, not noise
+    val_mask = model.corrupt(np.ones(X_val.shape, model.dtype))  # one noise draw: the curve shows learning, not noise
 
     def progress(done, losses):
         seconds = losses["seconds"][-1]  # training only: no compilation, no validation loss

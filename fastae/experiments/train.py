@@ -48,6 +48,7 @@ from ..report import fmt
 from ..stopping import TrainingInterrupted
 from .common import (
     Stopwatch,
+    as_floats,
     compiled_note,
     environment,
     epoch_line,
@@ -133,11 +134,6 @@ def _layer_settings(cfg, X, layer):
     return {**asdict(cfg), "layer": layer, "input_shape": list(X.shape), "input_crc32": crc}
 
 
-def _rows_as_float(X, start, stop):
-    part = np.asarray(X[start:stop])
-    return part.astype(np.float32) / np.float32(255) if part.dtype == np.uint8 else part
-
-
 def _data_summary(X):
     """``(min, max, mean)`` of the data as the models see them (bytes scaled by 1/255)."""
     if not is_chunked(X):
@@ -145,7 +141,7 @@ def _data_summary(X):
     lo, hi, total = np.inf, -np.inf, 0.0
     with mapped.reading(X):
         for start in range(0, X.shape[0], config.EVAL_CHUNK):
-            part = _rows_as_float(X, start, start + config.EVAL_CHUNK)
+            part = as_floats(X[start : start + config.EVAL_CHUNK])
             lo, hi = min(lo, float(part.min())), max(hi, float(part.max()))
             total += float(part.sum(dtype=np.float64))
     return lo, hi, total / X.size
@@ -167,7 +163,7 @@ def _layer_stats(model, inputs, keep_codes):
             stop = min(start + config.EVAL_CHUNK, n)
             codes = model.encode(inputs[start:stop])
             Y = model.decode(codes)
-            squared += float(((Y.astype(np.float64) - _rows_as_float(inputs, start, stop)) ** 2).sum())
+            squared += float(((Y.astype(np.float64) - as_floats(inputs[start:stop])) ** 2).sum())
             active += float(codes.sum(dtype=np.float64))
             if H is not None:
                 H[start:stop] = codes
