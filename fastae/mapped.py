@@ -21,9 +21,9 @@ drop the changes made to them).
 """
 import contextlib
 import mmap
+import os
 import platform
 import sys
-import os
 import threading
 import time
 import weakref

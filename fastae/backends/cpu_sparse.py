@@ -6,7 +6,7 @@ nearly every image). The training loops put the input columns that are often non
 first (``input_split``): they go through BLAS as a dense prefix, and the nonzeros of the
 rest, about a thousand a batch, are added one row of the weight at a time. That takes
 the two products with the input (of the autoencoder's five, and of the classifier's
-two large ones) from 784 columns to about 330 (README, "Sparse inputs"). With
+two large ones) from 784 columns to about 340 (README, "Sparse inputs"). With
 ``n_dense == n_columns`` every kernel here is the plain dense one.
 """
 import numpy as np
@@ -24,9 +24,10 @@ def input_split(X, tail_density, sample_rows):
     are dense. A column is dense when it is nonzero in at least ``tail_density`` of the
     rows (counted on about ``sample_rows`` rows: all of a small ``X``, else runs of up
     to ``SPLIT_SAMPLE_RUN`` consecutive rows, as many runs as rows in each, spread evenly
-    over it: they map few pages of a memory-mapped file); the others form the sparse tail. Each part keeps the columns'
-    own order. A tail of fewer than ``SPLIT_MIN_TAIL`` of the columns, or
-    ``tail_density <= 0``, gives no split: ``(arange(n_columns), n_columns)``.
+    over it: they map few pages of a memory-mapped file); the others form the sparse
+    tail. Each part keeps the columns' own order. A tail of fewer than
+    ``SPLIT_MIN_TAIL`` of the columns, or ``tail_density <= 0``, gives no split:
+    ``(arange(n_columns), n_columns)``.
     """
     n, V = X.shape
     cols = np.arange(V)
