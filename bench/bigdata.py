@@ -6,9 +6,9 @@ the page cache.
 The files are made in a temporary directory (``--dir``, default the system's), written a
 chunk at a time (MNIST's training images when ``$FASTAE_DATA`` or the cache has them,
 each pass shifted by a pixel or two so that no two copies are equal; else random sparse
-bytes), and removed afterwards, also on error or Ctrl-C. Each measurement runs in a
-process of its own, whose peak resident set (``ru_maxrss``: heap, stacks and the mapped
-file's pages it holds) is reported:
+bytes), and removed afterwards, also on error, Ctrl-C or SIGTERM. Each measurement runs
+in a process of its own, whose peak resident set (``ru_maxrss``: heap, stacks and the
+mapped file's pages it holds) is reported:
 
 * ``memory``: ``--sample`` rows in memory (uint8), one epoch of ``fit``, then ``encode``;
 * ``cached``: the same on a mapped file of ``--cached-gb`` (read once before, so that it
@@ -31,6 +31,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -130,12 +131,20 @@ def report(kind, r, base=None):
     print(line, flush=True)
 
 
+def _terminated(signum, frame):
+    sys.exit(f"stopped by signal {signum}")
+
+
 @contextlib.contextmanager
 def scratch(parent):
+    """A temporary directory, removed on the way out; SIGTERM (``kill``) exits through
+    here too, and kills the measuring child on its way (``subprocess.run`` does)."""
     directory = tempfile.mkdtemp(prefix="fastae-bigdata-", dir=parent)
+    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         yield Path(directory)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         shutil.rmtree(directory, ignore_errors=True)
 
 
