@@ -23,7 +23,7 @@ from .backends.records import CROSS_ENTROPY, MSE, AEHyper, Cursor, Schedule
 from .checks import check_choice, check_data, check_positive_int, check_probability, check_rate, check_sizes
 from .checks import check_sparsity
 from .history import History
-from .model import Model, TrainingDiverged, epoch_order, initial_weights
+from .model import Model, TrainingDiverged, epoch_orders, initial_weights
 
 LOSSES = {"cross_entropy": CROSS_ENTROPY, "mse": MSE}
 
@@ -204,7 +204,8 @@ class Autoencoder(Model):
             Called after every chunk of epochs (for progress display), with the number
             of epochs this call has finished and their :class:`fastae.History`.
         chunk_epochs : int or None
-            Epochs run per compiled call; by default a twentieth of ``epochs``.
+            Epochs run per compiled call; by default a twentieth of ``epochs``, and no
+            more than the orders of ``config.ORDER_CHUNK_BYTES`` (at least one epoch).
 
         Returns
         -------
@@ -237,7 +238,7 @@ class Autoencoder(Model):
         shuffle = shuffle and batch_size < n  # a full batch's order changes nothing
         pending = self.partial_epoch  # where an interrupted epoch stopped, if one did
         at, partial = self._resume_point(n, batch_size, shuffle)
-        chunk = chunk_epochs or max(1, epochs // 20)
+        chunk = chunk_epochs or max(1, min(epochs // 20, _config.ORDER_CHUNK_BYTES // (8 * n)))
         losses, seconds = np.empty(epochs), np.empty(epochs)
         done = 0
 
@@ -257,7 +258,7 @@ class Autoencoder(Model):
                 todo = min(chunk, epochs - done)
                 first = self.epochs_trained
                 if shuffle:
-                    orders = np.stack([epoch_order(self.seed, first + e, n) for e in range(todo)])
+                    orders = epoch_orders(self.seed, first, todo, n)
                 else:
                     orders = np.broadcast_to(np.arange(n), (todo, n)).copy()
                 snap, cursor0 = self._snapshot(), (at.copy(), partial.copy())

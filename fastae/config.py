@@ -56,6 +56,10 @@ SPLIT_MIN_TAIL = 0.125
 #: time, outside training.
 EVAL_CHUNK = 4096
 
+#: A compiled training call takes the orders of its epochs at once (8 bytes a pattern and
+#: an epoch); by default it takes no more epochs than fit in this many bytes (at least one).
+ORDER_CHUNK_BYTES = 64 << 20
+
 #: The training loops read Ctrl-C's flag before their first batch and then every this
 #: many batches (a device may queue that many at once): at Q3's sizes 16 batches take
 #: well under a second on either device, so Ctrl-C still stops at once.

@@ -40,6 +40,19 @@ def epoch_order(seed, epoch, n):
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
+def epoch_orders(seed, first, count, n):
+    """The orders of the ``count`` epochs from ``first`` (:func:`epoch_order`), one row
+    each, with no copy of a single epoch's."""
+    order = epoch_order(seed, first, n)
+    if count == 1:
+        return order[None, :]
+    orders = np.empty((count, n), order.dtype)
+    orders[0] = order
+    for e in range(1, count):
+        orders[e] = epoch_order(seed, first + e, n)
+    return orders
+
+
 class TrainingDiverged(ValueError):
     """The training loss (or a parameter) of an epoch became infinite or NaN.
 

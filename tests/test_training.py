@@ -9,7 +9,7 @@ import pytest
 
 from fastae import Autoencoder, config
 from fastae.datasets import q1_patterns
-from fastae.model import epoch_order
+from fastae.model import epoch_order, epoch_orders
 
 
 def load_bench_module(name):
@@ -48,6 +48,25 @@ def naive_fit(model, X, epochs, lr, batch_size):
             total += len(rows) * loss
         losses.append(total / len(X))
     return np.array(losses), W
+
+
+def test_a_call_takes_the_epochs_whose_orders_fit_order_chunk_bytes(monkeypatch):
+    """A big data set trains an epoch per compiled call (its order is 8 bytes a pattern),
+    to the same result."""
+    for count in (1, 3):
+        expected = np.stack([epoch_order(7, 2 + e, 50) for e in range(count)])
+        np.testing.assert_array_equal(epoch_orders(7, 2, count, 50), expected)
+    X = np.random.default_rng(1).random((64, 6)).astype(np.float32)
+    fits = {}
+    for order_bytes in (config.ORDER_CHUNK_BYTES, 8 * 64 * 1):
+        monkeypatch.setattr(config, "ORDER_CHUNK_BYTES", order_bytes)
+        model, calls = Autoencoder(6, 3, corruption=0.2, seed=3), []
+        losses = model.fit(X, 40, 0.1, batch_size=16, callback=lambda done, _: calls.append(done))
+        fits[order_bytes] = calls, losses, model.W
+    (calls, losses, W), (small_calls, small_losses, small_W) = fits.values()
+    assert calls == list(range(2, 41, 2)) and small_calls == list(range(1, 41))
+    np.testing.assert_array_equal(small_losses, losses)
+    np.testing.assert_array_equal(small_W, W)
 
 
 @pytest.mark.parametrize("batch_size", [1, 4, 7, 23], ids=lambda b: f"batch{b}")
