@@ -140,11 +140,12 @@ def reading(*arrays, random=False, interval=None):
     done = threading.Event()
     wait = RELEASE_INTERVAL if interval is None else interval
     pages = _FilePages()
+    start = pages.count(), time.monotonic()  # here: the block may read before the thread runs
 
     def release():
         poll = min(wait, POLL_INTERVAL) if pages.readable else wait
         limit = RELEASE_BYTES // mmap.PAGESIZE
-        base, last = pages.count(), time.monotonic()
+        base, last = start
         while not done.wait(poll):
             now = time.monotonic()
             if now - last >= wait or pages.count() - base > limit:
