@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import config
+
 
 class RunDirError(ValueError):
     """The output directory cannot be used."""
@@ -60,9 +62,9 @@ def crc32_of(*arrays, bytes_as_floats=False):
         if not scaled:
             crc = zlib.crc32(memoryview(a).cast("B"), crc)
             continue
-        rows = a.reshape(a.shape[0], -1) if a.ndim else a.reshape(1, 1)
-        for start in range(0, rows.shape[0], 4096):
-            crc = zlib.crc32(memoryview(as_floats(rows[start : start + 4096])).cast("B"), crc)
+        rows = a.reshape(len(a), -1)
+        for start in range(0, len(rows), config.EVAL_CHUNK):
+            crc = zlib.crc32(memoryview(as_floats(rows[start : start + config.EVAL_CHUNK])).cast("B"), crc)
     return crc
 
 
