@@ -1,9 +1,9 @@
-"""What figures cost in a warm ``fastae run q1``: the whole command, and in one process the
-time spent drawing and saving its seven PNGs.
+"""What figures cost in a warm ``fastae run q1`` (or ``q2``): the whole command, and in one
+process the time spent drawing and saving its PNGs.
 
-Usage: ``python bench/figures.py [--rounds 5]``. Each round runs ``fastae run q1 --quiet``
-in a fresh process (numba's cache warm: run it once before); then one process runs Q1
-``rounds + 1`` times (the first loads fonts and is left out) and times every call of the
+Usage: ``python bench/figures.py [--run q1|q2] [--rounds 5]``. Each round runs ``fastae run
+q1 --quiet`` in a fresh process (numba's cache warm: run it once before); then one process
+runs the exercise ``rounds + 1`` times (the first loads fonts and is left out) and times every call of the
 plotting functions and of the saving (``Figure.savefig`` or ``FigureCanvasAgg.print_png``:
 layout, rendering and PNG encoding), the outermost call counted once. Prints medians.
 """
@@ -17,22 +17,22 @@ import tempfile
 import time
 
 
-def command_seconds(rounds):
+def command_seconds(run, rounds):
     exe = [sys.executable, "-c", "import sys; from fastae_cli.main import main; sys.argv[0] = 'fastae'; main()"]
     out = []
     for _ in range(rounds):
         with tempfile.TemporaryDirectory() as d:
             t = time.perf_counter()
-            subprocess.run(exe + ["run", "q1", "--quiet", "--out", d], check=True)
+            subprocess.run(exe + ["run", run, "--quiet", "--out", d], check=True)
             out.append(time.perf_counter() - t)
     return out
 
 
-def figure_seconds(rounds):
+def figure_seconds(run, rounds):
     import matplotlib.figure
 
     from fastae import plots
-    from fastae.experiments import q1
+    from fastae.experiments import q1, q2
 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -65,7 +65,7 @@ def figure_seconds(rounds):
         spent.update(save=0.0, figures=0.0)
         with tempfile.TemporaryDirectory() as d:
             t = time.perf_counter()
-            q1.run(out=d)
+            {"q1": q1, "q2": q2}[run].run(out=d)
             dt = time.perf_counter() - t
             n_png = sum(name.endswith(".png") for name in os.listdir(d))
         if i:
@@ -77,13 +77,15 @@ def figure_seconds(rounds):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", choices=("q1", "q2"), default="q1")
     parser.add_argument("--rounds", type=int, default=5)
-    rounds = parser.parse_args().rounds
-    walls = command_seconds(rounds)
-    runs, saves, figures, n_png = figure_seconds(rounds)
+    args = parser.parse_args()
+    run, rounds = args.run, args.rounds
+    walls = command_seconds(run, rounds)
+    runs, saves, figures, n_png = figure_seconds(run, rounds)
     med = statistics.median
-    print(f"fastae run q1 --quiet: median {med(walls):.2f} s of {rounds} ({', '.join(f'{w:.2f}' for w in walls)})")
-    print(f"q1.run in one process: median {med(runs):.2f} s; its {n_png} figures {med(figures):.2f} s, "
+    print(f"fastae run {run} --quiet: median {med(walls):.2f} s of {rounds} ({', '.join(f'{w:.2f}' for w in walls)})")
+    print(f"{run}.run in one process: median {med(runs):.2f} s; its {n_png} figures {med(figures):.2f} s, "
           f"of which saving the PNGs {med(saves):.2f} s")
 
 

@@ -7,7 +7,8 @@ MNIST subset) and ``train``, drawn as it is saved, checked for what a reader wou
 * every numeric axis shows at least three tick labels, written as plain numbers (no
   ``6x10^1``), and an epoch axis only whole epochs;
 * every image tile (a weight vector, an image, an activation map) is drawn at least
-  ``fastae.plots.MIN_TILE_PX`` pixels on its shorter side at the saved dpi.
+  ``fastae.plots.MIN_TILE_PX`` pixels on its shorter side at the saved dpi;
+* every colour bar stands just right of what it scales, level with it.
 
 The texts are the ones matplotlib actually draws (``Text.draw`` is recorded while the
 figure renders), measured by their window extents in pixels of the saved PNG.
@@ -33,6 +34,9 @@ from fastae.experiments.record import RunRecord  # noqa: E402
 
 #: Pixels by which a text may pass an edge or another text (antialiasing, rounding).
 TOLERANCE_PX = 1.0
+#: Most pixels between a colour bar and the image or axes it scales: half an inch, or for
+#: wide axes 6 % of their width (matplotlib's own pad is 5 %).
+COLORBAR_GAP_PX, COLORBAR_GAP_SHARE = 0.5 * plots.DPI, 0.06
 DATA = os.environ.get("FASTAE_DATA")
 
 
@@ -77,6 +81,25 @@ def _tick_problems(fig, drawn):
     return problems
 
 
+def _colorbar_problems(fig, renderer):
+    problems = []
+    for cax in fig.axes:
+        bar = getattr(cax, "_colorbar", None)
+        if bar is None:
+            continue
+        if getattr(bar.mappable, "axes", None) is not None:
+            scaled = [bar.mappable.axes.get_window_extent(renderer)]
+        else:  # a colour scale of its own (tiles): the tiles it stands beside
+            scaled = [image.get_window_extent(renderer) for image, _, _ in getattr(fig, "tiles", [])]
+        box = cax.get_window_extent(renderer)
+        left = [b for b in scaled if b.x1 <= box.x0 + TOLERANCE_PX and box.y0 < b.y1 and b.y0 < box.y1]
+        gap = min((box.x0 - b.x1 for b in left), default=None)
+        if gap is None or gap > max(COLORBAR_GAP_PX, COLORBAR_GAP_SHARE * max(b.width for b in left)):
+            what = "nothing level with it on its left" if gap is None else f"{gap:.0f} px from what it scales"
+            problems.append(f"colour bar {cax.get_ylabel()!r}: {what}")
+    return problems
+
+
 def layout_problems(fig):
     """What is wrong with ``fig``'s layout, as sentences (empty when nothing is)."""
     drawn = drawn_texts(fig)
@@ -92,6 +115,7 @@ def layout_problems(fig):
                 problems.append(f"texts {t.get_text()!r} and {u.get_text()!r} overlap")
     problems += _tick_problems(fig, {t for t, _ in drawn})
     renderer = fig.canvas.get_renderer()
+    problems += _colorbar_problems(fig, renderer)
     for image, (h, w), _gap in getattr(fig, "tiles", []):
         box = image.get_window_extent(renderer)
         rows, cols = image.get_array().shape[:2]
@@ -114,6 +138,13 @@ def test_the_checker_sees_clipped_and_overlapping_text_and_small_tiles():
     problems = layout_problems(fig)
     assert any("leaves the" in p for p in problems), problems
     assert any("overlap" in p for p in problems), problems
+
+    far = plots.tiles(np.random.default_rng(0).random((4, 9)), (3, 3), title="t", colorbar=True)
+    assert layout_problems(far) == []
+    bar = next(ax for ax in far.axes if hasattr(ax, "_colorbar"))
+    x, y, w, h = bar.get_position().bounds
+    bar.set_position((x + 0.2, y, w, h))
+    assert any("px from what it scales" in p for p in layout_problems(far))
 
     small = plots.tiles(np.random.default_rng(0).random((625, 784)), (28, 28), title="t")
     small.set_size_inches(4, 4)

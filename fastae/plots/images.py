@@ -25,8 +25,11 @@ from ._core import (
     near_square_grid,
     new_figure,
     pixel_scale,
+    place,
+    placed_colorbar,
     register_tiles,
     suptitle,
+    text_width,
     title_height,
 )
 
@@ -149,35 +152,41 @@ def tiles(vectors, tile_shape, *, title, grid=None, normalize="each", cmap="gray
     if labels is not None and n <= 25:
         scale = pixel_scale(min(h, w), cols * max(h, w), tile_px_wanted=168)
         tw, th = w * scale / DPI, h * scale / DPI
-        width = max(cols * (tw + 0.12) + extra_w + 0.3, 3.6)
-        content = max(rows * (th + 0.32), colorbar_room(cb_label) if colorbar else 0.0)
-        fig = new_figure(width, content + title_height(title, width) + 0.2)
-        axes = fig.subplots(rows, cols, squeeze=False).ravel()
+        gap_w = max(0.12, max(text_width(s) for s in labels) + 0.1 - tw)
+        grid_w, grid_h = cols * tw + (cols - 1) * gap_w, rows * (th + 0.32)
+        width = max(grid_w + extra_w + 0.3, 3.6)
+        title_in = title_height(title, width)
+        content = max(grid_h, colorbar_room(cb_label) if colorbar else 0.0)
+        fig = new_figure(width, content + title_in + 0.2, layout=None)
+        left, top = (width - extra_w - grid_w) / 2, title_in + 0.05 + (content - grid_h) / 2
         normed = _normalize_tiles(arr, normalize).reshape(n, h, w)
-        for i, ax in enumerate(axes):
+        for i in range(n):
+            r, c = divmod(i, cols)
+            ax = place(fig, left + c * (tw + gap_w), top + r * (th + 0.32), tw, th)
             hide_frame(ax)
-            if i < n:
-                im = ax.imshow(normed[i], cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
-                register_tiles(fig, im, (h, w), 0)
-                ax.set_xlabel(labels[i], fontsize="medium", labelpad=2)
-            else:
-                ax.set_axis_off()
-        cb_axes = axes.tolist()
+            im = ax.imshow(normed[i], cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
+            register_tiles(fig, im, (h, w), 0)
+            ax.set_xlabel(labels[i], fontsize="medium", labelpad=2)
+        right, span_top, span = left + grid_w, top, rows * (th + 0.32) - 0.32
     else:
         m = mosaic(arr, (h, w), grid=(rows, cols), normalize=normalize, gap=1, fill=1.0)
         scale = pixel_scale(min(h, w), max(m.shape))
         iw, ih = m.shape[1] * scale / DPI, m.shape[0] * scale / DPI
         width = max(iw + extra_w + 0.3, 3.6)
+        title_in = title_height(title, width)
         content = max(ih, colorbar_room(cb_label) if colorbar else 0.0)
-        fig = new_figure(width, content + title_height(title, width) + 0.3)
-        ax = fig.add_subplot()
+        fig = new_figure(width, content + title_in + 0.3, layout=None)
+        left, top = (width - extra_w - iw) / 2, title_in + 0.1 + (content - ih) / 2
+        ax = place(fig, left, top, iw, ih)
         im = ax.imshow(m, cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
         register_tiles(fig, im, (h, w), 1)
         ax.set_axis_off()
-        cb_axes = ax
+        right, span_top, span = left + iw, top, ih
     suptitle(fig, title)
     if colorbar:
-        fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=cb_axes, shrink=0.8, label=cb_label)
+        bar = 0.8 * span
+        placed_colorbar(fig, ScalarMappable(norm=norm, cmap=cmap), right + 0.2, span_top + (span - bar) / 2, bar,
+                        cb_label)
     return finish(fig, target)
 
 
@@ -239,16 +248,20 @@ def image_rows(rows, image_shape, *, title, vmin=0.0, vmax=1.0, colorbar=False, 
 
     strip_w = n * w + (n - 1) + 2
     scale = pixel_scale(min(h, w), strip_w)
-    row_in = (h + 2) * scale / DPI
+    row_w, row_in = strip_w * scale / DPI, (h + 2) * scale / DPI
     label_in = 0.25 + 0.085 * max(len(k) for k, _ in parsed)
-    width = strip_w * scale / DPI + label_in + (_COLORBAR_IN if colorbar else 0.0) + 0.3
-    content = max(len(parsed) * (row_in + 0.1), colorbar_room("pixel value", 0.9) if colorbar else 0.0)
-    height = content + (0.3 if labels else 0.0) + title_height(title, width) + 0.2
-    fig = new_figure(width, height)
-    axes = fig.subplots(len(parsed), 1, squeeze=False)[:, 0]
+    width = row_w + label_in + (_COLORBAR_IN if colorbar else 0.0) + 0.3
+    rows_h = len(parsed) * (row_in + 0.1)
+    content = max(rows_h, colorbar_room("pixel value", 0.9) if colorbar else 0.0)
+    title_in = title_height(title, width)
+    fig = new_figure(width, content + (0.3 if labels else 0.0) + title_in + 0.2, layout=None)
+    left, top = label_in + 0.1, title_in + (0.3 if labels else 0.0) + 0.1 + (content - rows_h) / 2
     shared = {"vmin": vmin, "vmax": vmax, "cmap": PIXEL_CMAP, "label": "pixel value"}
-    shared_images, shared_axes = [], []
-    for ax, (key, arr) in zip(axes, parsed):
+    shared_images, shared_rows, axes = [], [], []
+    for i, (key, arr) in enumerate(parsed):
+        row_top = top + i * (row_in + 0.1)
+        ax = place(fig, left, row_top, row_w, row_in)
+        axes.append(ax)
         spec = own.get(key, shared)
         # Gaps are NaN, drawn in a colour no pixel has: white pixels stay visible.
         strip = np.pad(mosaic(arr, (h, w), grid=(1, n), normalize="none", gap=1, fill=np.nan), 1,
@@ -261,11 +274,11 @@ def image_rows(rows, image_shape, *, title, vmin=0.0, vmax=1.0, colorbar=False, 
         ax.set_ylabel(key, rotation=0, ha="right", va="center", fontsize="medium")
         if key in own:
             if colorbar:
-                fig.colorbar(im, ax=ax, shrink=0.9, label=spec["label"],
-                             extend=extend_for(arr, spec["vmin"], spec["vmax"]))
+                placed_colorbar(fig, im, left + row_w + 0.2, row_top + 0.05 * row_in, 0.9 * row_in, spec["label"],
+                                extend_for(arr, spec["vmin"], spec["vmax"]))
         else:
             shared_images.append((im, arr))
-            shared_axes.append(ax)
+            shared_rows.append(row_top)
     if labels:
         ax = axes[0]
         ax.set_xticks(1 + (w + 1) * np.arange(n) + (w - 1) / 2, labels, fontsize="medium")
@@ -273,8 +286,9 @@ def image_rows(rows, image_shape, *, title, vmin=0.0, vmax=1.0, colorbar=False, 
     suptitle(fig, title)
     if colorbar and shared_images:
         data = np.concatenate([a.ravel() for _, a in shared_images])
-        fig.colorbar(shared_images[-1][0], ax=shared_axes, shrink=0.9, label="pixel value",
-                     extend=extend_for(data, vmin, vmax))
+        span = shared_rows[-1] + row_in - shared_rows[0]
+        placed_colorbar(fig, shared_images[-1][0], left + row_w + 0.2, shared_rows[0] + 0.05 * span, 0.9 * span,
+                        "pixel value", extend_for(data, vmin, vmax))
     return finish(fig, target)
 
 
@@ -313,18 +327,24 @@ def activation_maps(activations, map_shape, *, title, sample_labels=None, vmin=0
     nrows = math.ceil(n / ncols)
     scale = pixel_scale(min(mh, mw), ncols * max(mh, mw), tile_px_wanted=180)
     pw, ph = mw * scale / DPI, mh * scale / DPI
-    width = max(ncols * (pw + 0.15) + _COLORBAR_IN + 0.2, 4.0)
-    content = max(nrows * (ph + 0.35), colorbar_room("activation", 0.85))
-    fig = new_figure(width, content + title_height(title, width) + 0.2)
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    im = None
-    for i, ax in enumerate(axes):
+    gap_w = max(0.15, max(text_width(s) for s in sample_labels) + 0.1 - pw)
+    grid_w, grid_h = ncols * pw + (ncols - 1) * gap_w, nrows * (ph + 0.35)
+    width = max(grid_w + _COLORBAR_IN + 0.2, 4.0)
+    content = max(grid_h, colorbar_room("activation", 0.85))
+    title_in = title_height(title, width)
+    fig = new_figure(width, content + title_in + 0.2, layout=None)
+    left, top = (width - _COLORBAR_IN - grid_w) / 2, title_in + 0.05 + (content - grid_h) / 2
+    for i in range(n):
+        r, c = divmod(i, ncols)
+        ax = place(fig, left + c * (pw + gap_w), top + 0.3 + r * (ph + 0.35), pw, ph)
         ax.set_axis_off()
-        if i < n:
-            im = ax.imshow(arr[i].reshape(mh, mw), cmap=ACTIVATION_CMAP, vmin=lo, vmax=hi,
-                           interpolation="nearest")
-            register_tiles(fig, im, (mh, mw), 0)
-            ax.set_title(sample_labels[i], fontsize="medium")
+        im = ax.imshow(arr[i].reshape(mh, mw), cmap=ACTIVATION_CMAP, vmin=lo, vmax=hi, interpolation="nearest")
+        register_tiles(fig, im, (mh, mw), 0)
+        # y given: the title sits at the top edge as it would anyway (the axes has no
+        # ticks), without matplotlib measuring tick labels to find that out.
+        ax.set_title(sample_labels[i], fontsize="medium", y=1.0)
     suptitle(fig, title)
-    fig.colorbar(im, ax=axes.tolist(), shrink=0.85, label="activation", extend=extend_for(arr, vmin, vmax))
+    bar = 0.85 * (grid_h - 0.05)
+    placed_colorbar(fig, im, left + grid_w + 0.25, top + (grid_h - bar) / 2, bar, "activation",
+                    extend_for(arr, vmin, vmax))
     return finish(fig, target)

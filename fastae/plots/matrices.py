@@ -16,6 +16,8 @@ from ._core import (
     finish,
     new_figure,
     pixel_scale,
+    place,
+    placed_colorbar,
     register_tiles,
     suptitle,
     title_height,
@@ -136,6 +138,22 @@ def _panel(item, i):
     return sub, a, kw, own
 
 
+def _image_box(shape, kw, width, height):
+    """Inches ``(width, height)`` that imshow gives an array of ``shape`` in a cell of
+    ``width`` x ``height``: the whole cell for ``aspect="auto"`` (or an ``extent``), else
+    the largest box of the array's aspect that fits."""
+    aspect = kw.get("aspect", "equal")
+    if "extent" in kw or aspect == "auto":
+        return width, height
+    try:
+        ratio = (1.0 if aspect == "equal" else float(aspect)) * shape[0] / shape[1]
+    except (TypeError, ValueError):
+        return width, height  # imshow says what is wrong with it
+    if ratio <= 0 or not math.isfinite(ratio):
+        return width, height
+    return min(width, height / ratio), min(height, width * ratio)
+
+
 def side_by_side(panels, *, title, ncols=None, path=None) -> Figure:
     """Several 2-D arrays next to each other, each with its subtitle and colour bar.
 
@@ -163,18 +181,27 @@ def side_by_side(panels, *, title, ncols=None, path=None) -> Figure:
     col_in = [max(sides[i] for i in col) for col in cells]
     row_in = [max(sides[i] for i in range(r * ncols, min(n, (r + 1) * ncols))) for r in range(nrows)]
 
-    def extra_w(i):
-        own = parsed[i][3]
-        return 0.25 + (1.25 if own.get("colorbar", True) else 0.0) + (0.5 if own.get("ylabel") else 0.0)
+    def ylabel_w(i):
+        return 0.5 if parsed[i][3].get("ylabel") else 0.0
 
-    width = sum(w + max(extra_w(i) for i in col) for w, col in zip(col_in, cells)) + 0.2
+    def extra_w(i):
+        return 0.25 + (1.25 if parsed[i][3].get("colorbar", True) else 0.0) + ylabel_w(i)
+
+    cell_w = [w + max(extra_w(i) for i in col) for w, col in zip(col_in, cells)]
+    width = sum(cell_w) + 0.2
     label_h = max((0.35 if own.get("xlabel") else 0.0) for _, _, _, own in parsed)
-    fig = new_figure(width, sum(row_in) + nrows * (0.45 + label_h) + title_height(title, width) + 0.1)
-    axes = fig.subplots(nrows, ncols, squeeze=False, gridspec_kw={"width_ratios": col_in,
-                                                                  "height_ratios": row_in}).ravel()
-    for ax in axes[n:]:
-        ax.set_axis_off()
-    for i, (ax, (sub, a, kw, own)) in enumerate(zip(axes, parsed)):
+    subs = [wrap(sub, col_in[i % ncols], 11.0) for i, (sub, _, _, _) in enumerate(parsed)]
+    sub_h = [max(subs[i].count("\n") + 1 for i in range(r * ncols, min(n, (r + 1) * ncols))) * 11.0 * 1.25 / 72.0
+             + 0.15 for r in range(nrows)]
+    pitch = [s + h + label_h + 0.05 for s, h in zip(sub_h, row_in)]
+    title_in = title_height(title, width)
+    fig = new_figure(width, sum(pitch) + title_in + 0.1, layout=None)
+    for i, (sub, a, kw, own) in enumerate(parsed):
+        r, c = divmod(i, ncols)
+        box_w, box_h = _image_box(a.shape, kw, col_in[c], row_in[r])
+        left = 0.1 + sum(cell_w[:c]) + ylabel_w(i) + (col_in[c] - box_w) / 2
+        top = title_in + sum(pitch[:r]) + sub_h[r] + (row_in[r] - box_h) / 2
+        ax = place(fig, left, top, box_w, box_h)
         try:
             im = ax.imshow(np.ma.masked_invalid(a), **kw)
         except (TypeError, AttributeError) as exc:
@@ -188,8 +215,11 @@ def side_by_side(panels, *, title, ncols=None, path=None) -> Figure:
             ax.set_ylabel(own.get("ylabel", ""))
         else:
             ax.set_axis_off()
-        ax.set_title(wrap(sub, col_in[i % ncols], 11.0), fontsize=11.0)
+        # y given: the title sits at the top edge as it would anyway (no ticks there),
+        # without matplotlib measuring tick labels to find that out.
+        ax.set_title(subs[i], fontsize=11.0, y=1.0)
         if own.get("colorbar", True):
-            fig.colorbar(im, ax=ax, shrink=0.8, label=own.get("colorbar_label", ""))
+            placed_colorbar(fig, im, left + box_w + 0.15, top + 0.1 * box_h, 0.8 * box_h,
+                            own.get("colorbar_label", ""))
     suptitle(fig, title)
     return finish(fig, target)
