@@ -13,6 +13,9 @@ mapped file's pages it holds) is reported:
 * ``memory``: ``--sample`` rows in memory (uint8), one epoch of ``fit``, then ``encode``;
 * ``cached``: the same on a mapped file of ``--cached-gb`` (read once before, so that it
   sits in the page cache): the throughput target is within 15 % of ``memory``;
+* ``uncached``: the same file dropped from the page cache first (``fsync``, then
+  ``posix_fadvise(POSIX_FADV_DONTNEED)``): the epoch reads its rows from the disk, in
+  shuffled order (the codes then read the pages the epoch left in the cache);
 * ``big``: the same on the file of ``--big-gb`` (default 1.5 x RAM): the memory target is
   a peak under 1.5 GB whatever the file's size.
 
@@ -22,8 +25,9 @@ buffer (the codes of the big file would not fit on the disk).
 
 Usage::
 
-    python bench/bigdata.py                      # all three; the big file takes long
+    python bench/bigdata.py                      # all four; the big file takes long
     python bench/bigdata.py --big-gb 4 --steps memory,cached,big
+    python bench/bigdata.py --cached-gb 0.5 --steps memory,uncached
 """
 import argparse
 import contextlib
@@ -121,9 +125,19 @@ def warm(path):
             pass
 
 
+def evict(path):
+    """Drop the file's pages from the page cache (written back first: dirty pages stay)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
 def report(kind, r, base=None):
     train_rate, encode_rate = r["rows"] / r["train_s"], r["rows"] / r["encode_s"]
-    line = (f"{kind:<7} {r['rows']:>11,} rows {r['bytes'] / 2**30:7.2f} GiB  train {train_rate:9,.0f} rows/s  "
+    line = (f"{kind:<8} {r['rows']:>11,} rows {r['bytes'] / 2**30:7.2f} GiB  train {train_rate:9,.0f} rows/s  "
             f"encode {encode_rate:9,.0f} rows/s  peak RSS {r['peak_rss'] / 2**30:5.2f} GiB")
     if base is not None:
         line += (f"  (train {train_rate / (base['rows'] / base['train_s']):.0%}, encode "
@@ -153,7 +167,7 @@ def main():
     parser.add_argument("--big-gb", type=float, default=None, help="Size of the big file (default 1.5 x RAM).")
     parser.add_argument("--cached-gb", type=float, default=2.0, help="Size of the file that fits the page cache.")
     parser.add_argument("--sample", type=int, default=200_000, help="Rows of the in-memory sample.")
-    parser.add_argument("--steps", default="memory,cached,big")
+    parser.add_argument("--steps", default="memory,cached,uncached,big")
     parser.add_argument("--dir", default=None, help="Where the temporary directory goes.")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--file", default=None, help=argparse.SUPPRESS)
@@ -175,6 +189,10 @@ def main():
             warm(cached)
             results["cached"] = run_child("cached", cached, args.sample)
             report("cached", results["cached"], results.get("memory"))
+        if "uncached" in steps:
+            evict(cached)
+            results["uncached"] = run_child("uncached", cached, args.sample)
+            report("uncached", results["uncached"], results.get("memory"))
         if "big" in steps:
             cached.unlink()
             started = time.perf_counter()

@@ -245,15 +245,18 @@ class Autoencoder(Model):
         def history():
             return History({"loss": losses[:done], "seconds": seconds[:done]})
 
+        ahead = mapped.ReadAhead(host, batch_size)
+
         def run(orders, stop):
             """Train the epochs of ``orders``; returns how many finished and their losses."""
+            ahead.follow(orders, at[1], stop)
             chunk_losses = self.backend.train_autoencoder(
                 self.W, self.b, self.c, X, Schedule(orders, self.epochs_trained, batch_size), lr, self._hyper(),
                 Cursor(at, partial, stop),
             )
             return int(at[0]), chunk_losses[: int(at[0])]
 
-        with stopping.ctrl_c_sets(stopping.new_stop()) as stop, mapped.reading(host, random=True):
+        with stopping.ctrl_c_sets(stopping.new_stop()) as stop, mapped.reading(host, random=True, ahead=ahead):
             while done < epochs:
                 todo = min(chunk, epochs - done)
                 first = self.epochs_trained

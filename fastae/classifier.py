@@ -261,13 +261,16 @@ class StackedClassifier(Model):
         pending = self.partial_epoch  # where an interrupted epoch stopped, if one did
         at, partial = self._resume_point(n, batch_size, True)
         aug = Augment(corruption, shift, height, self.seed)
-        with stopping.ctrl_c_sets(stopping.new_stop()) as stop, mapped.reading(X_host, random=True):
+        ahead = mapped.ReadAhead(X_host, batch_size)
+        with stopping.ctrl_c_sets(stopping.new_stop()) as stop, \
+                mapped.reading(X_host, random=True, ahead=ahead):
             for _ in range(epochs):
                 start = time.perf_counter()
                 order = epoch_order(self.seed, self.epochs_trained, n)[None, :]
                 epoch_lr = lr if cosine_epochs is None else cosine_lr(lr, self.epochs_trained, cosine_epochs)
                 opt = Optim(OPTIMIZERS[optimizer], epoch_lr, 0.9, 0.999, 1e-8)
                 snap = self._snapshot()
+                ahead.follow(order, at[1], stop)
                 loss, hits = self.backend.train_classifier(
                     self.weights, self.biases, X, y, Schedule(order, self.epochs_trained, batch_size), opt,
                     self._opt_state[1], aug, Cursor(at, partial, stop),

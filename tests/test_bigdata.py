@@ -4,6 +4,7 @@ handed back, and models that pickle to their arrays and config.
 
 Sizes are tiny; the byte input adds one compiled variant of each loop.
 """
+import os
 import pickle
 import time
 import tracemalloc
@@ -221,6 +222,79 @@ def test_pages_read_faster_than_the_interval_are_released_by_their_size(tmp_path
         while _mapping_rss_kb(path) >= 1000 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert _mapping_rss_kb(path) < 1000
+
+
+def test_read_ahead_follows_the_batches_the_loop_has_started():
+    """Rows of the next batches, in the loop's order, from where the batch count says the
+    loop is: the first epoch from its first row, the later ones whole."""
+    orders = np.arange(20)[::-1].reshape(2, 10).copy()  # 2 epochs of 10 rows
+    flat = orders.ravel()
+    ahead = mapped.ReadAhead(np.zeros((10, 4), np.uint8), batch_size=3, batches=2)
+    assert ahead.next_rows() is None  # not following a loop yet
+    stop = np.array([0, 100], np.int64)
+    ahead.follow(orders, 4, stop)  # resumed at row 4: batches 4-6, 7-9, then epoch 2
+    assert ahead.next_rows().tolist() == flat[4:10].tolist()
+    assert ahead.next_rows() is None  # asked for already
+    stop[1] = 99  # the first batch started: the two after it
+    assert ahead.next_rows().tolist() == flat[10:13].tolist()
+    stop[1] = 98  # epoch 2's first batch comes next
+    assert ahead.next_rows().tolist() == flat[13:16].tolist()
+    stop[1] = 96  # 2 batches into epoch 2: its last batch, cut at the end of the orders
+    assert ahead.next_rows().tolist() == flat[16:20].tolist()
+    stop[1] = 90
+    assert ahead.next_rows() is None
+
+
+def _resident_pages(X):
+    """Which pages under the mapped array ``X`` are in the page cache (``mincore``)."""
+    ctypes = pytest.importorskip("ctypes")
+    libc = ctypes.CDLL(None, use_errno=True)
+    page = mapped.mmap.PAGESIZE
+    m = mapped.mapping(X)
+    base = np.frombuffer(m, np.uint8).ctypes.data
+    vec = np.zeros(-(-len(m) // page), np.uint8)
+    if libc.mincore(ctypes.c_void_p(base), ctypes.c_size_t(len(m)), vec.ctypes.data_as(ctypes.c_void_p)) != 0:
+        pytest.skip("mincore is not available")
+    return vec & 1, base, page
+
+
+@pytest.mark.skipif(not hasattr(mapped.mmap, "MADV_WILLNEED") or not hasattr(os, "posix_fadvise"),
+                    reason="needs madvise(MADV_WILLNEED) and posix_fadvise")
+def test_the_rows_of_the_next_batches_are_read_ahead_of_the_loop(tmp_path):
+    """From a file out of the page cache, the pages of the rows the loop reads next come
+    in while the loop has not reached them; rows further on stay on disk."""
+    rows, d = 4096, 4096  # a row a page: 16 MiB
+    path = tmp_path / "ahead.npy"
+    np.save(path, np.ones((rows, d), np.uint8))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+    X = mapped.writable(np.load(path, mmap_mode="r"))
+    resident, base, page = _resident_pages(X)
+    if resident.mean() > 0.5:
+        pytest.skip("this file system keeps the file in memory (the page cache cannot drop it)")
+    order = np.random.default_rng(0).permutation(rows)[None, :]
+    ahead = mapped.ReadAhead(X, batch_size=64, batches=4)
+    stop = np.array([0, 1000], np.int64)
+    ahead.follow(order, 0, stop)
+    stop[1] = 1000 - 10  # the loop has started 10 batches: rows 640 .. 896 come next
+
+    def page_of(r):
+        return (X.ctypes.data - base + int(r) * d) // page
+
+    wanted, later = order[0, 640:896], order[0, 2048:]
+    with mapped.reading(X, random=True, ahead=ahead):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            resident, _, _ = _resident_pages(X)
+            if all(resident[page_of(r)] for r in wanted):
+                break
+            time.sleep(0.01)
+    assert all(resident[page_of(r)] for r in wanted)
+    assert np.mean([resident[page_of(r)] for r in later]) < 0.1
 
 
 def test_a_mapped_file_bigger_than_memory_is_read_writable(tmp_path):
