@@ -18,8 +18,8 @@ epoch on a cached file maps up to 2 MiB per row read, the whole file in a second
 Shuffled batches read rows in no order, and a file not in the page cache then serves one
 page at a time, each read waiting for the one before. Given the loop's rows
 (:class:`ReadAhead`), the same thread asks the kernel for the rows of the next
-``READ_AHEAD_BATCHES`` batches (``madvise(MADV_WILLNEED)``), which it reads many at once:
-three to four times the rows a second from a file just evicted from the page cache.
+``READ_AHEAD_BATCHES`` batches (``madvise(MADV_WILLNEED)``), which it reads many at once
+(README, "Data bigger than memory", measures what that gives an epoch).
 
 The data are never changed (a shared mapping's pages are the file's; a private,
 copy-on-write mapping, ``mmap_mode="c"``, is left alone since dropping its pages would
@@ -150,7 +150,7 @@ class ReadAhead:
         """The rows of the next batches that were not asked for yet."""
         call = self._call
         if call is None:
-            return call
+            return None
         n, bs = call.n, self.batch_size
         run = call.count_at_start - int(call.stop[1])  # batches the loop has started
         first_epoch = -(-(n - call.first_row) // bs)
