@@ -10,7 +10,9 @@ the kernel that the pages read so far are not needed any more
 page cache, from which the next read takes them again without touching the disk.
 
 It does so each time the process's file pages have grown by ``RELEASE_BYTES`` (checked
-every ``POLL_INTERVAL`` seconds), and every ``RELEASE_INTERVAL`` seconds in any case.
+every ``POLL_INTERVAL`` seconds; again a little after a release that left them that far
+above their lowest count, since the loop reads on while the release runs), and every
+``RELEASE_INTERVAL`` seconds in any case.
 A time alone does not bound them: Linux keeps a file read or written in large steps in
 the page cache as blocks of up to 2 MiB, and a fault maps a whole block, so a shuffled
 epoch on a cached file maps up to 2 MiB per row read, the whole file in a second.
@@ -232,14 +234,22 @@ def reading(*arrays, random=False, interval=None, ahead=None):
         poll = min(wait, POLL_INTERVAL) if pages.readable or read_ahead else wait
         limit = RELEASE_BYTES // mmap.PAGESIZE
         base, last = start
+        # The count after a release can include pages that the block mapped while it ran;
+        # ``floor``, the lowest count after one, is the process's other file pages, and a
+        # count still ``limit`` above it some polls after a release is released again.
+        floor, settle = base, 10 * poll
         while not done.wait(poll):
             if read_ahead is not None:
                 read_ahead()
             now = time.monotonic()
-            if now - last >= wait or pages.count() - base > limit:
+            count = pages.count()
+            grown = count - base > limit
+            kept = count - floor > limit and now - last >= settle
+            if now - last >= wait or grown or kept:
                 for m in maps:
                     _advise(m, mmap.MADV_DONTNEED)
                 base, last = pages.count(), now
+                floor = min(floor, base)
 
     worker = threading.Thread(target=release, name="fastae-release-pages", daemon=True)
     worker.start()

@@ -4,6 +4,7 @@ handed back, and models that pickle to their arrays and config.
 
 Sizes are tiny; the byte input adds one compiled variant of each loop.
 """
+import mmap
 import os
 import pickle
 import time
@@ -221,6 +222,32 @@ def test_pages_read_faster_than_the_interval_are_released_by_their_size(tmp_path
         deadline = time.monotonic() + 10
         while _mapping_rss_kb(path) >= 1000 and time.monotonic() < deadline:
             time.sleep(0.01)
+        assert _mapping_rss_kb(path) < 1000
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs Linux's /proc/self/statm")
+def test_pages_mapped_while_a_release_runs_are_released_too(tmp_path, monkeypatch):
+    """The loop goes on reading while the thread releases: a block it maps then is counted
+    in the count taken after the release, and must go back all the same."""
+    monkeypatch.setattr(mapped, "RELEASE_INTERVAL", 1000.0)
+    monkeypatch.setattr(mapped, "RELEASE_BYTES", 1 << 20)
+    path = tmp_path / "pages.npy"
+    np.save(path, np.ones((8192, 1024), np.uint8))  # 8 MiB
+    X = mapped.writable(np.load(path, mmap_mode="r"))
+    advise, raced = mapped._advise, []
+
+    def advise_then_read(m, option):
+        advise(m, option)
+        if option == mmap.MADV_DONTNEED and not raced:  # the block reads on meanwhile
+            raced.append(int(X[-2048:].sum(dtype=np.int64)))
+
+    monkeypatch.setattr(mapped, "_advise", advise_then_read)
+    with mapped.reading(X):
+        assert int(X.sum(dtype=np.int64)) == X.size
+        deadline = time.monotonic() + 10
+        while (not raced or _mapping_rss_kb(path) >= 1000) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert raced == [2048 * 1024]
         assert _mapping_rss_kb(path) < 1000
 
 
