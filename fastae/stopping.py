@@ -58,12 +58,19 @@ class TrainingInterrupted(KeyboardInterrupt):
     def __init__(self, model, history, signum=signal.SIGINT):
         signum = int(signum) or signal.SIGINT  # 0: a batch limit (tests), taken as Ctrl-C
         super().__init__(
-            f"training stopped by {signal_name(signum)} after {model.epochs_trained} complete epochs"
-            + (" and part of the next" if model.partial_epoch else "")
+            f"training stopped by {signal_name(signum)} after {stopped_after(model)}"
         )
         self.model = model
         self.history = history
         self.signum = int(signum)
+
+
+def stopped_after(model):
+    """How far an interrupted model had come, in words: ``1 complete epoch``, ``3 complete
+    epochs and part of the next``."""
+    n = model.epochs_trained
+    return (f"{n} complete epoch{'' if n == 1 else 's'}"
+            + (" and part of the next" if model.partial_epoch else ""))
 
 
 class StoppedBeforeStart(KeyboardInterrupt):

@@ -158,7 +158,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_ends_as_an_uninterrupted_run(tmp_p
     cfg = Q3Config(**{**TINY, "epochs_layer1": 2, "epochs_layer2": 2, "epochs_classifier": 2})
     whole, _ = _run(cfg, tmp_path / "whole")
     stop_after(batches, nth=nth)
-    with pytest.raises(RunInterrupted, match=rf"{stage} stopped after 1 complete epochs and part of the next"):
+    with pytest.raises(RunInterrupted, match=rf"{stage} stopped after 1 complete epoch and part of the next"):
         _run(cfg, tmp_path / "part")
     checkpoint = json.loads((tmp_path / "part" / f"{stage}.checkpoint.json").read_text())
     assert checkpoint["partial_epoch"]["row"] == 128 * (batches - 8)

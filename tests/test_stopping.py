@@ -4,6 +4,7 @@ import json
 import os
 import signal
 import threading
+import types
 import weakref
 
 import numpy as np
@@ -271,3 +272,12 @@ def test_ctrl_c_on_the_command_line_is_one_message_and_status_130(rng, tmp_path,
                                       "--batch-size", "8", "--out", str(tmp_path / "run"), "--resume"])
     assert result.exit_code == 0, result.output
     assert "continuing from" in result.output
+
+
+def test_how_far_an_interrupted_model_came_reads_in_words():
+    def model(epochs, partial):
+        return types.SimpleNamespace(epochs_trained=epochs, partial_epoch=partial)
+
+    assert stopping.stopped_after(model(1, None)) == "1 complete epoch"
+    assert stopping.stopped_after(model(0, (3, 128))) == "0 complete epochs and part of the next"
+    assert stopping.stopped_after(model(2, None)) == "2 complete epochs"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .. import io
 from ..model import TrainingDiverged
-from ..stopping import TrainingInterrupted, signal_name, signals_deferred
+from ..stopping import TrainingInterrupted, signal_name, signals_deferred, stopped_after
 from .common import RunInterrupted
 
 
@@ -113,8 +113,7 @@ class Stages:
             save_checkpoint(e)
             raise RunInterrupted(
                 f"Interrupted{'' if e.signum == signal.SIGINT else ' by ' + signal_name(e.signum)}: "
-                f"{label or name} stopped after {e.model.epochs_trained} "
-                "complete epochs" + (" and part of the next" if e.model.partial_epoch else "")
+                f"{label or name} stopped after {stopped_after(e.model)}"
                 + f"; saved {ckpt}.npz. Run the same command with --resume to continue.",
                 e.signum,
             ) from None
