@@ -19,7 +19,7 @@ epoch on a cached file maps up to 2 MiB per row read, the whole file in a second
 
 Shuffled batches read rows in no order, and a file not in the page cache then serves one
 page at a time, each read waiting for the one before. Given the loop's rows
-(:class:`ReadAhead`), the same thread asks the kernel for the rows of the next
+(:class:`ReadAhead`), a second thread asks the kernel for the rows of the next
 ``READ_AHEAD_BATCHES`` batches (``madvise(MADV_WILLNEED)``), which it reads many at once
 (README, "Data bigger than memory", measures what that gives an epoch).
 
@@ -85,14 +85,17 @@ def writable(X):
     memmap, m = _memmap_and_mapping(X)
     if memmap is None or getattr(memmap, "filename", None) is None:
         return X
-    offset = memmap.offset + (X.ctypes.data - memmap.ctypes.data)
+    offset = _file_offset(memmap, m, X)
+    if offset is None:
+        return X
     try:
         again = _copy_on_write(memmap.filename, offset, X.nbytes)
     except (OSError, ValueError):
         return X
     key = id(again)
     _UNTOUCHED.add(key)
-    weakref.finalize(again, _UNTOUCHED.discard, key)
+    _FILES[key] = (memmap.filename, offset - offset % mmap.ALLOCATIONGRANULARITY)
+    weakref.finalize(again, _forget, key)
     return np.ndarray(X.shape, X.dtype, buffer=again, offset=offset % mmap.ALLOCATIONGRANULARITY)
 
 
@@ -119,6 +122,13 @@ if _NORESERVE is None and sys.platform.startswith("linux") and platform.machine(
 #: ``id`` of the copy-on-write mappings made by :func:`writable` (never written to, so
 #: their pages can be released like a shared mapping's).
 _UNTOUCHED = set()
+#: The file and the file offset of each of those mappings, for the read-ahead.
+_FILES = {}
+
+
+def _forget(key):
+    _UNTOUCHED.discard(key)
+    _FILES.pop(key, None)
 
 
 def _advise(m, option):
@@ -177,31 +187,69 @@ class _Call:
 
 
 def _row_reader(ahead, maps):
-    """A function that asks the kernel for ``ahead``'s next rows (None: nothing to do)."""
-    if ahead is None or not hasattr(mmap, "MADV_WILLNEED"):
-        return None
+    """``(read_ahead, fd)``: a function that asks the kernel for ``ahead``'s next rows, and
+    the file descriptor it reads through, for the caller to close; ``(None, None)`` when
+    there is nothing to do. The advice goes through ``os.posix_fadvise``, which lets go
+    of the GIL while the kernel works (``mmap.madvise`` holds it): asking for pages that
+    are not in memory can wait for the kernel to free some (for seconds while a large
+    write is written back)."""
+    if ahead is None or not hasattr(os, "posix_fadvise"):
+        return None, None
     X = ahead.X
     m = mapping(X)
     if m is None or not any(m is other for other in maps) or X.ndim != 2 or not X.flags.c_contiguous:
-        return None
+        return None, None
+    where = _file_of(X, m)
+    if where is None:
+        return None, None
     try:
-        start = X.ctypes.data - np.frombuffer(m, np.uint8).ctypes.data
-    except (ValueError, TypeError):
-        return None
-    row, page = X.strides[0], mmap.PAGESIZE  # C-contiguous: a row's stride is its bytes
+        fd = os.open(where[0], os.O_RDONLY)
+    except OSError:
+        return None, None
+    start, row = where[1], X.strides[0]  # C-contiguous: a row's stride is its bytes
 
     def read_ahead():
         rows = ahead.next_rows()
         if rows is None:
             return
         for offset in (start + rows.astype(np.int64) * row).tolist():
-            first = offset - offset % page
             try:
-                m.madvise(mmap.MADV_WILLNEED, first, offset + row - first)
-            except (ValueError, OSError):  # closed, or a kernel without it
+                os.posix_fadvise(fd, offset, row, os.POSIX_FADV_WILLNEED)
+            except OSError:  # a file system without it
                 return
 
-    return read_ahead
+    return read_ahead, fd
+
+
+def _file_of(X, m):
+    """``(filename, offset)``: the file under the mapped ``X`` (its mapping ``m``) and the
+    offset of ``X``'s first byte in it, or None where that is not known."""
+    memmap, _ = _memmap_and_mapping(X)
+    if memmap is not None and getattr(memmap, "filename", None) is not None:
+        offset = _file_offset(memmap, m, X)
+        return None if offset is None else (memmap.filename, offset)
+    known, first = _FILES.get(id(m)), _address(m)
+    if known is None or first is None:
+        return None
+    return known[0], known[1] + (X.ctypes.data - first)
+
+
+def _file_offset(memmap, m, X):
+    """The offset in the file of ``X``'s first byte, ``X`` a view of ``memmap`` (whose
+    mapping ``m`` starts at its ``offset`` rounded down to the allocation granularity, as
+    ``np.memmap`` maps it; a slice of a memmap keeps the ``offset`` of the whole)."""
+    first = _address(m)
+    if first is None:
+        return None
+    return memmap.offset - memmap.offset % mmap.ALLOCATIONGRANULARITY + (X.ctypes.data - first)
+
+
+def _address(m):
+    """The address of the mapping ``m``'s first byte, or None (closed)."""
+    try:
+        return np.frombuffer(m, np.uint8).ctypes.data
+    except (ValueError, TypeError):
+        return None
 
 
 @contextlib.contextmanager
@@ -227,11 +275,11 @@ def reading(*arrays, random=False, interval=None, ahead=None):
     done = threading.Event()
     wait = RELEASE_INTERVAL if interval is None else interval
     pages = _FilePages()
-    read_ahead = _row_reader(ahead, maps)
+    read_ahead, ahead_fd = _row_reader(ahead, maps)
     start = pages.count(), time.monotonic()  # here: the block may read before the thread runs
 
     def release():
-        poll = min(wait, POLL_INTERVAL) if pages.readable or read_ahead else wait
+        poll = min(wait, POLL_INTERVAL) if pages.readable else wait
         limit = RELEASE_BYTES // mmap.PAGESIZE
         base, last = start
         # The count after a release can include pages that the block mapped while it ran;
@@ -239,8 +287,6 @@ def reading(*arrays, random=False, interval=None, ahead=None):
         # count still ``limit`` above it some polls after a release is released again.
         floor, settle = base, 10 * poll
         while not done.wait(poll):
-            if read_ahead is not None:
-                read_ahead()
             now = time.monotonic()
             count = pages.count()
             grown = count - base > limit
@@ -251,14 +297,25 @@ def reading(*arrays, random=False, interval=None, ahead=None):
                 base, last = pages.count(), now
                 floor = min(floor, base)
 
-    worker = threading.Thread(target=release, name="fastae-release-pages", daemon=True)
-    worker.start()
+    def read_ahead_loop():
+        while not done.wait(POLL_INTERVAL):
+            read_ahead()
+
+    # Two threads: a read-ahead that waits for the kernel must not hold back a release.
+    workers = [threading.Thread(target=release, name="fastae-release-pages", daemon=True)]
+    if read_ahead is not None:
+        workers.append(threading.Thread(target=read_ahead_loop, name="fastae-read-ahead", daemon=True))
+    for worker in workers:
+        worker.start()
     try:
         yield
     finally:
         done.set()
-        worker.join()
+        for worker in workers:
+            worker.join()
         pages.close()
+        if ahead_fd is not None:
+            os.close(ahead_fd)
         for m in maps:
             _advise(m, mmap.MADV_DONTNEED)
             _advise(m, mmap.MADV_NORMAL)

@@ -7,6 +7,7 @@ Sizes are tiny; the byte input adds one compiled variant of each loop.
 import mmap
 import os
 import pickle
+import threading
 import time
 import tracemalloc
 from pathlib import Path
@@ -119,6 +120,27 @@ def test_a_mapped_file_trains_and_encodes_as_the_array_in_memory(rng, tmp_path, 
         # Chunked: the reconstruction term summed over chunks, the KL term on the mean of all.
         assert a.loss(M) == pytest.approx(b.loss(F), rel=1e-6)
         del codes
+
+
+def test_slices_of_a_mapped_file_are_read_where_they_start(rng, tmp_path):
+    """A slice of a memmap keeps the offset of the whole: the rows it starts at, not the
+    file's first ones, are mapped again, read ahead, trained on and encoded."""
+    B, F = as_bytes(skewed_sparse(rng, 100, 16))
+    path = tmp_path / "rows.npy"
+    np.save(path, B)
+    for rows in (slice(10, None), slice(37, 90), slice(0, 50)):
+        M = np.load(path, mmap_mode="r")[rows]
+        np.testing.assert_array_equal(mapped.writable(M), B[rows])
+        name, offset = mapped._file_of(M, mapped.mapping(M))
+        with open(name, "rb") as f:
+            f.seek(offset)
+            assert f.read(16) == B[rows][0].tobytes()
+        a, b = (Autoencoder(16, 6, corruption=0.2, seed=1) for _ in range(2))
+        np.testing.assert_array_equal(a.fit(M, 2, 0.1, batch_size=16), b.fit(B[rows], 2, 0.1, batch_size=16))
+        np.testing.assert_array_equal(a.encode(M), b.encode(F[rows]))
+    header = int(np.load(path, mmap_mode="r").offset)
+    M = np.memmap(path, np.uint8, mode="r", offset=header + 16 * 5, shape=(95, 16))[3:]  # an offset of its own
+    np.testing.assert_array_equal(mapped.writable(M), B[8:])
 
 
 def test_encode_out_is_checked(rng):
@@ -322,6 +344,36 @@ def test_the_rows_of_the_next_batches_are_read_ahead_of_the_loop(tmp_path):
             time.sleep(0.01)
     assert all(resident[page_of(r)] for r in wanted)
     assert np.mean([resident[page_of(r)] for r in later]) < 0.1
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs Linux's /proc/self/statm")
+def test_a_read_ahead_that_waits_does_not_hold_back_the_release(tmp_path, monkeypatch):
+    """Asking for pages that are not in memory can wait (the kernel frees memory first):
+    the pages already read are released meanwhile all the same."""
+    monkeypatch.setattr(mapped, "RELEASE_INTERVAL", 1000.0)
+    monkeypatch.setattr(mapped, "RELEASE_BYTES", 1 << 20)
+    path = tmp_path / "pages.npy"
+    np.save(path, np.ones((8192, 1024), np.uint8))  # 8 MiB
+    X = mapped.writable(np.load(path, mmap_mode="r"))
+    ahead = mapped.ReadAhead(X, batch_size=64)
+    asked, go_on = threading.Event(), threading.Event()
+
+    def waiting():
+        asked.set()
+        go_on.wait(30)
+
+    ahead.next_rows = waiting
+    try:
+        with mapped.reading(X, random=True, ahead=ahead):
+            assert asked.wait(10)  # the read-ahead waits from here on
+            assert int(X.sum(dtype=np.int64)) == X.size
+            deadline = time.monotonic() + 10
+            while _mapping_rss_kb(path) >= 1000 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert _mapping_rss_kb(path) < 1000
+            go_on.set()
+    finally:
+        go_on.set()
 
 
 def test_a_mapped_file_bigger_than_memory_is_read_writable(tmp_path):
