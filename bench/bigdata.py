@@ -39,6 +39,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -85,8 +86,38 @@ def write_npy(path, n_rows, images):
     return path
 
 
+class PeakWatch:
+    """Where the peak resident set came: a thread that looks at ``/proc/self/status``
+    every 10 ms and keeps the phase, the seconds into the run and the anonymous and file
+    kB of the highest resident set it saw (the kernel's own peak, ``ru_maxrss``, can be
+    higher between two looks)."""
+
+    def __init__(self):
+        self.phase, self.started, self.peak = "start", time.monotonic(), None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self):
+        while not self._done.wait(0.01):
+            try:
+                fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+                anon, file = (int(fields[k].split()[0]) for k in ("RssAnon", "RssFile"))
+            except (OSError, KeyError, ValueError):
+                return
+            if self.peak is None or anon + file > self.peak["anon_kb"] + self.peak["file_kb"]:
+                self.peak = {"phase": self.phase, "at_s": round(time.monotonic() - self.started, 2),
+                             "anon_kb": anon, "file_kb": file}
+
+    def stop(self):
+        self._done.set()
+        self._thread.join()
+        return self.peak
+
+
 def measure(kind, path, sample):
     """Child process: one epoch and the codes; JSON on stdout."""
+    watch = PeakWatch()
     from fastae import Autoencoder
 
     model = Autoencoder(V, HIDDEN, corruption=0.1, sparsity=(0.02, 0.4), init="sigmoid_uniform")
@@ -94,10 +125,13 @@ def measure(kind, path, sample):
         X = np.load(path, mmap_mode="r")[:sample].copy()
     else:
         X = np.load(path, mmap_mode="r")
+    watch.phase = "compile"
     model.fit(np.asarray(X[:512]), 1, 0.1, batch_size=BATCH)  # compiled (or loaded) outside the timing
+    watch.phase = "train"
     start = time.perf_counter()
     model.fit(X, 1, 0.1, batch_size=BATCH)
     train = time.perf_counter() - start
+    watch.phase = "encode"
     buffer = np.empty((CHUNK_ROWS, HIDDEN), np.float32)
     start, total = time.perf_counter(), 0.0
     for first in range(0, X.shape[0], CHUNK_ROWS):
@@ -107,7 +141,7 @@ def measure(kind, path, sample):
     encode = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({"rows": int(X.shape[0]), "bytes": int(X.nbytes), "train_s": train, "encode_s": encode,
-                      "peak_rss": peak, "checksum": total}))
+                      "peak_rss": peak, "seen": watch.stop(), "checksum": total}))
 
 
 def run_child(kind, path, sample):
@@ -142,6 +176,11 @@ def report(kind, r, base=None):
     if base is not None:
         line += (f"  (train {train_rate / (base['rows'] / base['train_s']):.0%}, encode "
                  f"{encode_rate / (base['rows'] / base['encode_s']):.0%} of in-memory)")
+    seen = r.get("seen")
+    if seen:
+        line += (f"\n{'':<8} highest resident set seen: {(seen['anon_kb'] + seen['file_kb']) / 2**20:.2f} GiB "
+                 f"({seen['anon_kb'] / 2**20:.2f} anonymous, {seen['file_kb'] / 2**20:.2f} of files), "
+                 f"{seen['at_s']:.1f} s into the run, during {seen['phase']}")
     print(line, flush=True)
 
 
