@@ -10,9 +10,9 @@ the kernel that the pages read so far are not needed any more
 page cache, from which the next read takes them again without touching the disk.
 
 It does so each time the process's file pages have grown by ``RELEASE_BYTES`` (checked
-every ``POLL_INTERVAL`` seconds; again a little after a release that left them that far
-above their lowest count, since the loop reads on while the release runs), and every
-``RELEASE_INTERVAL`` seconds in any case.
+every ``POLL_INTERVAL`` seconds; once more a little after such a release if they are
+still that far above their lowest count, since the loop reads on while the release
+runs), and every ``RELEASE_INTERVAL`` seconds in any case.
 A time alone does not bound them: Linux keeps a file read or written in large steps in
 the page cache as blocks of up to 2 MiB, and a fault maps a whole block, so a shuffled
 epoch on a cached file maps up to 2 MiB per row read, the whole file in a second.
@@ -20,8 +20,9 @@ epoch on a cached file maps up to 2 MiB per row read, the whole file in a second
 Shuffled batches read rows in no order, and a file not in the page cache then serves one
 page at a time, each read waiting for the one before. Given the loop's rows
 (:class:`ReadAhead`), a second thread asks the kernel for the rows of the next
-``READ_AHEAD_BATCHES`` batches (``madvise(MADV_WILLNEED)``), which it reads many at once
-(README, "Data bigger than memory", measures what that gives an epoch).
+``READ_AHEAD_BATCHES`` batches (``posix_fadvise(POSIX_FADV_WILLNEED)``), which it reads
+many at once (README, "Data bigger than memory", measures what that gives an epoch); a
+thread of its own, so that a request that waits for memory never holds back a release.
 
 The data are never changed (a shared mapping's pages are the file's; a private,
 copy-on-write mapping, ``mmap_mode="c"``, is left alone since dropping its pages would
@@ -186,36 +187,56 @@ class _Call:
         self.count_at_start, self.issued = count_at_start, first_row
 
 
-def _row_reader(ahead, maps):
-    """``(read_ahead, fd)``: a function that asks the kernel for ``ahead``'s next rows, and
-    the file descriptor it reads through, for the caller to close; ``(None, None)`` when
-    there is nothing to do. The advice goes through ``os.posix_fadvise``, which lets go
-    of the GIL while the kernel works (``mmap.madvise`` holds it): asking for pages that
-    are not in memory can wait for the kernel to free some (for seconds while a large
-    write is written back)."""
-    if ahead is None or not hasattr(os, "posix_fadvise"):
+def _row_reader(ahead, maps, done):
+    """``(read_ahead, fd)``: a function that asks the kernel for ``ahead``'s next rows (it
+    stops early once ``done`` is set), and the file descriptor it reads through, for the
+    caller to close (None when it needs none); ``(None, None)`` when there is nothing to
+    do. The advice goes through ``os.posix_fadvise`` where the file is known, which lets
+    go of the GIL while the kernel works (``mmap.madvise`` holds it): asking for pages
+    that are not in memory can wait for the kernel to free some (for seconds while a
+    large write is written back). Elsewhere (no ``posix_fadvise``, as on macOS, or a
+    mapping of no known file) ``mmap.madvise(MADV_WILLNEED)`` asks for them."""
+    if ahead is None:
         return None, None
     X = ahead.X
     m = mapping(X)
     if m is None or not any(m is other for other in maps) or X.ndim != 2 or not X.flags.c_contiguous:
         return None, None
-    where = _file_of(X, m)
-    if where is None:
+    row = X.shape[1] * X.itemsize  # C-contiguous: a row's bytes
+    if row == 0:
         return None, None
-    try:
-        fd = os.open(where[0], os.O_RDONLY)
-    except OSError:
-        return None, None
-    start, row = where[1], X.strides[0]  # C-contiguous: a row's stride is its bytes
+    where = _file_of(X, m) if hasattr(os, "posix_fadvise") else None
+    fd = None
+    if where is not None:
+        try:
+            fd = os.open(where[0], os.O_RDONLY)
+        except OSError:
+            fd = None
+    if fd is not None:
+        start = where[1]
+
+        def advise(offset):
+            os.posix_fadvise(fd, offset, row, os.POSIX_FADV_WILLNEED)
+    else:
+        first = _address(m)
+        if first is None or not hasattr(mmap, "MADV_WILLNEED"):
+            return None, None
+        start, page = X.ctypes.data - first, mmap.PAGESIZE
+
+        def advise(offset):
+            aligned = offset - offset % page
+            m.madvise(mmap.MADV_WILLNEED, aligned, offset + row - aligned)
 
     def read_ahead():
         rows = ahead.next_rows()
         if rows is None:
             return
         for offset in (start + rows.astype(np.int64) * row).tolist():
+            if done.is_set():
+                return
             try:
-                os.posix_fadvise(fd, offset, row, os.POSIX_FADV_WILLNEED)
-            except OSError:  # a file system without it
+                advise(offset)
+            except (ValueError, OSError):  # closed, or a system without it
                 return
 
     return read_ahead, fd
@@ -274,48 +295,53 @@ def reading(*arrays, random=False, interval=None, ahead=None):
         _advise(m, mmap.MADV_RANDOM if random else mmap.MADV_SEQUENTIAL)
     done = threading.Event()
     wait = RELEASE_INTERVAL if interval is None else interval
-    pages = _FilePages()
-    read_ahead, ahead_fd = _row_reader(ahead, maps)
-    start = pages.count(), time.monotonic()  # here: the block may read before the thread runs
-
-    def release():
-        poll = min(wait, POLL_INTERVAL) if pages.readable else wait
-        limit = RELEASE_BYTES // mmap.PAGESIZE
-        base, last = start
-        # The count after a release can include pages that the block mapped while it ran;
-        # ``floor``, the lowest count after one, is the process's other file pages, and a
-        # count still ``limit`` above it some polls after a release is released again.
-        floor, settle = base, 10 * poll
-        while not done.wait(poll):
-            now = time.monotonic()
-            count = pages.count()
-            grown = count - base > limit
-            kept = count - floor > limit and now - last >= settle
-            if now - last >= wait or grown or kept:
-                for m in maps:
-                    _advise(m, mmap.MADV_DONTNEED)
-                base, last = pages.count(), now
-                floor = min(floor, base)
-
-    def read_ahead_loop():
-        while not done.wait(POLL_INTERVAL):
-            read_ahead()
-
-    # Two threads: a read-ahead that waits for the kernel must not hold back a release.
-    workers = [threading.Thread(target=release, name="fastae-release-pages", daemon=True)]
-    if read_ahead is not None:
-        workers.append(threading.Thread(target=read_ahead_loop, name="fastae-read-ahead", daemon=True))
-    for worker in workers:
-        worker.start()
+    pages, fd, workers = _FilePages(), None, []
     try:
+        read_ahead, fd = _row_reader(ahead, maps, done)
+        start = pages.count(), time.monotonic()  # here: the block may read before the thread runs
+
+        def release():
+            poll = min(wait, POLL_INTERVAL) if pages.readable else wait
+            limit = RELEASE_BYTES // mmap.PAGESIZE
+            base, last = start
+            # The count after a release can include pages that the block mapped while it
+            # ran: ``settle`` seconds after a release that their growth asked for, the
+            # pages are released once more if they are still ``limit`` above the lowest
+            # count after a release (the process's other file pages).
+            floor, settle, again = base, 10 * poll, False
+            while not done.wait(poll):
+                now = time.monotonic()
+                count = pages.count()
+                grown = count - base > limit
+                kept = again and now - last >= settle and count - floor > limit
+                if now - last >= wait or grown or kept:
+                    for m in maps:
+                        _advise(m, mmap.MADV_DONTNEED)
+                    base, last = pages.count(), now
+                    floor = min(floor, base)
+                    again = grown and not kept  # one follow-up each
+                elif again and now - last >= settle:
+                    again = False
+
+        def read_ahead_loop():
+            while not done.wait(POLL_INTERVAL):
+                read_ahead()
+
+        # Two threads: a read-ahead that waits for the kernel must not hold back a release.
+        workers.append(threading.Thread(target=release, name="fastae-release-pages", daemon=True))
+        if read_ahead is not None:
+            workers.append(threading.Thread(target=read_ahead_loop, name="fastae-read-ahead", daemon=True))
+        for worker in workers:
+            worker.start()
         yield
     finally:
         done.set()
         for worker in workers:
-            worker.join()
+            if worker.ident is not None:  # started
+                worker.join()
         pages.close()
-        if ahead_fd is not None:
-            os.close(ahead_fd)
+        if fd is not None:
+            os.close(fd)
         for m in maps:
             _advise(m, mmap.MADV_DONTNEED)
             _advise(m, mmap.MADV_NORMAL)

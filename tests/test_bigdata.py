@@ -265,7 +265,8 @@ def test_pages_mapped_while_a_release_runs_are_released_too(tmp_path, monkeypatc
 
     monkeypatch.setattr(mapped, "_advise", advise_then_read)
     with mapped.reading(X):
-        assert int(X.sum(dtype=np.int64)) == X.size
+        # 2.25 MiB: one release by size, and nothing read after it but the raced block.
+        assert int(X[:2304].sum(dtype=np.int64)) == 2304 * 1024
         deadline = time.monotonic() + 10
         while (not raced or _mapping_rss_kb(path) >= 1000) and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -309,9 +310,11 @@ def _resident_pages(X):
 
 @pytest.mark.skipif(not hasattr(mapped.mmap, "MADV_WILLNEED") or not hasattr(os, "posix_fadvise"),
                     reason="needs madvise(MADV_WILLNEED) and posix_fadvise")
-def test_the_rows_of_the_next_batches_are_read_ahead_of_the_loop(tmp_path):
+@pytest.mark.parametrize("through", ["posix_fadvise", "madvise"])
+def test_the_rows_of_the_next_batches_are_read_ahead_of_the_loop(tmp_path, monkeypatch, through):
     """From a file out of the page cache, the pages of the rows the loop reads next come
-    in while the loop has not reached them; rows further on stay on disk."""
+    in while the loop has not reached them; rows further on stay on disk. Where there is
+    no ``posix_fadvise`` (macOS), through the mapping."""
     rows, d = 4096, 4096  # a row a page: 16 MiB
     path = tmp_path / "ahead.npy"
     np.save(path, np.ones((rows, d), np.uint8))
@@ -335,6 +338,8 @@ def test_the_rows_of_the_next_batches_are_read_ahead_of_the_loop(tmp_path):
         return (X.ctypes.data - base + int(r) * d) // page
 
     wanted, later = order[0, 640:896], order[0, 2048:]
+    if through == "madvise":
+        monkeypatch.delattr(os, "posix_fadvise")
     with mapped.reading(X, random=True, ahead=ahead):
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -363,17 +368,45 @@ def test_a_read_ahead_that_waits_does_not_hold_back_the_release(tmp_path, monkey
         go_on.wait(30)
 
     ahead.next_rows = waiting
-    try:
-        with mapped.reading(X, random=True, ahead=ahead):
+    with mapped.reading(X, random=True, ahead=ahead):
+        try:
             assert asked.wait(10)  # the read-ahead waits from here on
             assert int(X.sum(dtype=np.int64)) == X.size
             deadline = time.monotonic() + 10
             while _mapping_rss_kb(path) >= 1000 and time.monotonic() < deadline:
                 time.sleep(0.01)
             assert _mapping_rss_kb(path) < 1000
-            go_on.set()
-    finally:
-        go_on.set()
+        finally:
+            go_on.set()  # before leaving the block, which waits for the read-ahead
+
+
+def test_a_release_asked_for_by_other_file_pages_is_not_repeated(tmp_path, monkeypatch):
+    """File pages that a release cannot drop (another file, shared memory) ask for one
+    release and one follow-up, not for a release at every look."""
+    monkeypatch.setattr(mapped, "RELEASE_INTERVAL", 1000.0)
+    monkeypatch.setattr(mapped, "RELEASE_BYTES", 1 << 20)
+    path = tmp_path / "pages.npy"
+    np.save(path, np.ones((1024, 1024), np.uint8))
+    X = mapped.writable(np.load(path, mmap_mode="r"))
+    other = [0]
+
+    class Pages(mapped._FilePages):
+        def count(self):
+            return other[0]
+
+    advise, releases = mapped._advise, []
+
+    def counting(m, option):
+        releases.append(option == mmap.MADV_DONTNEED)
+        advise(m, option)
+
+    monkeypatch.setattr(mapped, "_FilePages", Pages)
+    monkeypatch.setattr(mapped, "_advise", counting)
+    with mapped.reading(X):
+        other[0] = 2 * (1 << 20) // mmap.PAGESIZE  # 2 MiB of pages that stay
+        time.sleep(1.0)  # 200 looks
+        during = sum(releases)
+    assert during == 2
 
 
 def test_a_mapped_file_bigger_than_memory_is_read_writable(tmp_path):
