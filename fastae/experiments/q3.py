@@ -144,7 +144,7 @@ class Q3Config:
 
     @classmethod
     def quick(cls, **overrides):
-        """A small run of all three stages (about a minute on 2 cores): 6,000 training,
+        """A small run of all three stages (about 15 s on 2 cores, once compiled): 6,000 training,
         1,000 validation and 2,000 test images, 5 + 5 + 10 epochs. ``overrides`` replace
         any field."""
         base = dict(n_train=6000, n_val=1000, n_test=2000, epochs_layer1=5, epochs_layer2=5,
