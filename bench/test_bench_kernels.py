@@ -31,6 +31,7 @@ from time import perf_counter
 import numpy as np
 import pytest
 
+from fastae import config
 from fastae.backends import cpu_kernels as cpu
 from fastae.backends.records import CROSS_ENTROPY
 
@@ -77,7 +78,7 @@ def make_inputs():
     # For the split kernels: MNIST-like pixels, nonzero at rates from 0.45 down to 0 (mean
     # 0.15), split as the training loop splits them, and one batch's tail of X~.
     Xs = (rng.random((N_SOURCE, V)) < 0.45 * rng.permutation(np.linspace(1, 0, V)) ** 2).astype(F32)
-    cols, n_dense = cpu.input_split(Xs, 0.1, cpu.SPLIT_SAMPLE_ROWS)
+    cols, n_dense = cpu.input_split(Xs, 0.1, config.SPLIT_SAMPLE_ROWS)
     tail = naive.gather_corrupt(Xs, rows, P_NOISE, 7, 3)[:, cols]
     tail[:, :n_dense] = 0
     return {
@@ -145,10 +146,10 @@ def _check_adam(args, _, expected):
 def _tied_weight_args(a):
     """``tied_weight_step``'s args for the gradient: ``cpu.ae_work`` buffers holding a step's
     factors, xd = [X~ ; dY] and hg = [dH ; H], and dW = 1 * xd^T hg + 0 * dW."""
-    ws = cpu.ae_work(V, HN, B, np.dtype(F32), True, False)
+    ws = cpu.ae_work(V, HN, B, np.dtype(F32), True, False, None)
     ws.xd[:B], ws.xd[B:] = a["Xt"], a["dY"]
     ws.hg[:B], ws.hg[B:] = a["dH"], a["H"]
-    return ws.dW, 1.0, 0.0, ws, B, V
+    return ws.dW, 1.0, 0.0, ws, B, None
 
 
 def _split_batch(a):

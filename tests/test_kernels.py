@@ -125,10 +125,10 @@ def test_sparse_tail_products(rng, dtype):
     X = rng.random((P, V)).astype(dtype)
     X[:, n_dense:] = tail[:, n_dense:]
     out = np.empty((P, Hn), dtype)
-    cpu.input_product(out, X, W, sparse, n_dense)
+    cpu.input_product(out, X, W, sparse, (np.arange(V), n_dense))
     np.testing.assert_allclose(out, X @ W, **tol(dtype))
     grad = np.full((V, Hn), np.nan, dtype)
-    cpu.input_gradient(grad, X, G, sparse, n_dense)
+    cpu.input_gradient(grad, X, G, sparse, (np.arange(V), n_dense))
     np.testing.assert_allclose(grad, X.T @ G, **tol(dtype))
 
 
@@ -332,14 +332,14 @@ def test_split_step_gives_the_dense_step_gradient(rng, dtype):
     Xt = naive.gather_corrupt(X, rows, 0.2, 3, 0)
     loss, grads = CPUBackend().ae_loss_and_grads(W, b, c, Xt, X, hp)
 
-    ws = cpu.ae_work(V, Hn, P, np.dtype(dtype), True, True)
+    ws = cpu.ae_work(V, Hn, P, np.dtype(dtype), True, True, (cols, n_dense))
     cpu.gather_corrupt(ws.tail.drawn, X, rows, 0.2, 3, 0, 1)
     cpu.split_batch(ws.xd, ws.clean, ws.tail, X, rows, cols, n_dense)
-    STEPS.ae_step(W[cols], b, c[cols], ws.clean, rows, hp, ws, n_dense, 1)
+    STEPS.ae_step(W[cols], b, c[cols], ws.clean, rows, hp, ws, (cols, n_dense), 1)
     STEPS.ae_bias_grads(ws, P, 1)
     split_loss = ws.sums[0] / P
     ws.dW[:] = np.nan
-    cpu.tied_weight_step(ws.dW, 1.0, 0.0, ws, P, n_dense)
+    cpu.tied_weight_step(ws.dW, 1.0, 0.0, ws, P, (cols, n_dense))
     assert split_loss == pytest.approx(loss, rel=1e-5 if dtype == np.float32 else 1e-13)
     np.testing.assert_allclose(ws.dW, grads["W"][cols], **tol(dtype))
     np.testing.assert_allclose(ws.db, grads["b"], **tol(dtype))

@@ -48,7 +48,7 @@ def test_autoencoder_stopped_saved_loaded_and_resumed_is_bitwise_uninterrupted(r
     """``skewed``: columns nonzero at rates from 0.5 to 0.01, which the loop splits into a
     dense prefix and a sparse tail (W's rows reordered while it runs)."""
     X = data(rng)[0] if columns == "even" else skewed_sparse(rng, N, V)
-    assert (cpu.input_split(X, config.SPLIT_TAIL_DENSITY, cpu.SPLIT_SAMPLE_ROWS)[1] < V) == (columns == "skewed")
+    assert (cpu.input_split(X, config.SPLIT_TAIL_DENSITY, config.SPLIT_SAMPLE_ROWS)[1] < V) == (columns == "skewed")
     whole = new_ae()
     losses = whole.fit(X, 4, 0.1, 8)
 
@@ -78,7 +78,7 @@ def test_classifier_checkpoint_with_optimizer_state_resumes_bitwise(rng, tmp_pat
     X, y = data(rng)
     if columns == "skewed":  # split into a dense prefix and a sparse tail, as in the autoencoder test
         X = skewed_sparse(rng, N, V)
-        assert cpu.input_split(X, config.SPLIT_TAIL_DENSITY, cpu.SPLIT_SAMPLE_ROWS)[1] < V
+        assert cpu.input_split(X, config.SPLIT_TAIL_DENSITY, config.SPLIT_SAMPLE_ROWS)[1] < V
     whole = new_classifier()
     history = whole.fit(X, y, 3, 0.01, 8, optimizer=optimizer)
 

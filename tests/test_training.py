@@ -88,7 +88,7 @@ def test_split_input_fit_matches_naive(batch_size):
     from fastae.backends import cpu_kernels as cpu
 
     X = skewed_sparse(np.random.default_rng(3), 30, 24, np.float64)
-    cols, n_dense = cpu.input_split(X, config.SPLIT_TAIL_DENSITY, cpu.SPLIT_SAMPLE_ROWS)
+    cols, n_dense = cpu.input_split(X, config.SPLIT_TAIL_DENSITY, config.SPLIT_SAMPLE_ROWS)
     assert 0 < n_dense < 24 and list(cols) != list(range(24))
     model = Autoencoder(24, 6, corruption=0.3, sparsity=(0.1, 0.4), seed=5, dtype=np.float64)
     expected_losses, expected_W = naive_fit(model, X, 3, 0.2, batch_size)
@@ -103,7 +103,7 @@ def test_split_and_dense_loops_agree_in_float32(monkeypatch):
     from fastae.backends import cpu_kernels as cpu
 
     X = skewed_sparse(np.random.default_rng(4), 500, 200)
-    assert cpu.input_split(X, config.SPLIT_TAIL_DENSITY, cpu.SPLIT_SAMPLE_ROWS)[1] < 200
+    assert cpu.input_split(X, config.SPLIT_TAIL_DENSITY, config.SPLIT_SAMPLE_ROWS)[1] < 200
     split = Autoencoder(200, 50, corruption=0.1, sparsity=(0.05, 0.3), seed=2)
     split_losses = split.fit(X, 3, 0.1, batch_size=64)
     monkeypatch.setattr(config, "SPLIT_TAIL_DENSITY", 0.0)
@@ -128,7 +128,7 @@ def test_split_classifier_matches_the_dense_loop(monkeypatch, optimizer, corrupt
     rng = np.random.default_rng(5)
     X = skewed_sparse(rng, 60, 36, np.float64)  # 6 x 6 images
     y = rng.integers(0, 3, 60)
-    assert cpu.input_split(X, config.SPLIT_TAIL_DENSITY, cpu.SPLIT_SAMPLE_ROWS)[1] < 36
+    assert cpu.input_split(X, config.SPLIT_TAIL_DENSITY, config.SPLIT_SAMPLE_ROWS)[1] < 36
 
     def fit():
         model = StackedClassifier([36, 8, 5], 3, seed=1, dtype=np.float64)

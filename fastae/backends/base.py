@@ -7,8 +7,8 @@ A backend is three things:
   names and arguments on every device. Buffers and copies: ``empty``, ``zeros``,
   ``arange``, ``copy``, ``sums``, ``set_sums``, ``get_sums``, ``ae_work``,
   ``classifier_work``. Batches: ``draw``, ``draw_augmented``, ``gather_corrupt``, ``gather_augment``,
-  ``input_split``, ``reorder_rows``, ``inverse`` (the last two only for a split input,
-  which only the CPU makes). Products: ``gemm``, ``encode``, ``decode``,
+  ``input_split`` (called before a loop, on the host), ``to_split_order``,
+  ``from_split_order`` (they reorder only for a split input, which only the CPU makes). Products: ``gemm``, ``encode``, ``decode``,
   ``encode_input``, ``input_product``, ``input_gradient``, ``tied_weight_step``.
   Elementwise: ``bias_sigmoid``, ``add_bias``, ``output_delta``, ``col_sum``,
   ``kl_penalty``, ``hidden_delta``, ``softmax_xent``, ``sgd``, ``adam``. Their
@@ -75,8 +75,12 @@ class Backend(abc.ABC):
         """How many row blocks (threads) an elementwise kernel on ``n_elements`` uses."""
         return 1
 
-    def tuning(self, n_elements):
-        return Tuning(self.n_blocks(n_elements), config.SPLIT_TAIL_DENSITY)
+    def tuning(self, X, batch_size):
+        """The ``Tuning`` of a training loop over ``X`` in batches of ``batch_size``: its
+        threads, and ``X``'s split (None when ``input_split`` finds none)."""
+        cols, n_dense = self.kernels.input_split(X, config.SPLIT_TAIL_DENSITY, config.SPLIT_SAMPLE_ROWS)
+        split = (cols, n_dense) if n_dense < X.shape[1] else None
+        return Tuning(self.n_blocks(min(batch_size, X.shape[0]) * X.shape[1]), split)
 
     def _chunk_blocks(self, X):
         """``n_blocks`` for work on ``config.EVAL_CHUNK`` rows of ``X`` at a time."""
@@ -101,7 +105,7 @@ class Backend(abc.ABC):
     def train_autoencoder(self, W, b, c, X, sched, lr, hp, cursor):
         """Epochs of ``steps.ae_epochs``; returns each finished epoch's mean loss."""
         history = np.zeros((sched.orders.shape[0], 2))
-        tuning = self.tuning(min(sched.batch_size, X.shape[0]) * X.shape[1])
+        tuning = self.tuning(X, sched.batch_size)
         self.run(self.steps.ae_epochs, W, b, c, X, self.schedule(sched), lr, hp, cursor, history, tuning)
         return history[:, 0]
 
@@ -134,7 +138,7 @@ class Backend(abc.ABC):
     def train_classifier(self, weights, biases, X, labels, sched, opt, state, aug, cursor):
         """Epochs of ``steps.classifier_epochs``; returns ``(losses, hits)`` per epoch."""
         history = np.zeros((sched.orders.shape[0], 2))
-        tuning = self.tuning(min(sched.batch_size, X.shape[0]) * X.shape[1])
+        tuning = self.tuning(X, sched.batch_size)
         self.run(self.steps.classifier_epochs, weights, biases, X, labels, self.schedule(sched), opt, state, aug,
                  cursor, history, tuning)
         return history[:, 0], history[:, 1]

@@ -27,12 +27,12 @@ from .cpu_elementwise import (  # noqa: F401
     sum64,
 )
 from .cpu_sparse import (  # noqa: F401
-    SPLIT_SAMPLE_ROWS,
     ae_work,
     classifier_work,
     draw,
     draw_augmented,
     encode_input,
+    from_split_order,
     input_gradient,
     input_product,
     input_split,
@@ -43,6 +43,7 @@ from .cpu_sparse import (  # noqa: F401
     tail_forward,
     tail_update,
     tied_weight_step,
+    to_split_order,
 )
 from .cpu_updates import adam, sgd  # noqa: F401
 

@@ -6,19 +6,19 @@ nearly every image). The training loops put the input columns that are often non
 first (``input_split``): they go through BLAS as a dense prefix, and the nonzeros of the
 rest, about a thousand a batch, are added one row of the weight at a time. That takes
 the two products with the input (of the autoencoder's five, and of the classifier's
-two large ones) from 784 columns to about 340 (README, "Sparse inputs"). With
-``n_dense == n_columns`` every kernel here is the plain dense one.
+two large ones) from 784 columns to about 340 (README, "Sparse inputs"). A loop over an
+input without a split gets ``split = None``, and every kernel here is then the plain
+dense one: numba drops the split's branch as it compiles, and its kernels with it.
 """
 import numpy as np
 from numba import njit
 
-from ..config import SPLIT_MIN_TAIL, SPLIT_SAMPLE_ROWS, SPLIT_SAMPLE_RUN  # noqa: F401  (SAMPLE_ROWS: the steps')
+from ..config import SPLIT_MIN_TAIL, SPLIT_SAMPLE_ROWS, SPLIT_SAMPLE_RUN  # noqa: F401  (SAMPLE_ROWS: the tests')
 from .blas import gemm
 from .cpu_elementwise import JIT, bias_sigmoid, gather_augment, gather_corrupt, pixel
 from .records import AEWork, ClassifierWork, SparseTail
 
 
-@njit(**JIT)
 def input_split(X, tail_density, sample_rows):
     """``(cols, n_dense)``: the columns of ``X`` reordered, dense ones first, and how many
     are dense. A column is dense when it is nonzero in at least ``tail_density`` of the
@@ -28,38 +28,29 @@ def input_split(X, tail_density, sample_rows):
     tail. Each part keeps the columns' own order. A tail of fewer than
     ``SPLIT_MIN_TAIL`` of the columns, or ``tail_density <= 0``, gives no split:
     ``(arange(n_columns), n_columns)``.
+
+    NumPy, run before a loop (``Backend.tuning``): whether the loop gets a split is
+    decided as it compiles, so a loop over an input without one compiles none of the
+    split's kernels.
     """
     n, V = X.shape
     cols = np.arange(V)
     if tail_density <= 0.0 or n == 0:
         return cols, V
-    counts = np.zeros(V, np.int64)
     run, n_runs, step = n, 1, 0
     if n > sample_rows:
         run = max(1, min(SPLIT_SAMPLE_RUN, sample_rows // SPLIT_SAMPLE_RUN))
         n_runs = max(1, sample_rows // run)
         step = (n - run) // max(1, n_runs - 1)
-    m = 0
+    counts = np.zeros(V, np.int64)
     for k in range(n_runs):
-        for r in range(k * step, k * step + run):
-            m += 1
-            for j in range(V):
-                if X[r, j] != 0:
-                    counts[j] += 1
-    n_dense = 0
-    for j in range(V):
-        n_dense += counts[j] >= tail_density * m
+        for start in range(k * step, k * step + run, SPLIT_SAMPLE_RUN):  # a few rows at a time
+            counts += np.count_nonzero(X[start : min(start + SPLIT_SAMPLE_RUN, k * step + run)], axis=0)
+    dense = counts >= tail_density * (n_runs * run)
+    n_dense = int(np.count_nonzero(dense))
     if V - n_dense < SPLIT_MIN_TAIL * V:
         return cols, V
-    dense, tail = 0, n_dense
-    for j in range(V):
-        if counts[j] >= tail_density * m:
-            cols[dense] = j
-            dense += 1
-        else:
-            cols[tail] = j
-            tail += 1
-    return cols, n_dense
+    return np.concatenate([cols[dense], cols[~dense]]), n_dense
 
 
 @njit(**JIT)
@@ -152,96 +143,119 @@ def tail_update(out, alpha, tail, G):
 # ------------------------------------------------------------ the coarse kernels
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
+def to_split_order(A, split):
+    """In place: the rows of ``A`` (1-D or 2-D) in the split's column order (nothing
+    without a split)."""
+    if split is not None:
+        reorder_rows(A, split[0])
+
+
+@njit(**JIT)
+def from_split_order(A, split):
+    """In place: the rows of ``A`` back in their own order (undoes ``to_split_order``)."""
+    if split is not None:
+        reorder_rows(A, inverse(split[0]))
+
+
+@njit(**JIT)
 def draw(out, clean, tail, X, rows, aug, stream, split, n_blocks):
     """Draw the batch ``X[rows]`` into ``out[:P]`` with masking noise ``aug.corruption``
     (``gather_corrupt``, noise stream ``stream``; ``aug.shift`` is not looked at: see
-    ``draw_augmented``). For a split input (``split``, as ``input_split`` returns it, with
-    ``n_dense`` below the width) it is drawn into ``tail.drawn``, then split
-    (``split_batch``); when ``clean`` has rows they receive the batch's clean targets in
-    the split's column order; without a split (bytes, whose targets the step cannot read
-    from ``X``), the clean batch itself."""
+    ``draw_augmented``). For a split input (``split`` not None) it is drawn into
+    ``tail.drawn``, then split (``split_batch``); when ``clean`` has rows they receive the
+    batch's clean targets in the split's column order; without a split (bytes, whose
+    targets the step cannot read from ``X``), the clean batch itself."""
     P = rows.shape[0]
-    cols, n_dense = split
-    if n_dense == X.shape[1]:
+    if split is None:
         gather_corrupt(out[:P], X, rows, aug.corruption, aug.seed, stream, n_blocks)
         if clean.shape[0] > 0:
             gather_corrupt(clean[:P], X, rows, 0.0, aug.seed, stream, n_blocks)
     else:
         gather_corrupt(tail.drawn[:P], X, rows, aug.corruption, aug.seed, stream, n_blocks)
-        split_batch(out, clean, tail, X, rows, cols, n_dense)
+        split_batch(out, clean, tail, X, rows, split[0], split[1])
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def draw_augmented(out, clean, tail, X, rows, aug, stream, split, n_blocks):
     """``draw``, with each image first moved by up to ``aug.shift`` pixels
     (``gather_augment``; kept apart from ``draw`` so that code which never shifts does
     not compile the shifts)."""
     P = rows.shape[0]
-    cols, n_dense = split
-    if n_dense == X.shape[1]:
+    if split is None:
         gather_augment(out[:P], X, rows, aug.corruption, aug.shift, aug.height, aug.seed, stream, n_blocks)
     else:
         gather_augment(tail.drawn[:P], X, rows, aug.corruption, aug.shift, aug.height, aug.seed, stream, n_blocks)
-        split_batch(out, clean, tail, X, rows, cols, n_dense)
+        split_batch(out, clean, tail, X, rows, split[0], split[1])
 
 
 @njit(**JIT)
-def input_product(out, X, W, tail, n_dense):
+def input_product(out, X, W, tail, split):
     """``out = X W`` for a batch ``X`` whose columns from ``n_dense`` on are in ``tail``
-    (``n_dense == len(W)``: no split, a plain product)."""
-    if n_dense == W.shape[0]:
+    (``split = (cols, n_dense)``; None: a plain product)."""
+    if split is None:
         np.dot(X, W, out)
     else:
+        n_dense = split[1]
         gemm(1.0, X[:, :n_dense], False, W[:n_dense], False, 0.0, out)
         tail_forward(out, tail, W)
 
 
 @njit(inline="always", **JIT)
-def encode_input(out, X, W, b, tail, n_dense, n_blocks):
+def encode_input(out, X, W, b, tail, split, n_blocks):
     """``out = sigmoid(X W + b)`` for a batch as in ``input_product``."""
-    input_product(out, X, W, tail, n_dense)
+    input_product(out, X, W, tail, split)
     bias_sigmoid(out, b, n_blocks)
 
 
 @njit(**JIT)
-def input_gradient(out, X, G, tail, n_dense):
+def input_gradient(out, X, G, tail, split):
     """``out = X^T G`` for a batch ``X`` as in ``input_product``."""
-    if n_dense == out.shape[0]:
+    if split is None:
         np.dot(X.T, G, out)
     else:
+        n_dense = split[1]
         gemm(1.0, X[:, :n_dense], True, G, False, 0.0, out[:n_dense])
         out[n_dense:] = 0.0
         tail_update(out, 1.0, tail, G)
 
 
 @njit(**JIT)
-def tied_weight_step(out, alpha, beta, ws, P, n_dense):
+def tied_weight_step(out, alpha, beta, ws, P, split):
     """``out = alpha * dW + beta * out`` with ``dW = X~^T dH + dY^T H = xd^T hg``.
 
     One product with K = 2P covers both uses of the tied weight. With ``out = dW``,
     ``alpha = 1``, ``beta = 0`` it is the gradient; with ``out = W``, ``alpha = -lr``,
     ``beta = 1`` it is the SGD update itself, with no gradient buffer.
 
-    With a split input (``n_dense < n_visible``, see ``input_split``) the first
+    With a split input (``split = (cols, n_dense)``, see ``input_split``) the first
     ``n_dense`` rows still take one K = 2P product; the others take ``dY^T H`` (K = P)
     and then the sparse tail's ``X~^T dH``.
     """
-    n = n_dense
-    if n == out.shape[0]:
+    if split is None:
         gemm(alpha, ws.xd[: 2 * P], True, ws.hg[: 2 * P], False, beta, out)
     else:
+        n = split[1]
         gemm(alpha, ws.xd[: 2 * P, :n], True, ws.hg[: 2 * P], False, beta, out[:n])
         gemm(alpha, ws.xd[P : 2 * P, n:], True, ws.hg[P : 2 * P], False, beta, out[n:])
         tail_update(out, alpha, ws.tail, ws.hg[:P])
 
 
 @njit(**JIT)
-def ae_work(n_visible, n_hidden, batch_size, dtype, with_dW, with_tail):
+def split_tail(batch_size, n_columns, dtype, split):
+    """``sparse_tail(batch_size, n_columns, dtype)`` for a split input, else None."""
+    if split is None:
+        return None
+    return sparse_tail(batch_size, n_columns, dtype)
+
+
+@njit(**JIT)
+def ae_work(n_visible, n_hidden, batch_size, dtype, with_dW, with_clean, split):
     """Buffers for ``steps.ae_step`` on batches of up to ``batch_size`` patterns (``dW``
     is empty unless ``with_dW``: training updates W in place, see ``tied_weight_step``;
-    the sparse tail's buffers and ``clean``, the batch's targets, are empty unless
-    ``with_tail``: a split input, or bytes, whose targets are gathered as floats)."""
+    ``clean``, the batch's targets, is empty unless ``with_clean``: a split input, or
+    bytes, whose targets are gathered as floats; ``tail``, the sparse tail's buffers,
+    None without a ``split``)."""
     B = batch_size
     n_dW = n_visible if with_dW else 0
     return AEWork(
@@ -254,14 +268,15 @@ def ae_work(n_visible, n_hidden, batch_size, dtype, with_dW, with_tail):
         np.zeros(n_hidden, dtype),  # kl_grad
         np.empty(B, dtype),  # loss_rows
         np.zeros(2),  # sums
-        np.empty((B if with_tail else 0, n_visible), dtype),  # clean
-        sparse_tail(B if with_tail else 0, n_visible, dtype),
+        np.empty((B if with_clean else 0, n_visible), dtype),  # clean
+        split_tail(B, n_visible, dtype, split),
     )
 
 
 @njit(**JIT)
-def classifier_work(weights, batch_size, with_tail):
-    """Buffers for ``steps.classifier_step`` on batches of up to ``batch_size`` patterns."""
+def classifier_work(weights, batch_size, split):
+    """Buffers for ``steps.classifier_step`` on batches of up to ``batch_size`` patterns
+    (the sparse tail's: None without a ``split``)."""
     B = batch_size
     dtype = weights[0].dtype
     acts = [np.empty((B, W.shape[1]), dtype) for W in weights]
@@ -270,6 +285,6 @@ def classifier_work(weights, batch_size, with_tail):
     dWs = [np.empty_like(W) for W in weights]
     dbs = [np.empty(W.shape[1], dtype) for W in weights]
     xin = np.empty((B, weights[0].shape[0]), dtype)
-    tail = sparse_tail(B if with_tail else 0, weights[0].shape[0], dtype)
+    tail = split_tail(B, weights[0].shape[0], dtype, split)
     return ClassifierWork(xin, acts, deltas, zeros, dWs, dbs, np.empty(B, dtype), np.empty(B, dtype), np.zeros(2),
                           tail)

@@ -77,10 +77,10 @@ class CUDABackend(Backend):
         softmax kernel counts the hits; only the count comes back."""
         k = self.kernels
         n, top = X.shape[0], len(weights) - 1
-        ws = k.classifier_work(weights, min(config.EVAL_CHUNK, n), False)
+        ws = k.classifier_work(weights, min(config.EVAL_CHUNK, n), None)
         rows = k.arange(n)
         for start in range(0, n, config.EVAL_CHUNK):
             stop = min(start + config.EVAL_CHUNK, n)
-            self.steps.forward(weights, biases, X[start:stop], stop - start, ws.acts, None, X.shape[1], 1)
+            self.steps.forward(weights, biases, X[start:stop], stop - start, ws.acts, None, None, 1)
             k.softmax_delta(ws, stop - start, biases[top], y, rows[start:stop], 1)
         return k.get_sums(ws.sums)[1] / n

@@ -3,8 +3,8 @@ and their host launchers. ``steps.py`` runs over it as plain Python.
 
 Here: the buffers, the products and the fused composites; the row kernels (noise,
 deltas, sums, the optimisers) are in ``cuda_elementwise.py``. Arguments the GPU does not
-need (``n_blocks``, the CPU's sparse ``tail`` and ``n_dense``) are taken and ignored: the
-GPU never splits its input.
+need (``n_blocks``, the CPU's sparse ``tail`` and ``split``) are taken and ignored: the
+GPU never splits its input (``input_split`` finds no split, and ``split`` is None).
 
 A training step is a few fused launches: the composites of ``steps.COMPOSITES``
 (``ae_forward``, ``ae_output_delta``, ``ae_backprop``, ``tied_step``, ``forward``,
@@ -42,9 +42,6 @@ from .cuda_elementwise import (  # noqa: F401  (the namespace's row kernels)
 )
 from .cuda_gemm import ADAM_STEP, BIAS_SIGMOID, HIDDEN_DELTA, BiasStep, gemm, product
 from .records import ADAM, GRADIENT, SGD, AEWork, ClassifierWork
-
-#: ``input_split``'s sample size on the CPU; the GPU does not split.
-SPLIT_SAMPLE_ROWS = 0
 
 # ------------------------------------------------------------------ buffers, copies
 
@@ -84,18 +81,18 @@ def get_sums(acc):
     return float(a), float(b)
 
 
-def ae_work(n_visible, n_hidden, batch_size, dtype, with_dW, with_tail):
+def ae_work(n_visible, n_hidden, batch_size, dtype, with_dW, with_clean, split):
     """``cpu_sparse.ae_work`` on the device (no sparse tail; ``clean``, the batch's
     targets, for a byte input)."""
     B = batch_size
-    clean = empty((B if with_tail else 0, n_visible), dtype)
+    clean = empty((B if with_clean else 0, n_visible), dtype)
     return AEWork(empty((2 * B, n_visible), dtype), empty((2 * B, n_hidden), dtype),
                   empty((n_visible if with_dW else 0, n_hidden), dtype), empty(n_hidden, dtype),
                   empty(n_visible, dtype), empty(n_hidden, dtype), zeros(n_hidden, dtype), empty(B, dtype), sums(),
                   clean, None)
 
 
-def classifier_work(weights, batch_size, with_tail):
+def classifier_work(weights, batch_size, split):
     """``cpu_sparse.classifier_work`` on the device (no sparse tail)."""
     B, dtype = batch_size, weights[0].dtype
     return ClassifierWork(empty((B, weights[0].shape[0]), dtype), [empty((B, W.shape[1]), dtype) for W in weights],
@@ -109,6 +106,14 @@ def input_split(X, tail_density, sample_rows):
     return np.arange(X.shape[1]), X.shape[1]
 
 
+def to_split_order(A, split):
+    """Nothing to reorder: the GPU's ``split`` is None."""
+
+
+def from_split_order(A, split):
+    """Nothing to reorder: the GPU's ``split`` is None."""
+
+
 # ---------------------------------------------------------------------- products
 
 
@@ -120,19 +125,19 @@ def decode(out, H, W, c, n_blocks):
     gemm(1.0, H, False, W, True, 0.0, out, bias=c)
 
 
-def encode_input(out, X, W, b, tail, n_dense, n_blocks):
+def encode_input(out, X, W, b, tail, split, n_blocks):
     gemm(1.0, X, False, W, False, 0.0, out, bias=b)
 
 
-def input_product(out, X, W, tail, n_dense):
+def input_product(out, X, W, tail, split):
     gemm(1.0, X, False, W, False, 0.0, out)
 
 
-def input_gradient(out, X, G, tail, n_dense):
+def input_gradient(out, X, G, tail, split):
     gemm(1.0, X, True, G, False, 0.0, out)
 
 
-def tied_weight_step(out, alpha, beta, ws, P, n_dense):
+def tied_weight_step(out, alpha, beta, ws, P, split):
     product(ws.xd, True, ws.hg, False, out, K=2 * P, alpha=alpha, beta=beta)
 
 
@@ -143,7 +148,7 @@ def batch_rows(orders, e, start, stop):
     return Rows(orders, e, start, stop - start)
 
 
-def ae_forward(W, b, ws, P, n_dense, n_blocks):
+def ae_forward(W, b, ws, P, split, n_blocks):
     """``steps.ae_forward``: the encoder (bias and sigmoid in its epilogue), then ``H W^T``.
     Two launches."""
     product(ws.xd, False, W, False, ws.hg, M=P, c0=P, epilogue=BIAS_SIGMOID, vec=b)
@@ -163,7 +168,7 @@ def ae_backprop(W, ws, P, n_blocks):
     product(ws.xd, False, W, False, ws.hg, M=P, a0=P, epilogue=HIDDEN_DELTA, vec=ws.kl_grad, H=ws.hg, h0=P)
 
 
-def tied_step(W, b, c, lr, ws, P, n_dense, n_blocks):
+def tied_step(W, b, c, lr, ws, P, split, n_blocks):
     """``steps.tied_step``: ``W -= lr xd^T hg`` in one product whose prologue sums the
     biases' gradients into ``ws.db``, ``ws.dc`` and steps ``b`` and ``c``. One launch."""
     biases = (BiasStep(ws.hg, 0, b, ws.db, b, b), BiasStep(ws.xd, P, c, ws.dc, c, c))
@@ -171,7 +176,7 @@ def tied_step(W, b, c, lr, ws, P, n_dense, n_blocks):
             biases=biases, bias_rows=P)
 
 
-def forward(weights, biases, X, P, acts, tail, n_dense, n_blocks):
+def forward(weights, biases, X, P, acts, tail, split, n_blocks):
     """``steps.forward``: one product a layer, the hidden layers' bias and sigmoid in their
     epilogues."""
     top = len(weights) - 1
@@ -198,7 +203,7 @@ def backprop(ws, l, P, W, n_blocks):
             H=ws.acts[l - 1])
 
 
-def layer_step(weights, biases, l, ws, P, n_dense, n_blocks, opt, moments, t):
+def layer_step(weights, biases, l, ws, P, split, n_blocks, opt, moments, t):
     """``steps.layer_step`` in one product: the weights' gradient goes straight into the
     optimiser's step in its epilogue (for ``GRADIENT``, into ``ws.dWs[l]``), and its
     prologue sums the bias's gradient into ``ws.dbs[l]`` and steps the bias."""

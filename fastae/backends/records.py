@@ -40,9 +40,11 @@ Cursor = namedtuple("Cursor", "at partial stop")
 Augment = namedtuple("Augment", "corruption shift height seed")
 
 #: How a device runs a loop: threads of the CPU's elementwise kernels (``n_blocks``) and
-#: the sparse-input threshold (``tail_density``, see ``cpu_sparse.input_split``); the GPU
-#: takes both and needs neither.
-Tuning = namedtuple("Tuning", "n_blocks tail_density")
+#: the input's ``split``: None, or ``(cols, n_dense)`` with ``n_dense`` below its width
+#: (``cpu_sparse.input_split``; the GPU never splits). Which of the two it is, is decided
+#: as the loop compiles: a loop over an input without a split compiles none of the
+#: split's kernels.
+Tuning = namedtuple("Tuning", "n_blocks split")
 
 #: Buffers of one autoencoder step, for batches of up to ``B`` patterns. ``xd`` stacks
 #: [X~ ; dY] (2B x n_visible) and ``hg`` stacks [dH ; H] (2B x n_hidden), so that both

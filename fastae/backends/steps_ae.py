@@ -8,7 +8,7 @@ from .records import Augment
 from .steps_batches import batch_rows, epoch_rows, stop_before, stopped
 
 
-def ae_step(W, b, c, X, rows, hp, ws, n_dense, n_blocks):
+def ae_step(W, b, c, X, rows, hp, ws, split, n_blocks):
     """Forward and backward pass of a tied autoencoder on one batch.
 
     On entry ``ws.xd[:P]`` holds the (corrupted) input ``X~`` of the batch, whose clean
@@ -19,19 +19,19 @@ def ae_step(W, b, c, X, rows, hp, ws, n_dense, n_blocks):
     of the biases' gradients (``tied_step``), ``ws.hg[P:2P]`` the hidden activations and
     ``ws.rho_hat`` their batch mean (with the sparsity term on).
 
-    With ``n_dense < n_visible`` the input is split (CPU, ``cpu_sparse.input_split``):
+    With a ``split = (cols, n_dense)`` the input is split (CPU, ``cpu_sparse.input_split``):
     ``X~ W`` is ``X~[:, :n_dense] W[:n_dense]`` plus the sparse tail held in ``ws``.
     """
     P = rows.shape[0]
-    ae_forward(W, b, ws, P, n_dense, n_blocks)
+    ae_forward(W, b, ws, P, split, n_blocks)
     ae_output_delta(c, X, rows, hp, ws, P, n_blocks)
     ae_backprop(W, ws, P, n_blocks)
 
 
-def ae_forward(W, b, ws, P, n_dense, n_blocks):
+def ae_forward(W, b, ws, P, split, n_blocks):
     """``H = sigmoid(X~ W + b)`` into ``ws.hg[P:2P]``, then ``H W^T`` into ``ws.xd[P:2P]``."""
     H = ws.hg[P : 2 * P]
-    k.encode_input(H, ws.xd[:P], W, b, ws.tail, n_dense, n_blocks)  # noqa: F821  (k: bound by build)
+    k.encode_input(H, ws.xd[:P], W, b, ws.tail, split, n_blocks)  # noqa: F821  (k: bound by build)
     k.gemm(1.0, H, False, W, True, 0.0, ws.xd[P : 2 * P])  # noqa: F821
 
 
@@ -58,11 +58,11 @@ def ae_bias_grads(ws, P, n_blocks):
     k.col_sum(ws.dc, ws.xd[P : 2 * P], 1.0, n_blocks)  # noqa: F821
 
 
-def tied_step(W, b, c, lr, ws, P, n_dense, n_blocks):
+def tied_step(W, b, c, lr, ws, P, split, n_blocks):
     """SGD on the step's gradients: the biases' gradients, ``W -= lr dW`` in one product
     (no dW buffer), then the biases."""
     ae_bias_grads(ws, P, n_blocks)
-    k.tied_weight_step(W, -lr, 1.0, ws, P, n_dense)  # noqa: F821
+    k.tied_weight_step(W, -lr, 1.0, ws, P, split)  # noqa: F821
     k.sgd(b, ws.db, lr, 1)  # noqa: F821
     k.sgd(c, ws.dc, lr, 1)  # noqa: F821
 
@@ -73,7 +73,7 @@ def ae_epochs(W, b, c, X, sched, lr, hp, cursor, history, tuning):
     Batches are consecutive slices of each epoch's order (the last may be smaller);
     ``history[e, 0]`` receives the mean over the epoch's patterns of the batch losses,
     each taken before its update. Inputs whose columns are mostly zeros are split on the
-    CPU (``tuning.tail_density``): ``W`` and ``c`` then have their visible units in the
+    CPU (``tuning.split``, not None): ``W`` and ``c`` then have their visible units in the
     split's order while the loop runs, and are put back when it returns.
 
     Stopping and resuming (``fastae.stopping``): the first epoch starts at row
@@ -83,26 +83,21 @@ def ae_epochs(W, b, c, X, sched, lr, hp, cursor, history, tuning):
     leaving in ``cursor`` the epoch (index into the orders), the row and the sums it
     stopped at; a loop that finishes leaves ``at = (len(orders), 0)``.
     """
-    split = k.input_split(X, tuning.tail_density, k.SPLIT_SAMPLE_ROWS)  # noqa: F821
-    cols, n_dense = split
-    if n_dense < X.shape[1]:
-        k.reorder_rows(W, cols)  # noqa: F821
-        k.reorder_rows(c, cols)  # noqa: F821
-    ae_batches(W, b, c, X, sched, lr, hp, cursor, history, (split, tuning.n_blocks))
-    if n_dense < X.shape[1]:
-        back = k.inverse(cols)  # noqa: F821
-        k.reorder_rows(W, back)  # noqa: F821
-        k.reorder_rows(c, back)  # noqa: F821
+    split = tuning.split
+    k.to_split_order(W, split)  # noqa: F821
+    k.to_split_order(c, split)  # noqa: F821
+    ae_batches(W, b, c, X, sched, lr, hp, cursor, history, tuning)
+    k.from_split_order(W, split)  # noqa: F821
+    k.from_split_order(c, split)  # noqa: F821
 
 
-def ae_batches(W, b, c, X, sched, lr, hp, cursor, history, split_blocks):
+def ae_batches(W, b, c, X, sched, lr, hp, cursor, history, tuning):
     """``ae_epochs``' loop, over the input's ``split`` (``W`` and ``c`` reordered)."""
-    split, n_blocks = split_blocks
-    n_dense = split[1]
+    split, n_blocks = tuning.split, tuning.n_blocks
     n = X.shape[0]
     B = min(sched.batch_size, n)
-    direct = n_dense == X.shape[1] and not k.is_bytes(X)  # targets read from X itself  # noqa: F821
-    ws = k.ae_work(X.shape[1], W.shape[1], B, W.dtype, False, not direct)  # noqa: F821
+    direct = split is None and not k.is_bytes(X)  # targets read from X itself  # noqa: F821
+    ws = k.ae_work(X.shape[1], W.shape[1], B, W.dtype, False, not direct, split)  # noqa: F821
     targets = k.arange(B)  # rows of the gathered targets ws.clean  # noqa: F821
     aug = Augment(hp.corruption, 0, 1, hp.seed)
     run = 0  # batches this call has run
@@ -115,10 +110,10 @@ def ae_batches(W, b, c, X, sched, lr, hp, cursor, history, split_blocks):
             P = rows.shape[0]
             k.draw(ws.xd, ws.clean, ws.tail, X, rows, aug, sched.first_epoch + e, split, n_blocks)  # noqa: F821
             if direct:
-                ae_step(W, b, c, k.float_data(X, ws.clean), rows, hp, ws, n_dense, n_blocks)  # noqa: F821
+                ae_step(W, b, c, k.float_data(X, ws.clean), rows, hp, ws, split, n_blocks)  # noqa: F821
             else:
-                ae_step(W, b, c, ws.clean, targets[:P], hp, ws, n_dense, n_blocks)
-            tied_step(W, b, c, W.dtype.type(lr), ws, P, n_dense, n_blocks)
+                ae_step(W, b, c, ws.clean, targets[:P], hp, ws, split, n_blocks)
+            tied_step(W, b, c, W.dtype.type(lr), ws, P, split, n_blocks)
         history[e, 0] = k.get_sums(ws.sums)[0] / n  # noqa: F821
     stopped(cursor, sched.orders.shape[0], 0, (0.0, 0.0))
 
@@ -127,11 +122,11 @@ def ae_grads(W, b, c, Xt, X, hp, n_blocks):
     """Mean loss of ``ae_step`` on all rows of ``X`` as one batch (input ``Xt``), and the
     gradients ``(dW, db, dc)``."""
     P, V = X.shape
-    ws = k.ae_work(V, W.shape[1], P, W.dtype, True, False)  # noqa: F821
+    ws = k.ae_work(V, W.shape[1], P, W.dtype, True, False, None)  # noqa: F821
     k.copy(ws.xd[:P], Xt)  # noqa: F821
-    ae_step(W, b, c, X, k.arange(P), hp, ws, V, n_blocks)  # noqa: F821
+    ae_step(W, b, c, X, k.arange(P), hp, ws, None, n_blocks)  # noqa: F821
     ae_bias_grads(ws, P, n_blocks)
-    k.tied_weight_step(ws.dW, 1.0, 0.0, ws, P, V)  # noqa: F821
+    k.tied_weight_step(ws.dW, 1.0, 0.0, ws, P, None)  # noqa: F821
     return k.get_sums(ws.sums)[0] / P, ws.dW, ws.db, ws.dc  # noqa: F821
 
 

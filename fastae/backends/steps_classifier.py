@@ -14,25 +14,25 @@ from .records import GRADIENT, SGD, Optim
 from .steps_batches import batch_rows, epoch_rows, stop_before, stopped
 
 
-def forward(weights, biases, X, P, acts, tail, n_dense, n_blocks):
+def forward(weights, biases, X, P, acts, tail, split, n_blocks):
     """Layer outputs for the first ``P`` rows of ``X`` into ``acts[l][:P]``; the last
     holds the logits without their bias (``softmax_delta`` adds it). ``tail`` and
-    ``n_dense``: the input's split, as in ``k.input_product``."""
+    ``split``: the input's split, as in ``k.input_product``."""
     top = len(weights) - 1
     if top == 0:
-        k.input_product(acts[0][:P], X[:P], weights[0], tail, n_dense)  # noqa: F821
+        k.input_product(acts[0][:P], X[:P], weights[0], tail, split)  # noqa: F821
         return
-    k.encode_input(acts[0][:P], X[:P], weights[0], biases[0], tail, n_dense, n_blocks)  # noqa: F821
+    k.encode_input(acts[0][:P], X[:P], weights[0], biases[0], tail, split, n_blocks)  # noqa: F821
     for l in range(1, top):
         k.encode(acts[l][:P], acts[l - 1][:P], weights[l], biases[l], n_blocks)  # noqa: F821
     k.gemm(1.0, acts[top - 1][:P], False, weights[top], False, 0.0, acts[top][:P])  # noqa: F821
 
 
-def classifier_step(weights, biases, labels, rows, ws, n_dense, n_blocks, opt, moments, t):
+def classifier_step(weights, biases, labels, rows, ws, split, n_blocks, opt, moments, t):
     """Softmax cross-entropy of one batch, its gradients and the optimiser's step.
 
     On entry ``ws.xin[:P]`` holds the batch's input, whose labels are ``labels[rows]``
-    (with ``n_dense`` below the input's width, its first ``n_dense`` columns, the rest in
+    (with a ``split = (cols, n_dense)``, its first ``n_dense`` columns, the rest in
     ``ws.tail``). On exit ``ws.sums`` has grown by the batch's summed loss and hits,
     ``ws.dWs``, ``ws.dbs`` hold the gradients of the mean loss over the batch, and the
     optimiser ``opt`` (step ``t``, Adam's ``moments`` ``(mW, vW, mb, vb)``) has updated
@@ -40,12 +40,12 @@ def classifier_step(weights, biases, labels, rows, ws, n_dense, n_blocks, opt, m
     """
     P = rows.shape[0]
     top = len(weights) - 1
-    forward(weights, biases, ws.xin, P, ws.acts, ws.tail, n_dense, n_blocks)
+    forward(weights, biases, ws.xin, P, ws.acts, ws.tail, split, n_blocks)
     softmax_delta(ws, P, biases[top], labels, rows, n_blocks)
     for l in range(top, -1, -1):
         if l > 0:
             backprop(ws, l, P, weights[l], n_blocks)
-        layer_step(weights, biases, l, ws, P, n_dense, n_blocks, opt, moments, t)
+        layer_step(weights, biases, l, ws, P, split, n_blocks, opt, moments, t)
 
 
 def layer_delta(ws, l, P):
@@ -67,12 +67,12 @@ def backprop(ws, l, P, W, n_blocks):
     k.hidden_delta(below, ws.acts[l - 1][:P], ws.zeros[l - 1], n_blocks)  # noqa: F821
 
 
-def layer_step(weights, biases, l, ws, P, n_dense, n_blocks, opt, moments, t):
+def layer_step(weights, biases, l, ws, P, split, n_blocks, opt, moments, t):
     """Layer ``l``'s gradients into ``ws.dWs[l]``, ``ws.dbs[l]`` (its input's rows times its
     delta), then the optimiser's step on its parameters (none for ``GRADIENT``)."""
     D = layer_delta(ws, l, P)
     if l == 0:
-        k.input_gradient(ws.dWs[0], ws.xin[:P], D, ws.tail, n_dense)  # noqa: F821
+        k.input_gradient(ws.dWs[0], ws.xin[:P], D, ws.tail, split)  # noqa: F821
     else:
         k.gemm(1.0, ws.acts[l - 1][:P], True, D, False, 0.0, ws.dWs[l])  # noqa: F821
     k.col_sum(ws.dbs[l], D, 1.0, n_blocks)  # noqa: F821
@@ -99,25 +99,20 @@ def classifier_epochs(weights, biases, X, labels, sched, opt, state, aug, cursor
     ``ae_epochs`` (the rows of the first weight and of its moments reordered while the
     loop runs); ``cursor`` works as there.
     """
-    split = k.input_split(X, tuning.tail_density, k.SPLIT_SAMPLE_ROWS)  # noqa: F821
-    cols, n_dense = split
-    if n_dense < X.shape[1]:
-        for A in (weights[0], state.mW[0], state.vW[0]):
-            k.reorder_rows(A, cols)  # noqa: F821
-    classifier_batches(weights, biases, X, labels, sched, (opt, state), aug, cursor, history, (split, tuning.n_blocks))
-    if n_dense < X.shape[1]:
-        back = k.inverse(cols)  # noqa: F821
-        for A in (weights[0], state.mW[0], state.vW[0]):
-            k.reorder_rows(A, back)  # noqa: F821
+    split = tuning.split
+    for A in (weights[0], state.mW[0], state.vW[0]):
+        k.to_split_order(A, split)  # noqa: F821
+    classifier_batches(weights, biases, X, labels, sched, (opt, state), aug, cursor, history, tuning)
+    for A in (weights[0], state.mW[0], state.vW[0]):
+        k.from_split_order(A, split)  # noqa: F821
 
 
-def classifier_batches(weights, biases, X, labels, sched, optimizer, aug, cursor, history, split_blocks):
+def classifier_batches(weights, biases, X, labels, sched, optimizer, aug, cursor, history, tuning):
     """``classifier_epochs``' loop, over the input's ``split``."""
     opt, state = optimizer
-    split, n_blocks = split_blocks
-    n_dense = split[1]
+    split, n_blocks = tuning.split, tuning.n_blocks
     n = X.shape[0]
-    ws = k.classifier_work(weights, min(sched.batch_size, n), n_dense < X.shape[1])  # noqa: F821
+    ws = k.classifier_work(weights, min(sched.batch_size, n), split)  # noqa: F821
     no_clean = ws.xin[:0]
     moments = (state.mW, state.vW, state.mb, state.vb)
     run = 0  # batches this call has run
@@ -130,7 +125,7 @@ def classifier_batches(weights, biases, X, labels, sched, optimizer, aug, cursor
             k.draw_augmented(ws.xin, no_clean, ws.tail, X, rows, aug, sched.first_epoch + e, split,  # noqa: F821
                              n_blocks)
             state.t[0] += 1
-            classifier_step(weights, biases, labels, rows, ws, n_dense, n_blocks, opt, moments, state.t[0])
+            classifier_step(weights, biases, labels, rows, ws, split, n_blocks, opt, moments, state.t[0])
         total, hits = k.get_sums(ws.sums)  # noqa: F821
         history[e, 0], history[e, 1] = total / n, hits
     stopped(cursor, sched.orders.shape[0], 0, (0.0, 0.0))
@@ -139,10 +134,10 @@ def classifier_batches(weights, biases, X, labels, sched, optimizer, aug, cursor
 def classifier_grads(weights, biases, X, labels, n_blocks):
     """Mean softmax cross-entropy over all rows of ``X`` and its gradients."""
     P = X.shape[0]
-    ws = k.classifier_work(weights, P, False)  # noqa: F821
+    ws = k.classifier_work(weights, P, None)  # noqa: F821
     k.copy(ws.xin, X)  # noqa: F821
     moments = (ws.dWs, ws.dWs, ws.dbs, ws.dbs)  # not read: GRADIENT updates nothing
-    classifier_step(weights, biases, labels, k.arange(P), ws, X.shape[1], n_blocks,  # noqa: F821
+    classifier_step(weights, biases, labels, k.arange(P), ws, None, n_blocks,  # noqa: F821
                     Optim(GRADIENT, 0.0, 0.0, 0.0, 0.0), moments, 0)
     return k.get_sums(ws.sums)[0] / P, ws.dWs, ws.dbs  # noqa: F821
 
@@ -152,12 +147,12 @@ def layers(weights, biases, X, n_blocks):
     layers, then the logits."""
     n = X.shape[0]
     outs = [k.empty((n, W.shape[1]), W.dtype) for W in weights]  # noqa: F821
-    ws = k.classifier_work(weights, min(CHUNK, n), False)  # noqa: F821
+    ws = k.classifier_work(weights, min(CHUNK, n), None)  # noqa: F821
     top = len(weights) - 1
     for start in range(0, n, CHUNK):
         stop = min(start + CHUNK, n)
         P = stop - start
-        forward(weights, biases, X[start:stop], P, ws.acts, ws.tail, X.shape[1], n_blocks)
+        forward(weights, biases, X[start:stop], P, ws.acts, ws.tail, None, n_blocks)
         for l in range(top + 1):
             k.copy(outs[l][start:stop], ws.acts[l][:P])  # noqa: F821
         k.add_bias(outs[top][start:stop], biases[top], n_blocks)  # noqa: F821
