@@ -260,7 +260,7 @@ class StackedClassifier(Model):
         n = X.shape[0]
         pending = self.partial_epoch  # where an interrupted epoch stopped, if one did
         at, partial = self._resume_point(n, batch_size, True)
-        aug = Augment(corruption, shift, height, self.seed)
+        aug = Augment(corruption, shift or None, height, self.seed)  # None: the loop compiles no shifts
         ahead = mapped.ReadAhead(X_host, batch_size)
         with stopping.ctrl_c_sets(stopping.new_stop()) as stop, \
                 mapped.reading(X_host, random=True, ahead=ahead):

@@ -188,9 +188,15 @@ def test_q3_layer1_trajectory_matches_the_first_implementation():
     np.testing.assert_allclose(model.fit(X, 5, 0.1, 128), FIRST_IMPLEMENTATION_Q3_LAYER1, rtol=1e-5)
 
 
-def test_a_cold_first_fit_counts_its_compiling_apart_from_training(tmp_path):
-    """In a process with an empty numba cache the first fit compiles its loop: the
-    epochs' seconds leave that out, and the model reports it as ``compile_seconds``."""
+#: The sparse split's kernels, which a loop over an input without a split never calls.
+SPLIT_KERNELS = ("split_batch", "tail_forward", "tail_update", "reorder_rows", "inverse", "sparse_tail")
+
+
+@pytest.fixture(scope="module")
+def cold_first_fit(tmp_path_factory):
+    """A first fit on dense data in a process with an empty numba cache: its wall, training
+    and compile seconds; then a classifier's first fit, without shifts; and how many
+    signatures each kernel of ``cpu_sparse`` and ``cpu_elementwise`` compiled."""
     import json
     import os
     import subprocess
@@ -199,16 +205,43 @@ def test_a_cold_first_fit_counts_its_compiling_apart_from_training(tmp_path):
     code = (
         "import json, time\n"
         "import numpy as np\n"
-        "from fastae import Autoencoder\n"
+        "from fastae import Autoencoder, StackedClassifier\n"
+        "from fastae.backends import cpu_elementwise, cpu_sparse\n"
+        "from numba.core.registry import CPUDispatcher\n"
         "model = Autoencoder(9, 4, seed=0)\n"
         "start = time.perf_counter()\n"
         "history = model.fit(np.random.default_rng(0).random((5, 9)), 3, 0.1)\n"
         "wall = time.perf_counter() - start\n"
-        "print(json.dumps({'wall': wall, 'train': sum(history['seconds']), 'compile': model.compile_seconds}))\n"
+        "StackedClassifier([9, 4], 3, seed=0).fit(np.random.default_rng(1).random((6, 9)), np.arange(6) % 3, 1, 0.1)\n"
+        "compiled = {n: len(d.overloads) for m in (cpu_sparse, cpu_elementwise) for n, d in vars(m).items()\n"
+        "            if isinstance(d, CPUDispatcher)}\n"
+        "print(json.dumps({'wall': wall, 'train': sum(history['seconds']), 'compile': model.compile_seconds,\n"
+        "                  'compiled': compiled}))\n"
     )
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path_factory.mktemp("cache")))
     out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True).stdout
-    r = json.loads(out)
+    return json.loads(out)
+
+
+def test_a_cold_first_fit_counts_its_compiling_apart_from_training(cold_first_fit):
+    """In a process with an empty numba cache the first fit compiles its loop: the
+    epochs' seconds leave that out, and the model reports it as ``compile_seconds``."""
+    r = cold_first_fit
     assert r["wall"] > 1.0, r  # it did compile
     assert r["train"] < 0.1 * r["wall"], r
     assert 0.8 * r["wall"] < r["compile"] <= r["wall"], r
+
+
+def test_a_loop_over_dense_data_compiles_none_of_the_split_kernels(cold_first_fit):
+    """Whether a loop splits its input is decided as it compiles: on dense data the
+    split's kernels are not compiled at all, the dense ones are."""
+    compiled = cold_first_fit["compiled"]
+    assert {name: compiled[name] for name in SPLIT_KERNELS} == dict.fromkeys(SPLIT_KERNELS, 0), compiled
+    assert compiled["draw"] > 0 and compiled["tied_weight_step"] > 0 and compiled["ae_work"] > 0, compiled
+    assert compiled["draw_augmented"] > 0 and compiled["classifier_work"] > 0, compiled
+
+
+def test_a_classifier_loop_without_shifts_compiles_none(cold_first_fit):
+    """``shift = 0`` reaches the loop as None: the gather of shifted images is not compiled."""
+    compiled = cold_first_fit["compiled"]
+    assert compiled["gather_augment"] > 0 and compiled["_gather_shift_corrupt_rows"] == 0, compiled

@@ -166,9 +166,11 @@ def gather_augment(out, X, rows, p, shift, height, seed, stream, n_blocks):
     Rows of ``X`` are ``height x (n_columns / height)`` images. The shift of a pattern,
     uniform in ``-shift..shift`` on each axis, is drawn from the same hash as its mask
     (so it is redrawn every epoch and does not depend on the batch or the thread);
-    pixels moved in from outside the image are 0. ``shift == 0`` is ``gather_corrupt``.
+    pixels moved in from outside the image are 0. ``shift == 0`` is ``gather_corrupt``,
+    and so is ``shift = None``, decided as the caller compiles: a loop that never shifts
+    compiles no shifts.
     """
-    if shift == 0:
+    if shift is None or shift == 0:
         gather_corrupt(out, X, rows, p, seed, stream, n_blocks)
     else:
         _gather_shift_blocks(rows.shape[0], n_blocks, (out, X, rows, p, shift, height, seed, stream))

@@ -131,7 +131,7 @@ def float_data(X, batch):
 
 
 def draw_augmented(out, clean, tail, X, rows, aug, stream, split, n_blocks):
-    _augment_launch(out, X, rows, aug.corruption, aug.shift, aug.height, aug.seed, stream)
+    _augment_launch(out, X, rows, aug.corruption, aug.shift or 0, aug.height, aug.seed, stream)
 
 
 # -------------------------------------------------------------------- elementwise

@@ -36,7 +36,8 @@ Schedule = namedtuple("Schedule", "orders first_epoch batch_size")
 Cursor = namedtuple("Cursor", "at partial stop")
 
 #: Augmentation of a training batch: masking noise ``corruption``, random shifts of up to
-#: ``shift`` pixels of images ``height`` rows high, drawn from ``seed``.
+#: ``shift`` pixels of images ``height`` rows high (None: no shifts, and the loop compiles
+#: none), drawn from ``seed``.
 Augment = namedtuple("Augment", "corruption shift height seed")
 
 #: How a device runs a loop: threads of the CPU's elementwise kernels (``n_blocks``) and
