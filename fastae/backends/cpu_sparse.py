@@ -13,7 +13,7 @@ dense one: numba drops the split's branch as it compiles, and its kernels with i
 import numpy as np
 from numba import njit
 
-from ..config import SPLIT_MIN_TAIL, SPLIT_SAMPLE_ROWS, SPLIT_SAMPLE_RUN  # noqa: F401  (SAMPLE_ROWS: the tests')
+from ..config import SPLIT_MIN_TAIL, SPLIT_SAMPLE_RUN
 from .blas import gemm
 from .cpu_elementwise import JIT, bias_sigmoid, gather_augment, gather_corrupt, pixel
 from .records import AEWork, ClassifierWork, SparseTail
