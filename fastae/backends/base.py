@@ -6,15 +6,15 @@ A backend is three things:
 * a **kernel namespace** (a module: ``cpu_kernels`` or ``cuda_kernels``) with the same
   names and arguments on every device. Buffers and copies: ``empty``, ``zeros``,
   ``arange``, ``copy``, ``sums``, ``set_sums``, ``get_sums``, ``ae_work``,
-  ``classifier_work``. Batches: ``draw``, ``draw_augmented``, ``gather_corrupt``, ``gather_augment``,
-  ``input_split`` (called before a loop, on the host), ``to_split_order``,
-  ``from_split_order`` (they reorder only for a split input, which only the CPU makes). Products: ``gemm``, ``encode``, ``decode``,
-  ``encode_input``, ``input_product``, ``input_gradient``, ``tied_weight_step``.
-  Elementwise: ``bias_sigmoid``, ``add_bias``, ``output_delta``, ``col_sum``,
-  ``kl_penalty``, ``hidden_delta``, ``softmax_xent``, ``sgd``, ``adam``. Their
-  docstrings are in ``cpu_elementwise.py``, ``cpu_updates.py`` and ``cpu_sparse.py``.
-  It may also define any of ``steps.COMPOSITES`` (fused versions of the step's
-  compositions of these);
+  ``classifier_work``. Batches: ``draw``, ``draw_augmented``, ``gather_corrupt``,
+  ``gather_augment``, ``input_split`` (called before a loop, on the host),
+  ``to_split_order``, ``from_split_order`` (they reorder only for a split input, which
+  only the CPU makes). Products: ``gemm``, ``encode``, ``decode``, ``encode_input``,
+  ``input_product``, ``input_gradient``, ``tied_weight_step``. Elementwise:
+  ``bias_sigmoid``, ``add_bias``, ``output_delta``, ``col_sum``, ``kl_penalty``,
+  ``hidden_delta``, ``softmax_xent``, ``sgd``, ``adam``. Their docstrings are in
+  ``cpu_elementwise.py``, ``cpu_updates.py`` and ``cpu_sparse.py``. It may also define
+  any of ``steps.COMPOSITES`` (fused versions of the step's compositions of these);
 * the **steps** (``steps.build(kernels)``): the training step, the epoch loops, the
   chunked loss and forward pass, written once;
 * the few methods below marked abstract: how arrays reach the device and come back,
