@@ -163,12 +163,10 @@ _gather_shift_blocks = in_blocks(_gather_shift_corrupt_rows)
 def gather_augment(out, X, rows, p, shift, height, seed, stream, n_blocks):
     """``gather_corrupt`` after moving each image by up to ``shift`` pixels in y and in x.
 
-    Rows of ``X`` are ``height x (n_columns / height)`` images. The shift of a pattern,
-    uniform in ``-shift..shift`` on each axis, is drawn from the same hash as its mask
-    (so it is redrawn every epoch and does not depend on the batch or the thread);
-    pixels moved in from outside the image are 0. ``shift == 0`` is ``gather_corrupt``,
-    and so is ``shift = None``, decided as the caller compiles: a loop that never shifts
-    compiles no shifts.
+    Rows of ``X`` are ``height x (n_columns / height)`` images; each pattern's shift, uniform
+    in ``-shift..shift`` on each axis, comes from its mask's hash (redrawn every epoch, the
+    same for any batch or thread); pixels moved in from outside are 0. ``shift`` 0 or None
+    is ``gather_corrupt``; with None, known as a loop compiles, no shifts are compiled.
     """
     if shift is None or shift == 0:
         gather_corrupt(out, X, rows, p, seed, stream, n_blocks)
