@@ -6,6 +6,8 @@ Under ``NUMBA_ENABLE_CUDASIM=1`` on a machine without a GPU, as ``tests/test_cud
 tiny sizes and launch shapes. Each test compares two epochs of the same model that differ
 only in their number of batches: whatever is per batch shows in the difference.
 """
+import warnings
+
 import numpy as np
 import pytest
 
@@ -156,3 +158,28 @@ def test_ctrl_c_is_read_every_stop_check_batches(rng, monkeypatch):
     part.fit(X, 1, 0.1, batch_size=1)
     for k, v in whole.params().items():
         np.testing.assert_allclose(part.params()[k], v, rtol=1e-6, atol=1e-7)
+
+
+def test_small_grids_launch_without_the_low_occupancy_warning():
+    """numba-cuda warns of each launch of under 128 blocks, worded as below (on a GPU; the
+    simulator does not warn). fastae's launches hide that warning and nothing else: the
+    same warning from a user's own launch, after fastae's, still shows."""
+    ran = []
+    text = "Grid size {} will likely result in GPU under-utilization due to low occupancy."
+
+    class Kernel:
+        def __getitem__(self, launch):
+            grid, _ = launch
+            blocks = grid if isinstance(grid, int) else int(np.prod(grid))
+            if blocks < 128:
+                warnings.warn(text.format(blocks))
+            return lambda *args: ran.append((grid, args))
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        cuda_device.launch(Kernel(), 3, 32, "a")
+        cuda_device.launch(Kernel(), (4, 8), 32, "b")
+        cuda_device.launch(Kernel(), (4, 64), 32, "c")
+        Kernel()[2, 32]()
+    assert ran[:3] == [(3, ("a",)), ((4, 8), ("b",)), ((4, 64), ("c",))]
+    assert [str(w.message) for w in seen] == [text.format(2)]
