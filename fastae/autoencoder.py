@@ -107,7 +107,7 @@ class Autoencoder(Model):
             setattr(self, k, self.backend.asarray(arrays[k], self.dtype))
 
     def _hyper(self):
-        return AEHyper(LOSSES[self.loss_name], self.corruption, self.rho, self.beta, self.seed)
+        return AEHyper(LOSSES[self.loss_name], self.corruption or None, self.rho, self.beta, self.seed)
 
     def _data(self, X, name="X"):
         """``X`` checked (host array: floats of the model's dtype, or bytes; a mapped

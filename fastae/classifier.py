@@ -260,7 +260,7 @@ class StackedClassifier(Model):
         n = X.shape[0]
         pending = self.partial_epoch  # where an interrupted epoch stopped, if one did
         at, partial = self._resume_point(n, batch_size, True)
-        aug = Augment(corruption, shift or None, height, self.seed)  # None: the loop compiles no shifts
+        aug = Augment(corruption or None, shift or None, height, self.seed)  # None: the loop compiles neither
         ahead = mapped.ReadAhead(X_host, batch_size)
         with stopping.ctrl_c_sets(stopping.new_stop()) as stop, \
                 mapped.reading(X_host, random=True, ahead=ahead):
@@ -268,7 +268,8 @@ class StackedClassifier(Model):
                 start = time.perf_counter()
                 order = epoch_order(self.seed, self.epochs_trained, n)[None, :]
                 epoch_lr = lr if cosine_epochs is None else cosine_lr(lr, self.epochs_trained, cosine_epochs)
-                opt = Optim(OPTIMIZERS[optimizer], epoch_lr, 0.9, 0.999, 1e-8)
+                adam = (0.9, 0.999, 1e-8) if optimizer == "adam" else (None, None, None)  # None: no Adam compiled
+                opt = Optim(OPTIMIZERS[optimizer], epoch_lr, *adam)
                 snap = self._snapshot()
                 ahead.follow(order, at[1], stop)
                 loss, hits = self.backend.train_classifier(

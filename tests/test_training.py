@@ -196,7 +196,7 @@ SPLIT_KERNELS = ("split_batch", "tail_forward", "tail_update", "reorder_rows", "
 def cold_first_fit(tmp_path_factory):
     """A first fit on dense data in a process with an empty numba cache: its wall, training
     and compile seconds; then a classifier's first fit, without shifts; and how many
-    signatures each kernel of ``cpu_sparse`` and ``cpu_elementwise`` compiled."""
+    signatures each kernel of the CPU kernel modules compiled."""
     import json
     import os
     import subprocess
@@ -206,15 +206,15 @@ def cold_first_fit(tmp_path_factory):
         "import json, time\n"
         "import numpy as np\n"
         "from fastae import Autoencoder, StackedClassifier\n"
-        "from fastae.backends import cpu_elementwise, cpu_sparse\n"
+        "from fastae.backends import cpu_elementwise, cpu_gathers, cpu_sparse, cpu_updates\n"
         "from numba.core.registry import CPUDispatcher\n"
         "model = Autoencoder(9, 4, seed=0)\n"
         "start = time.perf_counter()\n"
         "history = model.fit(np.random.default_rng(0).random((5, 9)), 3, 0.1)\n"
         "wall = time.perf_counter() - start\n"
         "StackedClassifier([9, 4], 3, seed=0).fit(np.random.default_rng(1).random((6, 9)), np.arange(6) % 3, 1, 0.1)\n"
-        "compiled = {n: len(d.overloads) for m in (cpu_sparse, cpu_elementwise) for n, d in vars(m).items()\n"
-        "            if isinstance(d, CPUDispatcher)}\n"
+        "compiled = {n: len(d.overloads) for m in (cpu_sparse, cpu_elementwise, cpu_gathers, cpu_updates)\n"
+        "            for n, d in vars(m).items() if isinstance(d, CPUDispatcher)}\n"
         "print(json.dumps({'wall': wall, 'train': sum(history['seconds']), 'compile': model.compile_seconds,\n"
         "                  'compiled': compiled}))\n"
     )
@@ -245,3 +245,16 @@ def test_a_classifier_loop_without_shifts_compiles_none(cold_first_fit):
     """``shift = 0`` reaches the loop as None: the gather of shifted images is not compiled."""
     compiled = cold_first_fit["compiled"]
     assert compiled["gather_augment"] > 0 and compiled["_gather_shift_corrupt_rows"] == 0, compiled
+
+
+def test_loops_without_masking_noise_compile_none(cold_first_fit):
+    """A corruption of 0 (the autoencoder's and the classifier's default) reaches the loops
+    as None: the gathers copy rows, and the noise's gather is not compiled."""
+    compiled = cold_first_fit["compiled"]
+    assert compiled["_gather_rows"] > 0 and compiled["_gather_corrupt_rows"] == 0, compiled
+
+
+def test_a_classifier_loop_with_sgd_compiles_no_adam(cold_first_fit):
+    """SGD's record has None for Adam's constants: the loop's update compiles SGD alone."""
+    compiled = cold_first_fit["compiled"]
+    assert compiled["optimize"] > 0 and compiled["_sgd_span"] > 0 and compiled["_adam_span"] == 0, compiled

@@ -12,9 +12,10 @@ A backend is three things:
   only the CPU makes). Products: ``gemm``, ``encode``, ``decode``, ``encode_input``,
   ``input_product``, ``input_gradient``, ``tied_weight_step``. Elementwise:
   ``bias_sigmoid``, ``add_bias``, ``output_delta``, ``col_sum``, ``kl_penalty``,
-  ``hidden_delta``, ``softmax_xent``, ``sgd``, ``adam``. Their docstrings are in
-  ``cpu_elementwise.py``, ``cpu_updates.py`` and ``cpu_sparse.py``. It may also define
-  any of ``steps.COMPOSITES`` (fused versions of the step's compositions of these);
+  ``hidden_delta``, ``softmax_xent``, ``sgd``, ``adam``, ``optimize``. Their docstrings are in
+  ``cpu_elementwise.py``, ``cpu_gathers.py``, ``cpu_updates.py`` and ``cpu_sparse.py``.
+  It may also define any of ``steps.COMPOSITES`` (fused versions of the step's
+  compositions of these);
 * the **steps** (``steps.build(kernels)``): the training step, the epoch loops, the
   chunked loss and forward pass, written once;
 * the few methods below marked abstract: how arrays reach the device and come back,
@@ -99,7 +100,7 @@ class Backend(abc.ABC):
         k = self.kernels
         out = k.empty((stop - start, X.shape[1]), dtype)
         rows = self.asarray(np.arange(start, stop), np.int64)
-        k.gather_corrupt(out, X, rows, p, seed, stream, self.n_blocks(out.size))
+        k.gather_corrupt(out, X, rows, p or None, seed, stream, self.n_blocks(out.size))  # None: no noise compiled
         return out
 
     def train_autoencoder(self, W, b, c, X, sched, lr, hp, cursor):

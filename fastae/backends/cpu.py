@@ -18,7 +18,7 @@ from numba.typed import List
 
 from .. import config
 from ..stopping import StoppedBeforeStart, interruptible, run_in_worker
-from . import blas, cpu_elementwise, cpu_kernels, cpu_sparse, cpu_updates, mathfn, steps
+from . import blas, cpu_elementwise, cpu_gathers, cpu_kernels, cpu_sparse, cpu_updates, mathfn, steps
 from .base import Backend
 from .cpu_kernels import JIT
 
@@ -41,7 +41,7 @@ def parallel_build():
     cached on disk (numba's cache would not tell them from the serial ones): a process
     that asks for threads compiles them once.
     """
-    modules = (mathfn, blas, cpu_elementwise, cpu_updates, cpu_sparse, cpu_kernels)
+    modules = (mathfn, blas, cpu_elementwise, cpu_gathers, cpu_updates, cpu_sparse, cpu_kernels)
     originals = {id(d): d for m in modules for d in vars(m).values() if isinstance(d, CPUDispatcher)}
     parallel = {id(d) for d in cpu_elementwise.PARALLEL}
     scopes, twins = {}, {}

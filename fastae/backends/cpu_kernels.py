@@ -1,6 +1,6 @@
 """The CPU's kernel namespace: every name ``steps.py`` calls as ``k.NAME``, compiled
-with numba (``cpu_elementwise.py``, ``cpu_updates.py``, ``cpu_sparse.py``,
-``blas.py``), plus the buffers and copies the steps need (inlined where they are called:
+with numba (``cpu_elementwise.py``, ``cpu_gathers.py``, ``cpu_updates.py``,
+``cpu_sparse.py``, ``blas.py``), plus the buffers and copies the steps need (inlined where they are called:
 a separate compiled function each would cost compile time for a line of code).
 ``cuda_kernels.py`` has the same names with the same arguments; the backend interface
 (``fastae.backends.base``) lists them.
@@ -17,8 +17,6 @@ from .cpu_elementwise import (  # noqa: F401
     col_sum,
     decode,
     encode,
-    gather_augment,
-    gather_corrupt,
     hidden_delta,
     kl_penalty,
     output_delta,
@@ -26,6 +24,7 @@ from .cpu_elementwise import (  # noqa: F401
     softmax_xent,
     sum64,
 )
+from .cpu_gathers import gather_augment, gather_corrupt  # noqa: F401
 from .cpu_sparse import (  # noqa: F401
     ae_work,
     classifier_work,
@@ -45,7 +44,7 @@ from .cpu_sparse import (  # noqa: F401
     tied_weight_step,
     to_split_order,
 )
-from .cpu_updates import adam, sgd  # noqa: F401
+from .cpu_updates import adam, optimize, sgd  # noqa: F401
 
 
 @njit(inline="always", **JIT)

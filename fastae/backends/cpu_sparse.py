@@ -15,7 +15,8 @@ from numba import njit
 
 from ..config import SPLIT_MIN_TAIL, SPLIT_SAMPLE_RUN
 from .blas import gemm
-from .cpu_elementwise import JIT, bias_sigmoid, gather_augment, gather_corrupt, pixel
+from .cpu_elementwise import JIT, bias_sigmoid
+from .cpu_gathers import gather_augment, gather_corrupt, pixel
 from .records import AEWork, ClassifierWork, SparseTail
 
 
@@ -170,7 +171,7 @@ def draw(out, clean, tail, X, rows, aug, stream, split, n_blocks):
     if split is None:
         gather_corrupt(out[:P], X, rows, aug.corruption, aug.seed, stream, n_blocks)
         if clean.shape[0] > 0:
-            gather_corrupt(clean[:P], X, rows, 0.0, aug.seed, stream, n_blocks)
+            gather_corrupt(clean[:P], X, rows, None, aug.seed, stream, n_blocks)
     else:
         gather_corrupt(tail.drawn[:P], X, rows, aug.corruption, aug.seed, stream, n_blocks)
         split_batch(out, clean, tail, X, rows, split[0], split[1])

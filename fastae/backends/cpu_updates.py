@@ -1,7 +1,7 @@
-"""CPU kernels of the optimisers' updates, SGD and Adam, over any parameter array: row
-kernels over spans of its elements, run ``in_blocks`` as the kernels of
-``cpu_elementwise.py`` are (each public one listed for a parallel twin), each with a twin
-of the same name and arguments in ``cuda_kernels.py``.
+"""CPU kernels of the optimisers' updates, SGD and Adam (and ``optimize``, either of them),
+over any parameter array: row kernels over spans of its elements, run ``in_blocks`` as
+the kernels of ``cpu_elementwise.py`` are (each public one listed for a parallel twin),
+each with a twin of the same name and arguments in ``cuda_kernels.py``.
 """
 import numpy as np
 from numba import njit
@@ -18,11 +18,16 @@ def _sgd_span(lo, hi, p, g, lr):
 _sgd_blocks = in_blocks(_sgd_span)
 
 
+@njit(inline="always", **JIT)
+def _sgd_step(param, grad, lr, n_blocks):
+    p = param.reshape(param.size)
+    _sgd_blocks(p.shape[0], n_blocks, (p, grad.reshape(grad.size), p.dtype.type(lr)))
+
+
 @blocked
 def sgd(param, grad, lr, n_blocks):
     """In place: ``param -= lr * grad`` (any shape, both C-contiguous)."""
-    p = param.reshape(param.size)
-    _sgd_blocks(p.shape[0], n_blocks, (p, grad.reshape(grad.size), p.dtype.type(lr)))
+    _sgd_step(param, grad, lr, n_blocks)
 
 
 @njit(**JIT)
@@ -39,10 +44,25 @@ def _adam_span(lo, hi, p, g, m, v, lr_t, beta1, beta2, eps):
 _adam_blocks = in_blocks(_adam_span)
 
 
-@blocked
-def adam(param, grad, m, v, lr, beta1, beta2, eps, t, n_blocks):
-    """In place Adam step ``t`` (1-based), bias correction folded into the rate."""
+@njit(inline="always", **JIT)
+def _adam_step(param, grad, m, v, lr, beta1, beta2, eps, t, n_blocks):
     lr_t = lr * np.sqrt(1.0 - beta2**t) / (1.0 - beta1**t)
     p = param.reshape(param.size)
     args = (p, grad.reshape(grad.size), m.reshape(m.size), v.reshape(v.size), lr_t, beta1, beta2, eps)
     _adam_blocks(p.shape[0], n_blocks, args)
+
+
+@blocked
+def adam(param, grad, m, v, lr, beta1, beta2, eps, t, n_blocks):
+    """In place Adam step ``t`` (1-based), bias correction folded into the rate."""
+    _adam_step(param, grad, m, v, lr, beta1, beta2, eps, t, n_blocks)
+
+
+@blocked
+def optimize(param, grad, m, v, lr, beta1, beta2, eps, t, n_blocks):
+    """One optimiser step on one parameter: ``sgd`` when ``beta1`` is None (known as a
+    loop compiles: Adam's step is then not compiled), else ``adam`` step ``t``."""
+    if beta1 is None:
+        _sgd_step(param, grad, lr, n_blocks)
+    else:
+        _adam_step(param, grad, m, v, lr, beta1, beta2, eps, t, n_blocks)

@@ -97,6 +97,8 @@ def _gather_augment(out, P, X, order, e, r0, p, shift, height, seed, stream, div
 
 
 def _augment_launch(out, X, rows, p, shift, height, seed, stream):
+    """The gathers' launch; ``p`` and ``shift`` None (the CPU's "none compiled") are 0."""
+    p, shift = p or 0.0, shift or 0
     order, e, r0, P = _rows(rows)
     divisor = 255.0 if is_bytes(X) else 1.0
     dev.launch(_gather_augment, *_launch(P * out.shape[1]), out, P, X, order, e, r0, p, shift, height, seed, stream,
@@ -131,7 +133,7 @@ def float_data(X, batch):
 
 
 def draw_augmented(out, clean, tail, X, rows, aug, stream, split, n_blocks):
-    _augment_launch(out, X, rows, aug.corruption, aug.shift or 0, aug.height, aug.seed, stream)
+    _augment_launch(out, X, rows, aug.corruption, aug.shift, aug.height, aug.seed, stream)
 
 
 # -------------------------------------------------------------------- elementwise
@@ -338,3 +340,11 @@ def adam(param, grad, m, v, lr, beta1, beta2, eps, t, n_blocks):
     """In place Adam step ``t``, as the CPU kernel."""
     lr_t = lr * math.sqrt(1.0 - beta2**t) / (1.0 - beta1**t)
     dev.launch(_adam, *_launch(param.size), _flat(param), _flat(grad), _flat(m), _flat(v), lr_t, beta1, beta2, eps)
+
+
+def optimize(param, grad, m, v, lr, beta1, beta2, eps, t, n_blocks):
+    """The CPU's ``optimize``: ``sgd`` when ``beta1`` is None, else ``adam``."""
+    if beta1 is None:
+        sgd(param, grad, lr, n_blocks)
+    else:
+        adam(param, grad, m, v, lr, beta1, beta2, eps, t, n_blocks)

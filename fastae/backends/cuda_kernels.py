@@ -33,6 +33,7 @@ from .cuda_elementwise import (  # noqa: F401  (the namespace's row kernels)
     gather_corrupt,
     hidden_delta,
     is_bytes,
+    optimize,
     kl_penalty,
     output_delta,
     output_delta_launch,
@@ -210,10 +211,11 @@ def layer_step(weights, biases, l, ws, P, split, n_blocks, opt, moments, t):
     D = _delta(ws, l)
     A = ws.xin if l == 0 else ws.acts[l - 1]
     mW, vW, mb, vb = moments
-    lr_t = 0.0
+    lr_t, b1, b2, eps = 0.0, 0.0, 0.0, 0.0  # SGD's Adam constants are None
     if opt.kind == ADAM:
-        lr_t = opt.lr * math.sqrt(1.0 - opt.beta2**t) / (1.0 - opt.beta1**t)
-    coefficients = (opt.kind, opt.lr, lr_t, opt.beta1, opt.beta2, opt.eps)
+        b1, b2, eps = opt.beta1, opt.beta2, opt.eps
+        lr_t = opt.lr * math.sqrt(1.0 - b2**t) / (1.0 - b1**t)
+    coefficients = (opt.kind, opt.lr, lr_t, b1, b2, eps)
     bias = (BiasStep(D, 0, biases[l], ws.dbs[l], mb[l], vb[l]),)
     if opt.kind == GRADIENT:
         product(A, True, D, False, ws.dWs[l], K=P, opt=coefficients, biases=bias, bias_rows=P)

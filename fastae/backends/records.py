@@ -19,7 +19,8 @@ GRADIENT = 2
 #: the masking-noise level, the sparsity target and weight, the noise seed.
 AEHyper = namedtuple("AEHyper", "loss_kind corruption rho beta seed")
 
-#: An optimiser: ``kind`` (SGD or ADAM), learning rate, and Adam's constants.
+#: An optimiser: ``kind`` (SGD or ADAM), learning rate, and Adam's constants (None for
+#: SGD: known as a loop compiles, Adam's step is then not compiled).
 Optim = namedtuple("Optim", "kind lr beta1 beta2 eps")
 
 #: Optimiser state of a classifier: Adam's moments per parameter (lists shaped like the

@@ -10,7 +10,7 @@ arrays (numba typed lists on the CPU), shared with the model, updated in place.
 import numpy as np  # noqa: F401  (numba resolves np in the compiled source)
 
 from ..config import EVAL_CHUNK as CHUNK
-from .records import GRADIENT, SGD, Optim
+from .records import GRADIENT, Optim
 from .steps_batches import batch_rows, epoch_rows, stop_before, stopped
 
 
@@ -83,11 +83,8 @@ def layer_step(weights, biases, l, ws, P, split, n_blocks, opt, moments, t):
 
 
 def update(param, grad, m, v, opt, t, n_blocks):
-    """One optimiser step on one parameter: SGD, or Adam step ``t``."""
-    if opt.kind == SGD:
-        k.sgd(param, grad, opt.lr, n_blocks)  # noqa: F821
-    else:
-        k.adam(param, grad, m, v, opt.lr, opt.beta1, opt.beta2, opt.eps, t, n_blocks)  # noqa: F821
+    """One optimiser step on one parameter: SGD (Adam's constants None), or Adam step ``t``."""
+    k.optimize(param, grad, m, v, opt.lr, opt.beta1, opt.beta2, opt.eps, t, n_blocks)  # noqa: F821
 
 
 def classifier_epochs(weights, biases, X, labels, sched, opt, state, aug, cursor, history, tuning):
@@ -138,7 +135,7 @@ def classifier_grads(weights, biases, X, labels, n_blocks):
     k.copy(ws.xin, X)  # noqa: F821
     moments = (ws.dWs, ws.dWs, ws.dbs, ws.dbs)  # not read: GRADIENT updates nothing
     classifier_step(weights, biases, labels, k.arange(P), ws, None, n_blocks,  # noqa: F821
-                    Optim(GRADIENT, 0.0, 0.0, 0.0, 0.0), moments, 0)
+                    Optim(GRADIENT, 0.0, None, None, None), moments, 0)
     return k.get_sums(ws.sums)[0] / P, ws.dWs, ws.dbs  # noqa: F821
 
 
