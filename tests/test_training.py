@@ -192,6 +192,19 @@ def test_q3_layer1_trajectory_matches_the_first_implementation():
 SPLIT_KERNELS = ("split_batch", "tail_forward", "tail_update", "reorder_rows", "inverse", "sparse_tail")
 
 
+#: A first fit of each model, then their outputs (``wall``: the autoencoder fit's seconds).
+FIRST_FITS = (
+    "model = Autoencoder(9, 4, seed=0)\n"
+    "start = time.perf_counter()\n"
+    "history = model.fit(np.random.default_rng(0).random((5, 9)), 3, 0.1)\n"
+    "wall = time.perf_counter() - start\n"
+    "model.encode(np.ones((2, 9))), model.loss(np.ones((2, 9)))\n"
+    "clf = StackedClassifier([9, 4], 3, seed=0)\n"
+    "clf.fit(np.random.default_rng(1).random((6, 9)), np.arange(6) % 3, 1, 0.1)\n"
+    "clf.predict_proba(np.ones((2, 9))), clf.loss_and_grads(np.ones((2, 9)), np.arange(2))\n"
+)
+
+
 @pytest.fixture(scope="module")
 def cold_first_fit(tmp_path_factory):
     """A first fit on dense data in a process with an empty numba cache: its wall, training
@@ -208,19 +221,16 @@ def cold_first_fit(tmp_path_factory):
         "from fastae import Autoencoder, StackedClassifier\n"
         "from fastae.backends import cpu_elementwise, cpu_gathers, cpu_sparse, cpu_updates\n"
         "from numba.core.registry import CPUDispatcher\n"
-        "model = Autoencoder(9, 4, seed=0)\n"
-        "start = time.perf_counter()\n"
-        "history = model.fit(np.random.default_rng(0).random((5, 9)), 3, 0.1)\n"
-        "wall = time.perf_counter() - start\n"
-        "StackedClassifier([9, 4], 3, seed=0).fit(np.random.default_rng(1).random((6, 9)), np.arange(6) % 3, 1, 0.1)\n"
+        + FIRST_FITS +
         "compiled = {n: len(d.overloads) for m in (cpu_sparse, cpu_elementwise, cpu_gathers, cpu_updates)\n"
         "            for n, d in vars(m).items() if isinstance(d, CPUDispatcher)}\n"
         "print(json.dumps({'wall': wall, 'train': sum(history['seconds']), 'compile': model.compile_seconds,\n"
         "                  'compiled': compiled}))\n"
     )
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path_factory.mktemp("cache")))
+    cache = tmp_path_factory.mktemp("cache")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
     out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True).stdout
-    return json.loads(out)
+    return dict(json.loads(out), cache=str(cache))
 
 
 def test_a_cold_first_fit_counts_its_compiling_apart_from_training(cold_first_fit):
@@ -258,3 +268,32 @@ def test_a_classifier_loop_with_sgd_compiles_no_adam(cold_first_fit):
     """SGD's record has None for Adam's constants: the loop's update compiles SGD alone."""
     compiled = cold_first_fit["compiled"]
     assert compiled["optimize"] > 0 and compiled["_sgd_span"] > 0 and compiled["_adam_span"] == 0, compiled
+
+
+def test_a_warm_process_compiles_nothing(cold_first_fit):
+    """With numba's cache filled by the cold process, the same first fits and outputs in a
+    new process load everything from it: not one function compiles (numba's own typed-list
+    methods, called from Python, would compile in every process)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import json, time\n"
+        "import numpy as np\n"
+        "from numba.core import event\n"
+        "compiled = []\n"
+        "class Listener(event.Listener):\n"
+        "    def on_start(self, e):\n"
+        "        compiled.append(e.data['dispatcher'].py_func.__qualname__)\n"
+        "    def on_end(self, e):\n"
+        "        pass\n"
+        "event.register('numba:compile', Listener())\n"
+        "from fastae import Autoencoder, StackedClassifier\n"
+        + FIRST_FITS +
+        "print(json.dumps(compiled))\n"
+    )
+    env = dict(os.environ, NUMBA_CACHE_DIR=cold_first_fit["cache"])
+    out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True).stdout
+    assert json.loads(out) == []

@@ -53,9 +53,14 @@ class Backend(abc.ABC):
     def to_host(self, x):
         """A device array as a NumPy array (NumPy arrays pass through)."""
 
-    @abc.abstractmethod
     def param_list(self, arrays):
-        """A list of parameter arrays that the steps update in place."""
+        """A list of parameter arrays that the steps update in place (a Python list: the
+        model reads it from Python; ``step_list`` makes what the steps take of it)."""
+        return list(arrays)
+
+    def step_list(self, arrays):
+        """The list of arrays ``arrays`` as the steps take it (the same arrays)."""
+        return arrays
 
     @abc.abstractmethod
     def run(self, loop, *args):
@@ -140,16 +145,19 @@ class Backend(abc.ABC):
         """Epochs of ``steps.classifier_epochs``; returns ``(losses, hits)`` per epoch."""
         history = np.zeros((sched.orders.shape[0], 2))
         tuning = self.tuning(X, sched.batch_size)
-        self.run(self.steps.classifier_epochs, weights, biases, X, labels, self.schedule(sched), opt, state, aug,
-                 cursor, history, tuning)
+        L = self.step_list
+        state = state._replace(mW=L(state.mW), vW=L(state.vW), mb=L(state.mb), vb=L(state.vb))
+        self.run(self.steps.classifier_epochs, L(weights), L(biases), X, labels, self.schedule(sched), opt, state,
+                 aug, cursor, history, tuning)
         return history[:, 0], history[:, 1]
 
     def classifier_loss_and_grads(self, weights, biases, X, labels):
-        loss, dWs, dbs = self.steps.classifier_grads(weights, biases, X, labels, self.n_blocks(X.size))
+        loss, dWs, dbs = self.steps.classifier_grads(self.step_list(weights), self.step_list(biases), X, labels,
+                                                     self.n_blocks(X.size))
         return loss, list(dWs), list(dbs)
 
     def classifier_layers(self, weights, biases, X):
-        return list(self.steps.layers(weights, biases, X, self._chunk_blocks(X)))
+        return list(self.steps.layers(self.step_list(weights), self.step_list(biases), X, self._chunk_blocks(X)))
 
     def classifier_accuracy(self, weights, biases, X, y):
         """The share of the rows of ``X`` (on the device) whose largest logit is at their

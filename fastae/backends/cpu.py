@@ -90,12 +90,9 @@ class CPUBackend(Backend):
     def to_host(self, x):
         return x
 
-    def param_list(self, arrays):
-        """A typed list sharing the given arrays (the compiled code updates them in place)."""
-        out = List()
-        for a in arrays:
-            out.append(a)
-        return out
+    def step_list(self, arrays):
+        """A numba typed list of the same arrays (the compiled code updates them in place)."""
+        return _typed_list(tuple(arrays))
 
     def run(self, loop, *args):
         """Compile ``loop`` for these arguments first (or load it from numba's cache),
@@ -114,6 +111,17 @@ class CPUBackend(Backend):
         if config.KERNEL_THREADS <= 1 or n_elements < config.PARALLEL_MIN_ELEMENTS:
             return 1
         return config.KERNEL_THREADS
+
+
+@njit(cache=True)
+def _typed_list(arrays):
+    """The tuple ``arrays`` as a typed list. Made here, compiled once and cached: numba's
+    own ``List`` methods, called from Python, compile anew in every process (about 1 s for
+    a classifier's lists)."""
+    out = List()
+    for a in arrays:
+        out.append(a)
+    return out
 
 
 #: ``(loop, fingerprints of its arguments)`` whose code is ready in this process.

@@ -63,9 +63,6 @@ class CUDABackend(Backend):
     def to_host(self, x):
         return cuda_device.to_host(x) if hasattr(x, "copy_to_host") else x
 
-    def param_list(self, arrays):
-        return list(arrays)
-
     def run(self, loop, *args):
         return loop(*args)
 
