@@ -14,7 +14,6 @@ import sys
 import numpy as np
 
 from fastae import Autoencoder, StackedClassifier
-from fastae.backends.cuda import cuda_unavailable_reason
 
 
 def rel(a, b):
@@ -32,6 +31,10 @@ def main():
     parser.add_argument("--images", type=int, default=4096)
     parser.add_argument("--epochs", type=int, default=2)
     args = parser.parse_args()
+    try:
+        from fastae.backends.cuda import cuda_unavailable_reason
+    except ImportError as e:
+        sys.exit(f"bench/gpu_parity.py: numba's CUDA support is not installed ({e}); pip install '.[cuda]'")
     reason = cuda_unavailable_reason()
     if reason:
         sys.exit(f"bench/gpu_parity.py: {reason}")
