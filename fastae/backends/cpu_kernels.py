@@ -1,7 +1,8 @@
 """The CPU's kernel namespace: every name ``steps.py`` calls as ``k.NAME``, compiled
 with numba (``cpu_elementwise.py``, ``cpu_gathers.py``, ``cpu_updates.py``,
-``cpu_sparse.py``, ``blas.py``), plus the buffers and copies the steps need (inlined where they are called:
-a separate compiled function each would cost compile time for a line of code).
+``cpu_sparse.py``, ``blas.py``), plus the buffers and copies the steps need (inlined
+where they are called: a separate compiled function each would cost compile time for a
+line of code).
 ``cuda_kernels.py`` has the same names with the same arguments; the backend interface
 (``fastae.backends.base``) lists them.
 """

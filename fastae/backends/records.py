@@ -16,7 +16,8 @@ ADAM = 1
 GRADIENT = 2
 
 #: Hyper-parameters of one autoencoder training step: the loss (CROSS_ENTROPY or MSE),
-#: the masking-noise level, the sparsity target and weight, the noise seed.
+#: the masking-noise level (None: no noise, and the loop compiles none), the sparsity
+#: target and weight, the noise seed.
 AEHyper = namedtuple("AEHyper", "loss_kind corruption rho beta seed")
 
 #: An optimiser: ``kind`` (SGD or ADAM), learning rate, and Adam's constants (None for
@@ -37,8 +38,8 @@ Schedule = namedtuple("Schedule", "orders first_epoch batch_size")
 Cursor = namedtuple("Cursor", "at partial stop")
 
 #: Augmentation of a training batch: masking noise ``corruption``, random shifts of up to
-#: ``shift`` pixels of images ``height`` rows high (None: no shifts, and the loop compiles
-#: none), drawn from ``seed``.
+#: ``shift`` pixels of images ``height`` rows high, drawn from ``seed`` (``corruption`` or
+#: ``shift`` None: none of it, and the loop compiles none).
 Augment = namedtuple("Augment", "corruption shift height seed")
 
 #: How a device runs a loop: threads of the CPU's elementwise kernels (``n_blocks``) and
