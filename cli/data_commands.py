@@ -23,6 +23,7 @@ from .options import (
     quiet_option,
     rate_type,
     seed_option,
+    start_painter,
 )
 
 #: ``--loss`` names and the model's.
@@ -137,6 +138,7 @@ def train(data, key, hidden, loss, corruption, sparsity, epochs, batch_size, lr,
     ... and metrics.json into --out. Ctrl-C stops at the end of the batch in progress and
     saves a checkpoint; run the same command with --resume to continue.
     """
+    start_painter()
     from fastae.experiments import train as recipe
     from fastae.userdata import load_array
 

@@ -22,6 +22,7 @@ from .options import (
     quiet_option,
     rate_type,
     seed_option,
+    start_painter,
 )
 
 
@@ -59,6 +60,7 @@ def run():
 @fail_cleanly
 def run_q1(epochs, lr, seed, device, out, overwrite, quiet):
     """Q1: a 9-4-9 autoencoder on five 3x3 patterns, plain and sparse (rho 0.1, beta 0.5)."""
+    start_painter()
     from fastae.experiments import q1
 
     q1.run(q1.Q1Config(epochs=epochs, lr=lr, seed=seed, device=device), out=out, echo=echo_for(quiet),
@@ -78,6 +80,7 @@ def run_q1(epochs, lr, seed, device, out, overwrite, quiet):
 @fail_cleanly
 def run_q2(epochs, lr, batch_size, seed, data_seed, device, out, overwrite, quiet):
     """Q2: undercomplete (49), overcomplete (144) and sparse (144) autoencoders on 100 random 10x10 images."""
+    start_painter()
     from fastae.experiments import q2
 
     cfg = q2.Q2Config(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, data_seed=data_seed, device=device)
@@ -132,6 +135,7 @@ def run_q3(recipe, ablation, quick, epochs, epochs_layer1, epochs_layer2, epochs
     stops at the end of the batch in progress and saves a checkpoint; run the same command
     with --resume to continue.
     """
+    start_painter()
     from fastae.experiments import q3
 
     settings = {"optimizer": optimizer, "classifier_lr": classifier_lr, "lr": lr, "batch_size": batch_size,
@@ -163,6 +167,7 @@ def run_all(quick, data_dir, device, out, overwrite, quiet):
     """Q1, Q2 and Q3 one after the other, with their default settings."""
     from pathlib import Path
 
+    start_painter()
     from fastae.experiments import q1, q2, q3
 
     echo = echo_for(quiet)

@@ -56,6 +56,14 @@ def fail_cleanly(func):
     return wrapper
 
 
+def start_painter():
+    """Start the process that draws the run's figures (``fastae.plots.painter``) before the
+    run imports numba: it imports matplotlib meanwhile, on the other core."""
+    from fastae.plots import painter
+
+    painter.shared()
+
+
 def echo_for(quiet):
     """Where a command's messages go: the terminal, or nowhere with ``--quiet``. On a
     terminal, the library's notices (such as "compiling fastae's kernels") show too."""

@@ -76,3 +76,9 @@ CUDA_MAX_BLOCKS = 1024
 #: The tiled GEMM: (threads in y, threads in x, rows and columns of C per thread, depth of
 #: a shared-memory slice): a 16 x 16 block computes a 64 x 64 tile of C, 16 deep at a time.
 CUDA_GEMM_TILE = (16, 16, 4, 4, 16)
+
+#: Runs (``fastae run``, ``fastae train``) hand their figures to a second Python process,
+#: which draws them while the run goes on (``fastae.plots.painter``); the run's own process
+#: imports matplotlib only to help with the last few. False draws every figure in the
+#: run's own process.
+FIGURE_PROCESS = True

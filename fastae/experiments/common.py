@@ -70,7 +70,8 @@ def crc32_of(*arrays, bytes_as_floats=False):
 
 def environment():
     """Machine and library versions, for metrics files."""
-    import matplotlib
+    from importlib.metadata import version  # matplotlib's without importing it (the painter draws)
+
     import numba
     import scipy
 
@@ -86,7 +87,7 @@ def environment():
         "numba_threads": numba.get_num_threads(),
         "blas_threads": blas_threads(),
         "scipy": scipy.__version__,
-        "matplotlib": matplotlib.__version__,
+        "matplotlib": version("matplotlib"),
     }
 
 

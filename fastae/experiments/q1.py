@@ -80,8 +80,9 @@ def _figures(rec, name, label, model, X, s, cfg):
     section = _section(name, cfg)
     rec.figure(
         f"weights_{name}.png",
-        plots.tiles(model.params()["W"].T, (3, 3), title=f"Q1 {label}:\nweights of the {cfg.n_hidden} hidden units",
-                    normalize="global", colorbar=True, labels=units),
+        plots.later.tiles(model.params()["W"].T, (3, 3),
+                          title=f"Q1 {label}:\nweights of the {cfg.n_hidden} hidden units",
+                          normalize="global", colorbar=True, labels=units),
         f"Weights learned (the tutorial's w1 to w{cfg.n_hidden}): each hidden unit's 9 weights as a 3x3 "
         "image, all on one grey scale. Look for units tuned to strokes of the patterns (a row, a column, "
         "a diagonal): a positive (white) weight where the pattern has a 1.",
@@ -89,10 +90,10 @@ def _figures(rec, name, label, model, X, s, cfg):
     )
     rec.figure(
         f"hidden_{name}.png",
-        plots.heatmap(s["h"], title=f"Q1 {label}:\nhidden activations "
-                      f"(mean {fmt(s['mean_hidden_activation'], 'level')})",
-                      xlabel="hidden unit", ylabel="pattern", xticklabels=units, yticklabels=patterns,
-                      annotate=True, vmin=0.0, vmax=1.0, colorbar_label="activation"),
+        plots.later.heatmap(s["h"], title=f"Q1 {label}:\nhidden activations "
+                            f"(mean {fmt(s['mean_hidden_activation'], 'level')})",
+                            xlabel="hidden unit", ylabel="pattern", xticklabels=units, yticklabels=patterns,
+                            annotate=True, vmin=0.0, vmax=1.0, colorbar_label="activation"),
         "Hidden-layer activations: the code h of each input pattern (rows x1 to x5: the tutorial's h "
         "column), its value in each cell. Look for a different code for each pattern; with the sparsity "
         "penalty, most entries near 0.",
@@ -100,8 +101,8 @@ def _figures(rec, name, label, model, X, s, cfg):
     )
     rec.figure(
         f"reconstructions_{name}.png",
-        plots.image_rows({"input x": X, "output y": s["y"]}, (3, 3), title=f"Q1 {label}:\ninputs and reconstructions",
-                         colorbar=True, labels=patterns),
+        plots.later.image_rows({"input x": X, "output y": s["y"]}, (3, 3),
+                               title=f"Q1 {label}:\ninputs and reconstructions", colorbar=True, labels=patterns),
         "Reconstructions of the input patterns: each input x (top) above its output y (bottom: the "
         "tutorial's y column), black 0, white 1. Look for outputs that match their inputs pixel for pixel.",
         section=section,
@@ -147,7 +148,7 @@ def run(cfg=Q1Config(), out="runs/q1", echo=silent, overwrite=False):
 
     rec.figure(
         "learning_curves.png",
-        plots.learning_curves(
+        plots.later.learning_curves(
             None,
             title=f"Q1: 9-4-9 autoencoder, gradient descent, lr {cfg.lr}",
             panels=[

@@ -20,6 +20,7 @@ either way. ``Q2Config.init`` switches.
 Random pixels have no structure to find, so the interesting question is *how* each
 model spends its code; the metrics measure it (see :data:`METRICS`).
 """
+import functools
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -232,8 +233,9 @@ def _model_figures(rec, name, label, X, Y, H, W, s, cfg):
     images = [f"image {i + 1}" for i in range(n_show)]
     rec.figure(
         f"weights_{name}.png",
-        plots.tiles(W, shape, grid=grid, title=f"Q2 {label}\nweights: one {cfg.side}x{cfg.side} tile per hidden unit",
-                    normalize="each", colorbar=True),
+        plots.later.tiles(W, shape, grid=grid,
+                          title=f"Q2 {label}\nweights: one {cfg.side}x{cfg.side} tile per hidden unit",
+                          normalize="each", colorbar=True),
         f"Weights learned: each hidden unit's {cfg.side * cfg.side} weights as a {cfg.side}x{cfg.side} tile, "
         "each tile on its own grey scale. Random pixels have no structure to find: look for how local the "
         "tiles are (a few bright or dark pixels) against speckle all over.",
@@ -242,10 +244,10 @@ def _model_figures(rec, name, label, X, Y, H, W, s, cfg):
     err = np.abs(Y[:n_show] - X[:n_show])
     rec.figure(
         f"reconstructions_{name}.png",
-        plots.image_rows({"input": X[:n_show], "reconstruction": Y[:n_show], "|error|": err}, shape,
-                         title=f"Q2 {label}\nfirst {n_show} images; MSE over all {cfg.n_images}: "
-                         f"{fmt_key(s['mse'], 'mse')}", colorbar=True, labels=images,
-                         scales={"|error|": {"vmin": 0.0, "vmax": ERROR_SCALE, "cmap": "inferno",
+        plots.later.image_rows({"input": X[:n_show], "reconstruction": Y[:n_show], "|error|": err}, shape,
+                               title=f"Q2 {label}\nfirst {n_show} images; MSE over all {cfg.n_images}: "
+                               f"{fmt_key(s['mse'], 'mse')}", colorbar=True, labels=images,
+                               scales={"|error|": {"vmin": 0.0, "vmax": ERROR_SCALE, "cmap": "inferno",
                                              "label": "|error|"}}),
         f"Input images (top) and output reconstructions (middle) of the first {n_show} training images, "
         f"and the absolute error of each pixel (bottom, black 0 to yellow {ERROR_SCALE:g} and above: one "
@@ -254,9 +256,9 @@ def _model_figures(rec, name, label, X, Y, H, W, s, cfg):
     )
     rec.figure(
         f"activations_{name}.png",
-        plots.activation_maps(H[:n_show], grid, sample_labels=images,
-                              title=f"Q2 {label}\nhidden activations of the first {n_show} images "
-                              f"(mean over all {cfg.n_images}: {fmt_key(s['mean_activation'], 'activation')})"),
+        plots.later.activation_maps(H[:n_show], grid, sample_labels=images,
+                                    title=f"Q2 {label}\nhidden activations of the first {n_show} images "
+                                    f"(mean over all {cfg.n_images}: {fmt_key(s['mean_activation'], 'activation')})"),
         f"Hidden-layer activations: the {W.shape[0]} units' activations for each of the first {n_show} images, "
         f"as a {grid[0]}x{grid[1]} map (dark 0, yellow 1). Look for how many units are on for an image: "
         "most of them without the sparsity term, a few with it.",
@@ -269,7 +271,7 @@ def _comparison_figures(rec, curves, mse_curves, acts, weights, cfg):
     shape = (cfg.side, cfg.side)
     rec.figure(
         "learning_curves.png",
-        plots.learning_curves(
+        plots.later.learning_curves(
             None, title=f"Q2: random {cfg.side}x{cfg.side} images, SGD lr {cfg.lr:g}, batch {cfg.batch_size}",
             panels=[(f"training loss (sparse: MSE + {cfg.beta:g} KL)", "loss per image", curves),
                     (f"reconstruction MSE, every {cfg.eval_every} epochs", "squared error per image", mse_curves)],
@@ -283,7 +285,7 @@ def _comparison_figures(rec, curves, mse_curves, acts, weights, cfg):
     for name in MODELS:
         k = weights[name].shape[0]
         panels += [
-            (f"{name} ({k} hidden): weights", plots.mosaic(weights[name], shape, grid=map_shape(k)),
+            (f"{name} ({k} hidden): weights", plots.later.mosaic(weights[name], shape, grid=map_shape(k)),
              {"tile_shape": shape, "colorbar": False}),
             (f"{name}: activations, all {cfg.n_images} images", _sorted_units(acts[name]),
              {"cmap": "viridis", "vmin": 0.0, "vmax": 1.0, "aspect": "auto", "colorbar_label": "activation",
@@ -291,8 +293,8 @@ def _comparison_figures(rec, curves, mse_curves, acts, weights, cfg):
         ]
     rec.figure(
         "comparison.png",
-        plots.side_by_side(panels, ncols=2, title="Q2: weights learned (left) and hidden-layer activations "
-                           "(right) of the three autoencoders"),
+        plots.later.side_by_side(panels, ncols=2, title="Q2: weights learned (left) and hidden-layer activations "
+                                 "(right) of the three autoencoders"),
         "Weights learned (left, one tile per hidden unit) and hidden-layer activations (right: one row per "
         f"unit, sorted by its mean activation, one column per image, all {cfg.n_images} images) of the three "
         "models, as the tutorial compares them with and without the sparsity constraint. Look for the sparse "
@@ -301,11 +303,11 @@ def _comparison_figures(rec, curves, mse_curves, acts, weights, cfg):
     )
     rec.figure(
         "activation_histogram.png",
-        plots.histogram({f"{name} ({acts[name].shape[1]} units)": acts[name] for name in MODELS},
-                        title=f"Q2: hidden activations over all {cfg.n_images} images", xlabel="activation",
-                        bins=np.linspace(0.0, 1.0, 51), vlines={"rho": cfg.rho}, share=True, logy=True,
-                        vline_fmt=lambda x: fmt(x, "level"),
-                        ylabel="share of activations (%)"),
+        plots.later.histogram({f"{name} ({acts[name].shape[1]} units)": acts[name] for name in MODELS},
+                              title=f"Q2: hidden activations over all {cfg.n_images} images", xlabel="activation",
+                              bins=np.linspace(0.0, 1.0, 51), vlines={"rho": cfg.rho}, share=True, logy=True,
+                              vline_fmt=functools.partial(fmt, kind="level"),
+                              ylabel="share of activations (%)"),
         "Distribution of the hidden activations (images x units) of each model, as a share of its own "
         "activations on a log scale, with the sparsity target rho. Look for the sparse model's mass near 0 "
         "and the other two spread over the whole range.",

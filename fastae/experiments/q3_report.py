@@ -1,5 +1,6 @@
 """Q3's figures and report page: the tutorial's questions (a), (b), (c) as sections, each with
 its figures (named as the tutorial names them) and numbers, the accuracy table on top."""
+import functools
 import math
 from dataclasses import asdict
 
@@ -88,7 +89,7 @@ def figures(rec, cfg, ae1, ae2, clf, metrics, samples):
             curves["validation (after each epoch)"] = hist["val_loss"]
         rec.figure(
             f"learning_curves_{name}.png",
-            plots.learning_curves(curves, title=f"Q3 {what}:\n{loss_name}", ylabel="loss per image"),
+            plots.later.learning_curves(curves, title=f"Q3 {what}:\n{loss_name}", ylabel="loss per image"),
             f"Training hidden-layer {name[-1]}: the loss ({loss_name}) of each epoch on the training images, "
             "and on the validation images after each epoch. Look for both falling together (no "
             "overfitting) and flattening out by the last epoch.",
@@ -104,10 +105,10 @@ def figures(rec, cfg, ae1, ae2, clf, metrics, samples):
     )
     rec.figure(
         "reconstructions_layer1.png",
-        plots.image_rows({"test image": Xs, f"corrupted ({100 * ae1.corruption:g} %)": Xs_noisy,
-                          "reconstruction": ae1.reconstruct(Xs_noisy)}, img, labels=names, colorbar=True,
-                         title="Q3 layer 1 (denoising autoencoder):\ntest images, masked, reconstructed from "
-                         "the masked input"),
+        plots.later.image_rows({"test image": Xs, f"corrupted ({100 * ae1.corruption:g} %)": Xs_noisy,
+                                "reconstruction": ae1.reconstruct(Xs_noisy)}, img, labels=names, colorbar=True,
+                               title="Q3 layer 1 (denoising autoencoder):\ntest images, masked, reconstructed from "
+                               "the masked input"),
         f"Test patterns (top), the same with {100 * ae1.corruption:g} % of their pixels masked to 0 (middle: "
         "what the denoising autoencoder sees) and the output reconstructions from the masked input (bottom). "
         "Look for the masked pixels filled back in and the strokes kept sharp.",
@@ -133,10 +134,10 @@ def figures(rec, cfg, ae1, ae2, clf, metrics, samples):
     )
     rec.figure(
         "reconstructions_layer2.png",
-        plots.image_rows({"layer-1 output": H1s, "layer-2 reconstruction": ae2.reconstruct(H1s)}, map1,
-                         labels=names, colorbar=True,
-                         title=f"Q3 layer 2: layer-1 outputs ({map1[0]}x{map1[1]}) of test images\n"
-                         "and their layer-2 reconstructions"),
+        plots.later.image_rows({"layer-1 output": H1s, "layer-2 reconstruction": ae2.reconstruct(H1s)}, map1,
+                               labels=names, colorbar=True,
+                               title=f"Q3 layer 2: layer-1 outputs ({map1[0]}x{map1[1]}) of test images\n"
+                               "and their layer-2 reconstructions"),
         f"Output of the hidden layer 1 (top: the {cfg.n_hidden1} layer-1 activations of each sample test "
         f"image as a {map1[0]}x{map1[1]} map, black 0, white 1) and the reconstructed hidden-layer 1 output "
         "(bottom: layer 2's reconstruction from its code). Look for the bright units kept in place.",
@@ -155,7 +156,7 @@ def figures(rec, cfg, ae1, ae2, clf, metrics, samples):
     test_acc = fmt(metrics["test_accuracy"], "accuracy")
     rec.figure(
         "learning_curves_classifier.png",
-        plots.learning_curves(
+        plots.later.learning_curves(
             None, title=f"Q3 classifier fine-tuning, {cfg.optimizer} lr {cfg.fine_tune_lr:g}: test accuracy {test_acc}",
             panels=[("softmax cross-entropy (training)", "loss", {"training": hist3["loss"]}),
                     ("accuracy", "accuracy (%)", {
@@ -169,9 +170,9 @@ def figures(rec, cfg, ae1, ae2, clf, metrics, samples):
     )
     rec.figure(
         "weights_softmax.png",
-        plots.tiles(clf.params()["V"].T, map2, grid=(2, 5), normalize="global", colorbar=True,
-                    labels=[f"digit {d}" for d in range(10)],
-                    title=f"Q3 softmax layer: each digit's weights on the {map2[0]}x{map2[1]} layer-2 map"),
+        plots.later.tiles(clf.params()["V"].T, map2, grid=(2, 5), normalize="global", colorbar=True,
+                          labels=[f"digit {d}" for d in range(10)],
+                          title=f"Q3 softmax layer: each digit's weights on the {map2[0]}x{map2[1]} layer-2 map"),
         f"Weights learned by the output layer: each digit's {cfg.n_hidden2} weights on the layer-2 units, as "
         f"a {map2[0]}x{map2[1]} map in the layout of the layer-2 activations, all on one scale. Look for "
         "each digit leaning on its own few layer-2 units (white) and against others (black).",
@@ -180,10 +181,10 @@ def figures(rec, cfg, ae1, ae2, clf, metrics, samples):
     cm = np.asarray(metrics["confusion_matrix"])
     rec.figure(
         "confusion_matrix.png",
-        plots.heatmap(cm, title=f"Q3 classifier on {n_test:,} test images: accuracy {test_acc}",
-                      xlabel="predicted digit", ylabel="true digit", xticklabels=[str(d) for d in range(10)],
-                      yticklabels=[str(d) for d in range(10)], annotate=True, fmt="{:d}",
-                      colorbar_label="test images"),
+        plots.later.heatmap(cm, title=f"Q3 classifier on {n_test:,} test images: accuracy {test_acc}",
+                            xlabel="predicted digit", ylabel="true digit", xticklabels=[str(d) for d in range(10)],
+                            yticklabels=[str(d) for d in range(10)], annotate=True, fmt="{:d}",
+                            colorbar_label="test images"),
         "Confusion matrix: the test images by true digit (rows) and predicted digit (columns); the diagonal "
         "holds the correct ones. Look for the largest counts off the diagonal: the digits most often taken "
         "for one another.",
@@ -202,13 +203,13 @@ def figures(rec, cfg, ae1, ae2, clf, metrics, samples):
 
 def _activation_maps(rec, name, H, layout, names, title, caption, section):
     """Sample test images' activations as maps."""
-    rec.figure(name, plots.activation_maps(H, layout, sample_labels=names, title=title), caption, section=section)
+    rec.figure(name, plots.later.activation_maps(H, layout, sample_labels=names, title=title), caption, section=section)
 
 
 def _weight_tiles(rec, name, model, tile_shape, grid, title, caption, section):
     """An autoencoder's weights, one tile per hidden unit, each on its own grey scale."""
-    fig = plots.tiles(model.params()["W"].T, tile_shape, grid=grid, normalize="each",
-                      title=f"{title} (each tile scaled to its own range)")
+    fig = plots.later.tiles(model.params()["W"].T, tile_shape, grid=grid, normalize="each",
+                            title=f"{title} (each tile scaled to its own range)")
     rec.figure(name, fig, caption, section=section)
 
 
@@ -217,10 +218,10 @@ def ablation_figures(rec, cfg, histories, unit_means):
     before = len(rec.names)
     rec.figure(
         "ablation_test_accuracy.png",
-        plots.learning_curves({name: 100 * np.asarray(h["accuracy_test"]) for name, h in histories.items()},
-                              title=f"Q3 ablation: test accuracy, {cfg.optimizer} lr {cfg.fine_tune_lr:g}, "
-                              f"{cfg.epochs_classifier} epochs each\n(probes: a softmax layer on frozen codes)",
-                              ylabel="test accuracy (%)"),
+        plots.later.learning_curves({name: 100 * np.asarray(h["accuracy_test"]) for name, h in histories.items()},
+                                    title=f"Q3 ablation: test accuracy, {cfg.optimizer} lr {cfg.fine_tune_lr:g}, "
+                                    f"{cfg.epochs_classifier} epochs each\n(probes: a softmax layer on frozen codes)",
+                                    ylabel="test accuracy (%)"),
         "Test accuracy after each epoch of the network fine-tuned from the pretrained encoders and from "
         "random weights, and of a softmax layer alone on the frozen layer-1 and layer-2 codes of the "
         "pretrained and of random encoders. Look for the gap between the pretrained and the random codes.",
@@ -228,11 +229,11 @@ def ablation_figures(rec, cfg, histories, unit_means):
     )
     rec.figure(
         "activation_histograms.png",
-        plots.histogram({f"{k} ({len(v)} units)": v for k, v in unit_means.items()}, share=True,
-                        title=f"Q3 pretrained layers: each unit's mean activation\n(test images; KL target "
-                        f"rho = {cfg.rho:g})", xlabel="mean activation of a hidden unit",
-                        ylabel="share of the layer's units (%)",
-                        vline_fmt=lambda x: fmt(x, "level"), vlines={"target rho": cfg.rho,
+        plots.later.histogram({f"{k} ({len(v)} units)": v for k, v in unit_means.items()}, share=True,
+                              title=f"Q3 pretrained layers: each unit's mean activation\n(test images; KL target "
+                              f"rho = {cfg.rho:g})", xlabel="mean activation of a hidden unit",
+                              ylabel="share of the layer's units (%)",
+                              vline_fmt=functools.partial(fmt, kind="level"), vlines={"target rho": cfg.rho,
                                 **{f"{k} mean": float(v.mean()) for k, v in unit_means.items()}}),
         "Each hidden unit's mean activation on the test images, for both pretrained layers, as a share of "
         "the layer's units, against the KL target rho. Look for how far the layers end from their target.",

@@ -4,9 +4,13 @@
 ::
 
     rec = RunRecord(out)
-    rec.figure("weights.png", plots.tiles(W.T, (28, 28), title="..."), "what it shows", section="(a) ...")
+    rec.figure("weights.png", plots.later.tiles(W.T, (28, 28), title="..."), "what it shows", section="(a) ...")
     ...
     rec.write(metrics, title="...", sections=[("(a) ...", html)])   # metrics.json + report.html
+
+A figure given as a sketch (``plots.later``) is drawn by the process's painter
+(:mod:`fastae.plots.painter`) while the run goes on; :meth:`RunRecord.write` waits for
+them all before it writes the page that shows them.
 
 A run's record (``RunRecord(out, command=...)``) also owns its directory while it runs:
 it holds a lock (``flock`` on the directory: a second run into it is refused), it
@@ -20,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import io, plots
+from ..plots import painter
+from ..plots.sketch import Sketch
 from ..report import write_report
 from .common import RunDirError
 
@@ -30,6 +36,9 @@ except ImportError:  # not a POSIX system: runs go unlocked
 
 #: The record of the run that wrote a directory.
 RUN_FILE = "run.json"
+#: A run that ends with this many figures still waiting for the painter draws some of
+#: them itself (its first one costs it matplotlib's import, about 0.3 s): about 0.1 s each.
+HELP_AFTER = 3
 #: Files every run writes.
 COMMON_OUTPUTS = ("metrics.json", "report.html")
 #: Locks this process holds, by directory (a run interrupted in this process, then
@@ -111,6 +120,7 @@ class RunRecord:
     def __init__(self, out, command=None, *, settings=None, data=None, outputs=(), overwrite=False, resume=False):
         self.out = Path(out)
         self.figures = []
+        self._painter, self._drawing = painter.shared(), []  # the painter's jobs not yet waited for
         self.command, self.overwrite, self.foreign = command, overwrite, False
         if command is None:  # a bare record: no lock, no run.json
             return
@@ -163,15 +173,39 @@ class RunRecord:
         return self.out / names[0] if names else None
 
     def figure(self, name, fig, caption, *, section=None):
-        """Save ``fig`` (a matplotlib Figure) as ``<out>/<name>`` (atomically) and register
-        it with its caption and report section; returns the path written."""
+        """Save ``fig`` as ``<out>/<name>`` (atomically) and register it with its caption and
+        report section; returns the path. ``fig``: a matplotlib Figure, saved now, or a
+        :class:`~fastae.plots.sketch.Sketch`, handed to the painter (drawn here when there is
+        none); :meth:`finish_figures` waits until it is written."""
         if not isinstance(caption, str) or not caption.strip():
             raise ValueError(f"caption: give a sentence saying what {name} shows, got {caption!r}")
         if any(entry.name == name for entry in self.figures):
             raise ValueError(f"name: {name} is already written by this run; give each figure its own name")
-        path = plots.save(fig, self.claim(name))
+        path = self.claim(name)
+        number = self._painter.submit(fig, path) if isinstance(fig, Sketch) and self._painter else None
+        if number is not None:
+            self._drawing.append(number)
+        elif isinstance(fig, Sketch):
+            fig.draw(path)
+        else:
+            plots.save(fig, path)
         self.figures.append(FigureEntry(path.name, caption, section))
         return path
+
+    def finish_figures(self):
+        """Wait until every figure handed to the painter is written. While
+        ``HELP_AFTER`` or more of them wait for it, this process draws the last of them
+        itself (after it imports matplotlib, once); those the painter could not draw are
+        drawn here too (an error in one raises here)."""
+        numbers, self._drawing = self._drawing, []
+        if not numbers:
+            return
+        at_least = HELP_AFTER
+        while (job := self._painter.take(numbers, at_least)) is not None:
+            job[0].draw(job[1])
+            at_least = 1  # matplotlib is loaded now: help until none waits
+        for sketch, path in self._painter.wait(numbers):
+            sketch.draw(path)
 
     @property
     def names(self):
@@ -182,6 +216,7 @@ class RunRecord:
         """Write ``metrics.json`` (``metrics`` with ``figures``: the names of the figures
         written) and ``report.html`` (every figure with its caption, in its section; see
         :func:`fastae.report.write_report` for the other arguments). Returns ``metrics``."""
+        self.finish_figures()
         metrics["figures"] = self.names
         io.save_json(self.claim("metrics.json"), metrics)
         write_report(

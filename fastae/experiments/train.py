@@ -116,13 +116,13 @@ def _weights_figure(rec, model, layer, source):
     if side >= 2 and side * side == n_in:
         rows, cols = map_shape(k)
         grid = (rows, cols) if rows * 4 >= cols else None  # near-square factors, else ceil(sqrt) columns
-        fig = plots.tiles(W.T, (side, side), grid=grid, normalize="each", colorbar=True,
-                          title=f"{title}\none {side}x{side} tile per hidden unit")
+        fig = plots.later.tiles(W.T, (side, side), grid=grid, normalize="each", colorbar=True,
+                                title=f"{title}\none {side}x{side} tile per hidden unit")
         return rec.figure(name, fig, f"Weights of layer {layer}: each of the {k} hidden units' {n_in} weights "
                           f"as a {side}x{side} image, each on its own grey scale.")
     limit = float(np.abs(W).max()) or None
-    fig = plots.heatmap(W, title=f"{title}\nweights W", xlabel="hidden unit", ylabel="input", cmap="RdBu_r",
-                        vmin=-limit if limit else None, vmax=limit, colorbar_label="weight")
+    fig = plots.later.heatmap(W, title=f"{title}\nweights W", xlabel="hidden unit", ylabel="input", cmap="RdBu_r",
+                              vmin=-limit if limit else None, vmax=limit, colorbar_label="weight")
     return rec.figure(name, fig, f"Weights of layer {layer}: the {n_in} x {k} matrix W (rows: inputs, "
                       "columns: hidden units), red positive, blue negative, white 0.")
 
@@ -302,8 +302,9 @@ def run(cfg=TrainConfig(), data=None, out="runs/train", echo=silent, *, source=N
     batch = "full batch" if cfg.batch_size is None else f"batch {cfg.batch_size}"
     rec.figure(
         "learning_curves.png",
-        plots.learning_curves(curves, title=f"{source}: {cfg.loss} loss{noise}{sparse}\nSGD lr {cfg.lr:g}, {batch}",
-                              ylabel="training loss per pattern", logy=bool(np.all(every > 0))),
+        plots.later.learning_curves(curves,
+                                    title=f"{source}: {cfg.loss} loss{noise}{sparse}\nSGD lr {cfg.lr:g}, {batch}",
+                                    ylabel="training loss per pattern", logy=bool(np.all(every > 0))),
         "Learning curves: each layer's training loss per pattern after each epoch (for a stack, each layer on "
         "the codes of the layer below). Look for curves that flatten out: more epochs would add little.",
     )
