@@ -4,6 +4,7 @@ moment (while Python imports the application) to the last (while the process end
 Only the console script imports this module, so importing :mod:`fastae_cli.main` (as the
 tests do) leaves the process's signal handlers alone.
 """
+import gc
 import signal
 import sys
 
@@ -29,6 +30,10 @@ def main():
         sys.exit(EXIT_INTERRUPTED)
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the work is done or stopped: nothing left to interrupt
+        # Every object alive now lives until the process ends: spare Python's last garbage
+        # collections the walk over them (numba's compiled functions, matplotlib's artists),
+        # 0.05-0.1 s of a warm run's exit.
+        gc.freeze()
 
 
 if __name__ == "__main__":
