@@ -177,6 +177,41 @@ def test_a_real_ctrl_c_inside_the_compiled_loop_stops_at_a_batch(rng, ctrl_c_rai
     assert_same_params(part, whole)
 
 
+def test_short_calls_run_on_the_calling_thread_and_a_real_ctrl_c_still_stops_them(rng, ctrl_c_raises, monkeypatch):
+    """Q1-sized calls (ten epochs of five patterns) skip the worker thread; SIGINT during
+    them stops the fit after the call in progress, and finishing gives the uninterrupted
+    result."""
+    from fastae.backends import cpu as cpu_backend
+
+    handed = []
+    original = cpu_backend.run_in_worker
+    monkeypatch.setattr(cpu_backend, "run_in_worker", lambda fn, *a: handed.append(fn) or original(fn, *a))
+    X = (rng.random((5, 9)) < 0.5).astype(np.float32)
+    make = lambda: Autoencoder(9, 4, seed=1)  # noqa: E731
+    whole = make()
+    whole.fit(X, 3000, 0.1, chunk_epochs=10)
+    assert handed == []
+    part = make()
+
+    def ctrl_c_once_training_runs():
+        for _ in range(10000):
+            if part.epochs_trained >= 100:
+                break
+            threading.Event().wait(0.001)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    watcher = threading.Thread(target=ctrl_c_once_training_runs)
+    watcher.start()
+    with pytest.raises(TrainingInterrupted):
+        part.fit(X, 3000, 0.1, chunk_epochs=10)
+    watcher.join()
+    assert 100 <= part.epochs_trained < 3000 and part.partial_epoch is None
+    part.fit(X, 3000 - part.epochs_trained, 0.1, chunk_epochs=10)
+    assert_same_params(part, whole)
+    Autoencoder(64, 32).fit((rng.random((4000, 64)) < 0.4).astype(np.float32), 1, 0.1, 4)  # work 4000 x 64 x 32
+    assert len(handed) == 1
+
+
 def test_resume_with_other_data_or_batch_size_is_refused(rng, stop_after):
     X, _ = data(rng)
     model = new_ae()

@@ -63,9 +63,10 @@ class Backend(abc.ABC):
         return arrays
 
     @abc.abstractmethod
-    def run(self, loop, *args):
+    def run(self, loop, *args, work=None):
         """Call an epoch loop of ``steps`` (the CPU: on a worker thread, so that Ctrl-C
-        is heard meanwhile)."""
+        is heard meanwhile). ``work``: about how many multiply-adds a pattern's weights
+        cost, summed over the call's patterns (None: unknown)."""
 
     #: Seconds the last ``run`` spent getting its loop ready before training: compiling it,
     #: or loading it from numba's cache (0 when it was ready); ``compiled``: whether it
@@ -112,7 +113,8 @@ class Backend(abc.ABC):
         """Epochs of ``steps.ae_epochs``; returns each finished epoch's mean loss."""
         history = np.zeros((sched.orders.shape[0], 2))
         tuning = self.tuning(X, sched.batch_size)
-        self.run(self.steps.ae_epochs, W, b, c, X, self.schedule(sched), lr, hp, cursor, history, tuning)
+        self.run(self.steps.ae_epochs, W, b, c, X, self.schedule(sched), lr, hp, cursor, history, tuning,
+                 work=sched.orders.size * W.size)
         return history[:, 0]
 
     def ae_loss_and_grads(self, W, b, c, Xt, X, hp):

@@ -63,7 +63,7 @@ class CUDABackend(Backend):
     def to_host(self, x):
         return cuda_device.to_host(x) if hasattr(x, "copy_to_host") else x
 
-    def run(self, loop, *args):
+    def run(self, loop, *args, work=None):
         return loop(*args)
 
     def schedule(self, sched):
