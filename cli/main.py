@@ -95,7 +95,7 @@ def run_q2(epochs, lr, batch_size, seed, data_seed, device, out, overwrite, quie
               help="Also fine-tune from random weights and train softmax probes on frozen pretrained and random "
               "codes, with the same budget; compare them, and the KL target with the achieved activations.")
 @click.option("--quick", is_flag=True,
-              help="A subset of MNIST and a few epochs: all three stages in about 6 s (a first run compiles for "
+              help="A subset of MNIST and a few epochs: all three stages in about 4.5 s (a first run compiles for "
               "about half a minute more).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs of every stage [default: 50].")
 @click.option("--epochs-layer1", type=click.IntRange(min=1), default=None, help="Epochs of layer 1 (overrides --epochs).")

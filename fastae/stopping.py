@@ -11,7 +11,9 @@ all come out as in a run that was never interrupted, so the final model is the s
 A Python signal handler only runs on the main thread, between bytecodes, never while
 that thread is inside compiled code. So the CPU's compiled loop (which holds no GIL) runs
 on a worker thread while the main thread waits for it; a signal interrupts that wait, and
-the handler that :func:`ctrl_c_sets` installs sets the flag. SIGTERM (what a batch
+the handler that :func:`ctrl_c_sets` installs sets the flag. (A call too short to be worth
+the handoff, well under a millisecond, runs on the main thread: the handler sets the flag
+when it returns, and the next call stops before its first batch.) SIGTERM (what a batch
 scheduler or ``docker stop`` sends) is handled the same way. While a loop's code is being
 compiled, before it has changed anything, the handler stops at once instead
 (:func:`interruptible`). While a model is being saved, both signals wait until its files

@@ -2,7 +2,8 @@
 
 Every step and loop is one compiled, cached function; an epoch loop is ``nogil`` and
 runs on a worker thread while the main thread waits, so that Ctrl-C can stop it at the
-end of a batch (``fastae.stopping``; README, "Threads").
+end of a batch (``fastae.stopping``; README, "Threads"); a call of well under a
+millisecond (``SHORT_WORK``) runs on the calling thread.
 """
 import functools
 import logging
