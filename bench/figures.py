@@ -2,10 +2,12 @@
 process the time spent drawing and saving its PNGs.
 
 Usage: ``python bench/figures.py [--run q1|q2] [--rounds 5]``. Each round runs ``fastae run
-q1 --quiet`` in a fresh process (numba's cache warm: run it once before); then one process
-runs the exercise ``rounds + 1`` times (the first loads fonts and is left out) and times every call of the
-plotting functions and of the saving (``Figure.savefig`` or ``FigureCanvasAgg.print_png``:
-layout, rendering and PNG encoding), the outermost call counted once. Prints medians.
+q1 --quiet`` in a fresh process (numba's cache warm: run it once before), whose figures its
+painter process draws (``fastae.plots.painter``); then one process runs the exercise
+``rounds + 1`` times with every figure drawn in it (``config.FIGURE_PROCESS = False``; the
+first run loads fonts and is left out) and times every call of the plotting functions and
+of the saving (``Figure.savefig`` or ``FigureCanvasAgg.print_png``: layout, rendering and
+PNG encoding), the outermost call counted once. Prints medians.
 """
 import argparse
 import functools
@@ -31,8 +33,10 @@ def command_seconds(run, rounds):
 def figure_seconds(run, rounds):
     import matplotlib.figure
 
-    from fastae import plots
+    from fastae import config, plots
     from fastae.experiments import q1, q2
+
+    config.FIGURE_PROCESS = False  # every figure drawn here, where it is timed
 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
