@@ -150,6 +150,22 @@ def test_an_ignored_ctrl_c_stays_ignored(rng):
     assert seen == [signal.SIG_IGN, signal.SIG_IGN]
 
 
+def ctrl_c_once(ready):
+    """A started thread that sends this process SIGINT as soon as ``ready()`` is true
+    (or after about 10 s)."""
+
+    def watch():
+        for _ in range(10000):
+            if ready():
+                break
+            threading.Event().wait(0.001)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    return watcher
+
+
 def test_a_real_ctrl_c_inside_the_compiled_loop_stops_at_a_batch(rng, ctrl_c_raises):
     """SIGINT while the compiled epoch runs on its worker thread: training stops at a batch
     boundary, the model is consistent, and finishing the run gives the uninterrupted result."""
@@ -159,16 +175,7 @@ def test_a_real_ctrl_c_inside_the_compiled_loop_stops_at_a_batch(rng, ctrl_c_rai
     whole.fit(X, 3, 0.1, 4)
     part = make()
     W0 = part.W.copy()
-
-    def ctrl_c_once_training_runs():
-        for _ in range(10000):
-            if not np.array_equal(part.W, W0):
-                break
-            threading.Event().wait(0.001)
-        os.kill(os.getpid(), signal.SIGINT)
-
-    watcher = threading.Thread(target=ctrl_c_once_training_runs)
-    watcher.start()
+    watcher = ctrl_c_once(lambda: not np.array_equal(part.W, W0))  # once training runs
     with pytest.raises(TrainingInterrupted):
         part.fit(X, 3, 0.1, 4)
     watcher.join()
@@ -192,16 +199,7 @@ def test_short_calls_run_on_the_calling_thread_and_a_real_ctrl_c_still_stops_the
     whole.fit(X, 3000, 0.1, chunk_epochs=10)
     assert handed == []
     part = make()
-
-    def ctrl_c_once_training_runs():
-        for _ in range(10000):
-            if part.epochs_trained >= 100:
-                break
-            threading.Event().wait(0.001)
-        os.kill(os.getpid(), signal.SIGINT)
-
-    watcher = threading.Thread(target=ctrl_c_once_training_runs)
-    watcher.start()
+    watcher = ctrl_c_once(lambda: part.epochs_trained >= 100)
     with pytest.raises(TrainingInterrupted):
         part.fit(X, 3000, 0.1, chunk_epochs=10)
     watcher.join()
