@@ -1,6 +1,8 @@
 """Slow, obviously correct NumPy twins of the compiled kernels, for the tests."""
 import numpy as np
 
+from fastae.backends.records import CROSS_ENTROPY
+
 KL_EPS = 1e-6
 
 
@@ -70,9 +72,10 @@ def bias_sigmoid(Z, bias):
 
 
 def output_delta(Z, c, X_target, loss_kind, scale):
-    """(delta, loss per row) for cross-entropy (0) or squared error (1)."""
+    """(delta, loss per row) for cross-entropy or squared error (``records.CROSS_ENTROPY``,
+    ``records.MSE``)."""
     Y = sigmoid(Z + c)
-    if loss_kind == 0:
+    if loss_kind == CROSS_ENTROPY:
         loss = -(X_target * np.log(Y) + (1 - X_target) * np.log(1 - Y)).sum(axis=1)
         return (Y - X_target) * scale, loss
     loss = ((Y - X_target) ** 2).sum(axis=1)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from fastae import Autoencoder, config
+from fastae.autoencoder import LOSSES
 from fastae.datasets import q1_patterns
 from fastae.model import epoch_order, epoch_orders
 
@@ -35,7 +36,7 @@ def test_q1_matches_the_numpy_loop(sparsity):
 def naive_fit(model, X, epochs, lr, batch_size):
     """SGD with the naive step, the same noise and the same batch order as ``fit``."""
     W, b, c = model.W.copy(), model.b.copy(), model.c.copy()
-    kind = 0 if model.loss_name == "cross_entropy" else 1
+    kind = LOSSES[model.loss_name]
     losses = []
     for e in range(epochs):
         order = epoch_order(model.seed, e, len(X)) if batch_size < len(X) else np.arange(len(X))

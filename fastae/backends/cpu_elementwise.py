@@ -30,7 +30,6 @@ from numba import njit, prange
 
 from ..config import FASTMATH
 from .mathfn import kl_divergence, kl_divergence_grad, sigmoid, sigmoid_ce
-from .records import CROSS_ENTROPY
 
 JIT = dict(cache=True, fastmath=FASTMATH, error_model="numpy")
 
@@ -181,7 +180,7 @@ def _output_delta_rows(lo, hi, D, loss_rows, c, X, rows, loss_kind, scale):
     terms = np.empty(D.shape[1], D.dtype)
     for i in range(lo, hi):
         r = rows[i]
-        if loss_kind == CROSS_ENTROPY:
+        if loss_kind is None:  # CROSS_ENTROPY: numba compiles this branch alone
             for j in range(D.shape[1]):
                 y, terms[j] = sigmoid_ce(D[i, j] + c[j], X[r, j])
                 D[i, j] = (y - X[r, j]) * s

@@ -22,7 +22,7 @@ from .. import config
 from . import cuda_device as dev
 from .cuda_gemm import sigmoid
 from .mathfn import keep_threshold, kl_divergence, kl_divergence_grad, noise_bits, noise_row_key
-from .records import CROSS_ENTROPY
+from .records import MSE
 
 #: The most threads a block may have (CUDA's limit); sizes the block-sum scratch.
 _MAX_THREADS_PER_BLOCK = 1024
@@ -179,13 +179,13 @@ def _output_delta(D, d0, P, loss_rows, c, X, order, e, r0, loss_kind, scale, acc
         for j in range(cuda.threadIdx.x, V, cuda.blockDim.x):
             x = X[r, j]
             z = D[d0 + i, j] + c[j]
-            if loss_kind == CROSS_ENTROPY:
-                y, term = sigmoid_ce(z, x)
-                D[d0 + i, j] = (y - x) * scale
-            else:
+            if loss_kind == MSE:
                 y = sigmoid(z)
                 term = (y - x) * (y - x)
                 D[d0 + i, j] = 2.0 * (y - x) * y * (1.0 - y) * scale
+            else:
+                y, term = sigmoid_ce(z, x)
+                D[d0 + i, j] = (y - x) * scale
             total += term
         total = _block_sum(partial, total)
         if cuda.threadIdx.x == 0:
@@ -200,7 +200,8 @@ def output_delta_launch(D, d0, P, loss_rows, c, X, rows, loss_kind, scale, sums,
     row_blocks = min(P, config.CUDA_MAX_BLOCKS)
     H, rho_hat, kl_grad, rho_beta = kl if kl is not None else (D, c, c, (0.0, 0.0))
     kl_blocks = 0 if kl is None else math.ceil(rho_hat.shape[0] / tpb)
-    dev.launch(_output_delta, row_blocks + kl_blocks, tpb, D, d0, P, loss_rows, c, X, order, e, r0, loss_kind,
+    loss_code = MSE if loss_kind == MSE else MSE + 1  # an integer for the kernel (CROSS_ENTROPY is None)
+    dev.launch(_output_delta, row_blocks + kl_blocks, tpb, D, d0, P, loss_rows, c, X, order, e, r0, loss_code,
                scale, sums, row_blocks, H, P, rho_hat, kl_grad, rho_beta)
 
 
