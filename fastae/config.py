@@ -8,12 +8,14 @@ import os
 
 #: Environment for fastae's thread design (README, "Threads"): BLAS's threads run the
 #: matrix products, and fastae's elementwise kernels run on the calling thread between
-#: them. ``OPENBLAS_THREAD_TIMEOUT`` shortens how long OpenBLAS's idle workers spin
-#: (2^4 cycles instead of 2^28), so that they do not slow the calling thread's kernels:
-#: the Q3 layer-1 epoch took 1.77-1.85 s with it and 2.2-2.4 s without (README, Threads).
-#: It takes effect when scipy's BLAS loads, which ``import fastae`` triggers.
+#: them. ``OPENBLAS_THREAD_TIMEOUT`` sets how long OpenBLAS's idle workers spin before
+#: they sleep: 2^20 time-stamp-counter cycles (0.4 ms at 2.6 GHz) instead of OpenBLAS's
+#: 2^28 (0.1 s). That keeps them awake across the kernels between one step's products,
+#: so that each product does not first wake them (with 2^4, layer-2 and fine-tuning
+#: epochs were 5-12 % slower: README, "Threads"), and asleep soon after a loop returns.
+#: It takes effect if scipy's BLAS loads after ``import fastae`` (OpenBLAS reads it then).
 THREAD_ENV = {
-    "OPENBLAS_THREAD_TIMEOUT": "4",
+    "OPENBLAS_THREAD_TIMEOUT": "20",
 }
 
 for _name, _value in THREAD_ENV.items():

@@ -1,5 +1,9 @@
-"""The package's face: its version, and how its models print."""
+"""The package's face: its version, the thread environment its import sets, and how its
+models print."""
 import importlib.metadata
+import os
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -14,6 +18,28 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_version_is_the_installed_and_the_declared_one():
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert fastae.__version__ == importlib.metadata.version("fastae") == declared
+
+
+_READ_TIMEOUT = """
+import ctypes, glob, os, fastae, scipy.linalg
+libs = glob.glob(os.path.join(os.path.dirname(scipy.__file__), os.pardir, "scipy.libs", "libscipy_openblas*.so"))
+read = [getattr(ctypes.CDLL(p), "openblas_thread_timeout", None) for p in libs]
+print(os.environ["OPENBLAS_THREAD_TIMEOUT"], *(f() for f in read if f is not None))
+"""
+
+
+@pytest.mark.parametrize("preset", [None, "7"])
+def test_import_sets_the_blas_thread_timeout_unless_the_user_did(preset):
+    """``import fastae`` sets OpenBLAS's idle-worker timeout before scipy's BLAS loads (so
+    the library read it), and leaves a value the user set."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    if preset is not None:
+        env["OPENBLAS_THREAD_TIMEOUT"] = preset
+    out = subprocess.run([sys.executable, "-c", _READ_TIMEOUT], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    expected = preset or fastae.config.THREAD_ENV["OPENBLAS_THREAD_TIMEOUT"]
+    assert out[0] == expected
+    assert set(out[1:]) <= {expected}  # what the library read, where it says
 
 
 def test_autoencoder_repr(rng, stop_after):
