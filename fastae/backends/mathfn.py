@@ -7,7 +7,9 @@ apart from the kernels so that every backend can share the same formulas.
 are exact libm formulas. In float32 (training) they are branch-free, with ``exp`` as a
 small polynomial (Cephes' ``expf``, relative error below 1e-7) and ``log1p`` on [0, 1] as
 another (absolute error below 2e-7), both checked in the tests, which the compiler can
-vectorise: libm's scalar calls dominated the elementwise work.
+vectorise: libm's scalar calls dominated the elementwise work. Their Horner steps are
+fused multiply-adds (``mul_add``): numba compiles ``p * r + a`` as a multiply and an
+add, and the cross-entropy delta of a 128 x 625 batch took 89 us instead of 66.
 """
 import math
 
@@ -35,19 +37,35 @@ def _bits_to_f32(typingctx, i):
     return types.float32(types.int32), codegen
 
 
+@intrinsic
+def mul_add(typingctx, a, b, c):
+    """``a * b + c`` for floats of one type, in one instruction with one rounding where
+    the CPU has a fused multiply-add (LLVM's ``fmuladd``; without one, a multiply and an
+    add); the loop vectoriser keeps it."""
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+
+    def codegen(context, builder, sig, args):
+        t = args[0].type
+        fn = builder.module.declare_intrinsic("llvm.fmuladd", [t], fnty=ir.FunctionType(t, [t, t, t]))
+        return builder.call(fn, args)
+
+    return a(a, a, a), codegen
+
+
 @njit(inline="always", cache=True)
 def exp_f32(x):
     """``exp(x)`` in float32, for x clamped to [-87, 88] (no overflow, no denormals)."""
     x = min(max(x, F32(-87.0)), F32(88.0))
-    n = np.floor(x * F32(1.44269504) + F32(0.5))
-    r = x - n * F32(0.693359375) + n * F32(2.12194440e-4)
+    n = np.floor(mul_add(x, F32(1.44269504), F32(0.5)))
+    r = mul_add(n, F32(2.12194440e-4), mul_add(n, F32(-0.693359375), x))
     p = F32(1.9875691500e-4)
-    p = p * r + F32(1.3981999507e-3)
-    p = p * r + F32(8.3334519073e-3)
-    p = p * r + F32(4.1665795894e-2)
-    p = p * r + F32(1.6666665459e-1)
-    p = p * r + F32(5.0000001201e-1)
-    return (p * r * r + r + F32(1.0)) * _bits_to_f32((np.int32(n) + np.int32(127)) << np.int32(23))
+    p = mul_add(p, r, F32(1.3981999507e-3))
+    p = mul_add(p, r, F32(8.3334519073e-3))
+    p = mul_add(p, r, F32(4.1665795894e-2))
+    p = mul_add(p, r, F32(1.6666665459e-1))
+    p = mul_add(p, r, F32(5.0000001201e-1))
+    return (mul_add(p * r, r, r) + F32(1.0)) * _bits_to_f32((np.int32(n) + np.int32(127)) << np.int32(23))
 
 
 @njit(inline="always", cache=True)
@@ -55,14 +73,14 @@ def log1p_unit_f32(u):
     """``log1p(u)`` in float32 for u in [0, 1]: ``u q(u)``, q a degree-8 Chebyshev fit
     (absolute error below 2e-7 on [0, 1], checked in the tests)."""
     q = F32(0.0052530402317643166)
-    q = q * u + F32(-0.029586821794509888)
-    q = q * u + F32(0.07835887372493744)
-    q = q * u + F32(-0.13674524426460266)
-    q = q * u + F32(0.19111308455467224)
-    q = q * u + F32(-0.2484433501958847)
-    q = q * u + F32(0.3331926763057709)
-    q = q * u + F32(-0.49999502301216125)
-    q = q * u + F32(1.0)
+    q = mul_add(q, u, F32(-0.029586821794509888))
+    q = mul_add(q, u, F32(0.07835887372493744))
+    q = mul_add(q, u, F32(-0.13674524426460266))
+    q = mul_add(q, u, F32(0.19111308455467224))
+    q = mul_add(q, u, F32(-0.2484433501958847))
+    q = mul_add(q, u, F32(0.3331926763057709))
+    q = mul_add(q, u, F32(-0.49999502301216125))
+    q = mul_add(q, u, F32(1.0))
     return u * q
 
 
@@ -94,7 +112,7 @@ def _sigmoid_ce_f32(z, x):
     e = exp_f32(-abs(z))
     r = F32(1.0) / (F32(1.0) + e)
     y = r if z >= F32(0.0) else e * r
-    return y, max(z, F32(0.0)) - x * z + log1p_unit_f32(e)
+    return y, mul_add(-x, z, max(z, F32(0.0))) + log1p_unit_f32(e)
 
 
 @overload(sigmoid, inline="always")
