@@ -144,13 +144,15 @@ class Autoencoder(Model):
         stream = self._next_stream() if self.corruption > 0.0 else 0
         recon, rho_hat = 0.0, np.zeros(self.n_hidden)
         with mapped.reading(X):
+            tuning = self.backend.tuning(X, _config.EVAL_BLOCK)  # one split for all the chunks
             for start in range(0, n, _config.EVAL_CHUNK):
                 stop = min(start + _config.EVAL_CHUNK, n)
                 clean = self._as_float(Xd, start, stop)
                 seen = clean
                 if self.corruption > 0.0:
                     seen = self.backend.gather_rows(Xd, start, stop, self.dtype, self.corruption, self.seed, stream)
-                _, part, part_rho = self.backend.ae_loss(self.W, self.b, self.c, seen, clean, hp._replace(beta=0.0))
+                _, part, part_rho = self.backend.ae_loss(self.W, self.b, self.c, seen, clean, hp._replace(beta=0.0),
+                                                         tuning)
                 recon += float(part) * (stop - start)
                 rho_hat += self.backend.to_host(part_rho).astype(np.float64) * (stop - start)
         loss = recon / n

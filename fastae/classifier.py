@@ -146,10 +146,11 @@ class StackedClassifier(Model):
             yield 0, n, self.backend.to_host(self.backend.classifier_layers(self.weights, self.biases, X)[-1])
             return
         with mapped.reading(X_host):
+            tuning = self.backend.tuning(X_host, _config.EVAL_BLOCK)  # one split for all the chunks
             for start in range(0, n, _config.EVAL_CHUNK):
                 stop = min(start + _config.EVAL_CHUNK, n)
                 rows = self._as_float(X, start, stop)
-                out = self.backend.classifier_layers(self.weights, self.biases, rows)[-1]
+                out = self.backend.classifier_layers(self.weights, self.biases, rows, tuning)[-1]
                 yield start, stop, self.backend.to_host(out)
 
     def loss_and_grads(self, X, y):
@@ -175,10 +176,11 @@ class StackedClassifier(Model):
             return [self.backend.to_host(a) for a in self.backend.classifier_layers(self.weights, self.biases, X)]
         outs = [np.empty((X.shape[0], W.shape[1]), self.dtype) for W in self.weights]
         with mapped.reading(X_host):
+            tuning = self.backend.tuning(X_host, _config.EVAL_BLOCK)  # one split for all the chunks
             for start in range(0, X.shape[0], _config.EVAL_CHUNK):
                 stop = min(start + _config.EVAL_CHUNK, X.shape[0])
                 rows = self._as_float(X, start, stop)
-                for out, a in zip(outs, self.backend.classifier_layers(self.weights, self.biases, rows)):
+                for out, a in zip(outs, self.backend.classifier_layers(self.weights, self.biases, rows, tuning)):
                     out[start:stop] = self.backend.to_host(a)
         return outs
 

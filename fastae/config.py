@@ -54,9 +54,15 @@ SPLIT_SAMPLE_RUN = 64
 #: (fewer would save less than the split costs).
 SPLIT_MIN_TAIL = 0.125
 
-#: Rows the losses, the encodings and the classifier's forward pass work through at a
-#: time, outside training.
+#: Rows of bytes or of a mapped file that the losses, the encodings and the classifier's
+#: forward pass read from the host at a time, outside training.
 EVAL_CHUNK = 4096
+
+#: Rows the compiled passes over a data set (the autoencoder's loss, the classifier's
+#: layers) take at a time, so that their buffers stay in the caches: the classifier's
+#: forward pass over 4,096 MNIST images (split as in training) took 44 ms in blocks of
+#: 4,096 rows and 19 ms in blocks of 256.
+EVAL_BLOCK = 256
 
 #: A compiled training call takes the orders of its epochs at once (8 bytes a pattern and
 #: an epoch); by default it takes no more epochs than fit in this many bytes (at least one).

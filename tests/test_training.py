@@ -147,6 +147,62 @@ def test_split_classifier_matches_the_dense_loop(monkeypatch, optimizer, corrupt
     assert not all(np.array_equal(v, dense.params()[k]) for k, v in split.params().items())
 
 
+@pytest.mark.parametrize("as_bytes", [False, True], ids=["floats", "bytes"])
+def test_split_layers_match_a_plain_forward_pass(monkeypatch, as_bytes):
+    """The classifier's layer outputs on a sparse input (split as in training, in blocks
+    of ``EVAL_BLOCK`` rows; bytes also in host chunks of ``EVAL_CHUNK`` rows, one split for
+    them all) against a float64 NumPy forward pass; the first weight ends in its own order."""
+    from conftest import skewed_sparse
+
+    from fastae import StackedClassifier
+    from fastae.backends import cpu_kernels as cpu
+
+    monkeypatch.setattr(config, "EVAL_CHUNK", 300)
+    rng = np.random.default_rng(6)
+    X = skewed_sparse(rng, 600, 36)  # blocks of 256, 256 and 88 rows (bytes: 256 and 44, twice)
+    if as_bytes:
+        X = np.round(X * 255).astype(np.uint8)
+    assert cpu.input_split(X, config.SPLIT_TAIL_DENSITY, config.SPLIT_SAMPLE_ROWS)[1] < 36
+    model = StackedClassifier([36, 8, 5], 3, seed=1)
+    W0 = model.weights[0].copy()
+    H = X.astype(np.float64) / (255.0 if as_bytes else 1.0)
+    expected = []
+    for W, b in zip(model.weights, model.biases):
+        Z = H @ W.astype(np.float64) + b
+        H = 1.0 / (1.0 + np.exp(-Z))
+        expected.append(H if len(expected) < len(model.weights) - 1 else Z)
+    for got, want in zip(model.layers(X), expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(model.weights[0], W0)
+    assert model.predict(X).tolist() == expected[-1].argmax(axis=1).tolist()
+
+
+@pytest.mark.parametrize("as_bytes", [False, True], ids=["floats", "bytes"])
+def test_split_loss_matches_the_dense_one(monkeypatch, as_bytes):
+    """The autoencoder's loss on a sparse input (split as in training, in blocks of
+    ``EVAL_BLOCK`` rows; bytes also in host chunks) against the same loss without a split,
+    in float64; ``W`` and ``c`` end in their own order."""
+    from conftest import skewed_sparse
+
+    from fastae.backends import cpu_kernels as cpu
+
+    monkeypatch.setattr(config, "EVAL_CHUNK", 300)
+    rng = np.random.default_rng(7)
+    X = skewed_sparse(rng, 600, 36, np.float64)
+    if as_bytes:
+        X = np.round(X * 255).astype(np.uint8)
+    assert cpu.input_split(X, config.SPLIT_TAIL_DENSITY, config.SPLIT_SAMPLE_ROWS)[1] < 36
+    model = Autoencoder(36, 8, sparsity=(0.1, 0.4), seed=3, dtype=np.float64)  # no noise: loss(X) is X's
+    params = {name: value.copy() for name, value in model.params().items()}
+    mask = (rng.random(X.shape) > 0.2).astype(np.float64)
+    split_losses = [model.loss(X), model.loss(X, mask=mask)]
+    for name, value in params.items():
+        np.testing.assert_array_equal(model.params()[name], value, err_msg=name)
+    monkeypatch.setattr(config, "SPLIT_TAIL_DENSITY", 0.0)
+    dense_losses = [model.loss(X), model.loss(X, mask=mask)]
+    np.testing.assert_allclose(split_losses, dense_losses, rtol=1e-12)
+
+
 def test_threaded_kernels_give_the_same_model(monkeypatch):
     """Kernels split across numba threads: each row and column is still summed by one
     thread in the same order, so the model is bitwise the same."""

@@ -121,9 +121,11 @@ class Backend(abc.ABC):
         loss, dW, db, dc = self.steps.ae_grads(W, b, c, Xt, X, hp, self.n_blocks(X.size))
         return loss, {"W": dW, "b": db, "c": dc}
 
-    def ae_loss(self, W, b, c, Xt, X, hp):
-        """``(loss, reconstruction term, rho_hat)`` over all of ``X``."""
-        return self.steps.ae_loss(W, b, c, Xt, X, hp, self._chunk_blocks(X))
+    def ae_loss(self, W, b, c, Xt, X, hp, tuning=None):
+        """``(loss, reconstruction term, rho_hat)`` over all of ``X``, a sparse input ``Xt``
+        split as in training (``tuning`` as in ``classifier_layers``)."""
+        tuning = self.tuning(Xt, config.EVAL_BLOCK) if tuning is None else tuning
+        return self.steps.ae_loss(W, b, c, Xt, X, hp, tuning)
 
     def encode(self, X, W, b):
         out = self.kernels.empty((X.shape[0], W.shape[1]), W.dtype)
@@ -158,8 +160,11 @@ class Backend(abc.ABC):
                                                      self.n_blocks(X.size))
         return loss, list(dWs), list(dbs)
 
-    def classifier_layers(self, weights, biases, X):
-        return list(self.steps.layers(self.step_list(weights), self.step_list(biases), X, self._chunk_blocks(X)))
+    def classifier_layers(self, weights, biases, X, tuning=None):
+        """Every layer's output for ``X``, a sparse input split as in training (``tuning``:
+        that of ``self.tuning(X, config.EVAL_BLOCK)``, or of the data set ``X`` is a part of)."""
+        tuning = self.tuning(X, config.EVAL_BLOCK) if tuning is None else tuning
+        return list(self.steps.layers(self.step_list(weights), self.step_list(biases), X, tuning))
 
     def classifier_accuracy(self, weights, biases, X, y):
         """The share of the rows of ``X`` (on the device) whose largest logit is at their

@@ -33,6 +33,7 @@ from .cpu_sparse import (  # noqa: F401
     draw_augmented,
     encode_input,
     from_split_order,
+    gather_targets,
     input_gradient,
     input_product,
     input_split,

@@ -117,6 +117,18 @@ def split_batch(out, clean, tail, X, rows, cols, n_dense):
 
 
 @njit(**JIT)
+def gather_targets(clean, X, rows, split):
+    """``clean[i] = X[rows[i]]`` in the split's column order (bytes scaled, as in
+    ``pixel``): the targets of a loss whose input is split. Nothing without a split (the
+    loss then reads its targets from ``X`` itself)."""
+    if split is not None:
+        cols = split[0]
+        for i in range(rows.shape[0]):
+            for j in range(X.shape[1]):
+                clean[i, j] = pixel(X, rows[i], cols[j], clean)
+
+
+@njit(**JIT)
 def tail_forward(H, tail, W):
     """``H[i] += sum_t tail.val[i, t] * W[tail.col[i, t]]``: the sparse tail's ``X~ W``."""
     for i in range(H.shape[0]):

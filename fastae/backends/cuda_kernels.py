@@ -115,6 +115,10 @@ def from_split_order(A, split):
     """Nothing to reorder: the GPU's ``split`` is None."""
 
 
+def gather_targets(clean, X, rows, split):
+    """Nothing to gather: the GPU's ``split`` is None."""
+
+
 # ---------------------------------------------------------------------- products
 
 

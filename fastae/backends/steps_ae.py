@@ -3,7 +3,7 @@ update, the epoch loop (with the CPU's sparse split), and the loss and gradients
 whole data set. Bound to a kernel namespace ``k`` by ``steps.build``."""
 import numpy as np  # noqa: F401  (numba resolves np in the compiled source)
 
-from ..config import EVAL_CHUNK as CHUNK
+from ..config import EVAL_BLOCK
 from .records import Augment
 from .steps_batches import batch_rows, epoch_rows, stop_before, stopped
 
@@ -130,28 +130,51 @@ def ae_grads(W, b, c, Xt, X, hp, n_blocks):
     return k.get_sums(ws.sums)[0] / P, ws.dW, ws.db, ws.dc  # noqa: F821
 
 
-def ae_loss(W, b, c, Xt, X, hp, n_blocks):
+def ae_loss(W, b, c, Xt, X, hp, tuning):
     """The ``ae_step`` loss over all rows of ``Xt`` (targets ``X``), without gradients,
-    ``CHUNK`` rows at a time; ``rho_hat`` is the mean over all rows.
-    Returns ``(loss, reconstruction term, rho_hat)``."""
+    ``EVAL_BLOCK`` rows at a time; ``rho_hat`` is the mean over all rows. A sparse input
+    is split as in training (``tuning.split``: ``W`` and ``c`` in its column order while
+    the loop runs). Returns ``(loss, reconstruction term, rho_hat)``."""
+    split = tuning.split
+    k.to_split_order(W, split)  # noqa: F821
+    k.to_split_order(c, split)  # noqa: F821
+    loss, recon, rho_hat = block_loss(W, b, c, Xt, X, hp, split, tuning.n_blocks)
+    k.from_split_order(W, split)  # noqa: F821
+    k.from_split_order(c, split)  # noqa: F821
+    return loss, recon, rho_hat
+
+
+def block_loss(W, b, c, Xt, X, hp, split, n_blocks):
+    """``ae_loss``' loop, over the input's ``split`` (``W`` and ``c`` reordered): the
+    block's input split into ``ws.xd[:P]`` and the tail, its targets gathered in the same
+    column order into ``ws.clean``."""
     n, V = X.shape
     Hn = W.shape[1]
-    m = min(CHUNK, n)
-    H, D = k.empty((m, Hn), W.dtype), k.empty((m, V), W.dtype)  # noqa: F821
-    loss_rows, col, rho_hat = k.empty(m, W.dtype), k.empty(Hn, W.dtype), k.zeros(Hn, W.dtype)  # noqa: F821
-    sums, rows = k.sums(), k.arange(n)  # noqa: F821
-    for start in range(0, n, CHUNK):
-        stop = min(start + CHUNK, n)
+    ws = k.ae_work(V, Hn, min(EVAL_BLOCK, n), W.dtype, False, split is not None, split)  # noqa: F821
+    col, rho_hat, rows = k.empty(Hn, W.dtype), k.zeros(Hn, W.dtype), k.arange(n)  # noqa: F821
+    plain = Augment(None, None, 1, 0)  # the input as it is: no noise, no shifts
+    for start in range(0, n, EVAL_BLOCK):
+        stop = min(start + EVAL_BLOCK, n)
         P = stop - start
-        k.encode(H[:P], Xt[start:stop], W, b, n_blocks)  # noqa: F821
-        k.gemm(1.0, H[:P], False, W, True, 0.0, D[:P])  # noqa: F821
-        k.output_delta(D[:P], loss_rows[:P], c, X, rows[start:stop], hp.loss_kind, 1.0, sums, n_blocks)  # noqa: F821
-        k.col_sum(col, H[:P], 1.0 / n, n_blocks)  # noqa: F821
+        H, D = ws.hg[:P], ws.xd[P : 2 * P]
+        if split is None:
+            k.encode(H, Xt[start:stop], W, b, n_blocks)  # noqa: F821
+            k.gemm(1.0, H, False, W, True, 0.0, D)  # noqa: F821
+            k.output_delta(D, ws.loss_rows[:P], c, X, rows[start:stop], hp.loss_kind, 1.0, ws.sums,  # noqa: F821
+                           n_blocks)
+        else:
+            k.draw(ws.xd, ws.xd[:0], ws.tail, Xt, rows[start:stop], plain, 0, split, n_blocks)  # noqa: F821
+            k.gather_targets(ws.clean, X, rows[start:stop], split)  # noqa: F821
+            k.encode_input(H, ws.xd[:P], W, b, ws.tail, split, n_blocks)  # noqa: F821
+            k.gemm(1.0, H, False, W, True, 0.0, D)  # noqa: F821
+            k.output_delta(D, ws.loss_rows[:P], c, ws.clean, rows[:P], hp.loss_kind, 1.0, ws.sums,  # noqa: F821
+                           n_blocks)
+        k.col_sum(col, H, 1.0 / n, n_blocks)  # noqa: F821
         k.sgd(rho_hat, col, -1.0, 1)  # rho_hat += col  # noqa: F821
-    recon = k.get_sums(sums)[0] / n  # noqa: F821
+    recon = k.get_sums(ws.sums)[0] / n  # noqa: F821
     loss = recon
     if hp.beta > 0.0:
-        k.set_sums(sums, 0.0, 0.0)  # noqa: F821
-        k.kl_penalty(col, rho_hat, hp.rho, hp.beta, 0.0, 1.0, sums)  # noqa: F821
-        loss += k.get_sums(sums)[0]  # noqa: F821
+        k.set_sums(ws.sums, 0.0, 0.0)  # noqa: F821
+        k.kl_penalty(col, rho_hat, hp.rho, hp.beta, 0.0, 1.0, ws.sums)  # noqa: F821
+        loss += k.get_sums(ws.sums)[0]  # noqa: F821
     return loss, recon, rho_hat

@@ -9,8 +9,8 @@ arrays (numba typed lists on the CPU), shared with the model, updated in place.
 """
 import numpy as np  # noqa: F401  (numba resolves np in the compiled source)
 
-from ..config import EVAL_CHUNK as CHUNK
-from .records import GRADIENT, Optim
+from ..config import EVAL_BLOCK
+from .records import GRADIENT, Augment, Optim
 from .steps_batches import batch_rows, epoch_rows, stop_before, stopped
 
 
@@ -139,17 +139,34 @@ def classifier_grads(weights, biases, X, labels, n_blocks):
     return k.get_sums(ws.sums)[0] / P, ws.dWs, ws.dbs  # noqa: F821
 
 
-def layers(weights, biases, X, n_blocks):
-    """Every layer's output for all rows of ``X``, ``CHUNK`` rows at a time: the sigmoid
-    layers, then the logits."""
+def layers(weights, biases, X, tuning):
+    """Every layer's output for all rows of ``X``, ``EVAL_BLOCK`` rows at a time: the
+    sigmoid layers, then the logits. A sparse input is split as in training
+    (``tuning.split``; the rows of the first weight reordered while the loop runs):
+    MNIST's first product then takes 344 of its 784 columns."""
+    split = tuning.split
+    k.to_split_order(weights[0], split)  # noqa: F821
+    outs = chunk_layers(weights, biases, X, split, tuning.n_blocks)
+    k.from_split_order(weights[0], split)  # noqa: F821
+    return outs
+
+
+def chunk_layers(weights, biases, X, split, n_blocks):
+    """``layers``' loop, over the input's ``split`` (the first weight's rows reordered)."""
     n = X.shape[0]
     outs = [k.empty((n, W.shape[1]), W.dtype) for W in weights]  # noqa: F821
-    ws = k.classifier_work(weights, min(CHUNK, n), None)  # noqa: F821
+    ws = k.classifier_work(weights, min(EVAL_BLOCK, n), split)  # noqa: F821
+    rows = k.arange(n)  # noqa: F821
+    plain = Augment(None, None, 1, 0)  # no noise, no shifts: neither is compiled
     top = len(weights) - 1
-    for start in range(0, n, CHUNK):
-        stop = min(start + CHUNK, n)
+    for start in range(0, n, EVAL_BLOCK):
+        stop = min(start + EVAL_BLOCK, n)
         P = stop - start
-        forward(weights, biases, X[start:stop], P, ws.acts, ws.tail, None, n_blocks)
+        if split is None:
+            forward(weights, biases, X[start:stop], P, ws.acts, ws.tail, split, n_blocks)
+        else:
+            k.draw(ws.xin, ws.xin[:0], ws.tail, X, rows[start:stop], plain, 0, split, n_blocks)  # noqa: F821
+            forward(weights, biases, ws.xin, P, ws.acts, ws.tail, split, n_blocks)
         for l in range(top + 1):
             k.copy(outs[l][start:stop], ws.acts[l][:P])  # noqa: F821
         k.add_bias(outs[top][start:stop], biases[top], n_blocks)  # noqa: F821
