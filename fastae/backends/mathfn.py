@@ -9,7 +9,7 @@ small polynomial (Cephes' ``expf``, relative error below 1e-7) and ``log1p`` on 
 another (absolute error below 2e-7), both checked in the tests, which the compiler can
 vectorise: libm's scalar calls dominated the elementwise work. Their Horner steps are
 fused multiply-adds (``mul_add``): numba compiles ``p * r + a`` as a multiply and an
-add, and the cross-entropy delta of a 128 x 625 batch took 89 us instead of 66.
+add, and the cross-entropy delta of a 128 x 625 batch took 94 us instead of 70.
 """
 import math
 
