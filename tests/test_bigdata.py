@@ -190,7 +190,9 @@ def test_no_whole_copy_of_a_mapped_file(rng, tmp_path, monkeypatch, dtype):
     codes = np.lib.format.open_memmap(tmp_path / "codes.npy", mode="w+", dtype=np.float32, shape=(20000, 8))
     ae.fit(M[:300], 1, 0.1, batch_size=100)  # compiled before anything is traced
     clf.fit(M[:300], y[:300], 1, 0.1, 100)
-    ae.loss(M[:300]), ae.encode(M[:300]), clf.accuracy(M[:300], y[:300])
+    ae.loss(M[:300])
+    ae.encode(M[:300])
+    clf.accuracy(M[:300], y[:300])
     budget = M.nbytes / 4
     for name, call in [
         ("fit", lambda: ae.fit(M, 1, 0.1, batch_size=100)),

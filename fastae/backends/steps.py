@@ -20,13 +20,13 @@ from . import steps_ae, steps_batches, steps_classifier
 from .steps_ae import ae_backprop, ae_batches, ae_bias_grads, ae_epochs, ae_forward, ae_grads, ae_loss
 from .steps_ae import ae_output_delta, ae_step, block_loss, tied_step
 from .steps_batches import batch_rows, epoch_rows, stop_before, stopped
-from .steps_classifier import backprop, chunk_layers, classifier_batches, classifier_epochs, classifier_grads
+from .steps_classifier import backprop, block_layers, classifier_batches, classifier_epochs, classifier_grads
 from .steps_classifier import classifier_step, forward, layer_delta, layer_step, layers, softmax_delta, update
 
 STEPS = (ae_step, ae_forward, ae_output_delta, ae_backprop, ae_bias_grads, tied_step, epoch_rows, stop_before,
          stopped, batch_rows, ae_batches, ae_epochs, ae_grads, block_loss, ae_loss, forward, classifier_step,
          layer_delta, softmax_delta, backprop, layer_step, update, classifier_batches, classifier_epochs,
-         classifier_grads, chunk_layers, layers)
+         classifier_grads, block_layers, layers)
 
 #: Compositions of finer kernels that a kernel namespace may supply itself, under the same
 #: name and with the same arguments (the CUDA backend's are fused kernels: fewer
@@ -40,7 +40,7 @@ COMPOSITES = (ae_forward, ae_output_delta, ae_backprop, tied_step, batch_rows, f
 #: its kernels costs seconds of compile time (about 1 s less for a first fit).
 INLINE = (ae_forward, ae_output_delta, ae_backprop, ae_bias_grads, tied_step, epoch_rows, stop_before, stopped,
           batch_rows, layer_delta, softmax_delta, backprop, layer_step, ae_batches, classifier_batches, ae_step,
-          classifier_step, forward, update, chunk_layers, block_loss)
+          classifier_step, forward, update, block_layers, block_loss)
 
 
 #: The modules whose names the steps see (each function's globals in a build).

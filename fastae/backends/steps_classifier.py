@@ -146,12 +146,12 @@ def layers(weights, biases, X, tuning):
     MNIST's first product then takes 344 of its 784 columns."""
     split = tuning.split
     k.to_split_order(weights[0], split)  # noqa: F821
-    outs = chunk_layers(weights, biases, X, split, tuning.n_blocks)
+    outs = block_layers(weights, biases, X, split, tuning.n_blocks)
     k.from_split_order(weights[0], split)  # noqa: F821
     return outs
 
 
-def chunk_layers(weights, biases, X, split, n_blocks):
+def block_layers(weights, biases, X, split, n_blocks):
     """``layers``' loop, over the input's ``split`` (the first weight's rows reordered)."""
     n = X.shape[0]
     outs = [k.empty((n, W.shape[1]), W.dtype) for W in weights]  # noqa: F821
