@@ -1,9 +1,11 @@
 """Q3's three training stages, one epoch each, in fastae, in the NumPy reference and, when it
 can be imported, in PyTorch (CPU, eager, autograd), interleaved.
 
-fastae runs twice: as it trains (``fastae``: MNIST's sparse pixels split into a dense prefix
-and a sparse tail, see README "Sparse inputs") and with every product dense (``fastae, no
-split``: ``fastae.config.SPLIT_TAIL_DENSITY = 0``). The share of the GEMM peak counts every
+fastae runs as it trains (``fastae``: MNIST's sparse pixels split into a dense prefix and a
+sparse tail, see README "Sparse inputs"; layer 2's steps in row parts, a thread each, see
+"Threads"), with every product dense (``fastae, no split``:
+``fastae.config.SPLIT_TAIL_DENSITY = 0``) and, with layer 2, with its steps whole (``fastae,
+no parts``: ``fastae.config.STEP_PARTS = False``). The share of the GEMM peak counts every
 epoch's FLOPs as dense products, whichever way they were computed.
 
 Stages: ``layer1`` (784-625-784 denoising autoencoder, batch 128, 10 % masking, CE + KL,
@@ -77,34 +79,43 @@ def load_data(n):
 
 
 def fastae_stages(X, y):
+    """``(stages, warm-ups, layer-1 codes)``: each stage's epoch, and a call of its fit on
+    256 rows that compiles its loop (outside the timing)."""
     ae1 = Autoencoder(784, 625, corruption=0.1, sparsity=(0.02, 0.4), init="sigmoid_uniform")
-    ae1.fit(X[:256], 1, 0.1, batch_size=B)  # compile outside the timing
+    warm = {"layer1": lambda: ae1.fit(X[:256], 1, 0.1, batch_size=B)}
+    warm["layer1"]()
     codes = ae1.encode(X)
     ae2 = Autoencoder(625, 100, sparsity=(0.02, 0.4), init="sigmoid_uniform", seed=1)
-    ae2.fit(codes[:256], 1, 0.1, batch_size=B)
     clf = StackedClassifier.from_autoencoders([ae1, ae2], 10, seed=2)
-    clf.fit(X[:256], y[:256], 1, 0.001, B, optimizer="adam")
+    warm["layer2"] = lambda: ae2.fit(codes[:256], 1, 0.1, batch_size=B)
+    warm["finetune"] = lambda: clf.fit(X[:256], y[:256], 1, 0.001, B, optimizer="adam")
+    warm["layer2"]()
+    warm["finetune"]()
     return {
         "layer1": lambda: ae1.fit(X, 1, 0.1, batch_size=B),
         "layer2": lambda: ae2.fit(codes, 1, 0.1, batch_size=B),
         "finetune": lambda: clf.fit(X, y, 1, 0.001, B, optimizer="adam"),
-    }, codes
+    }, warm, codes
 
 
-def without_split(stages):
-    """The same calls, with the products on the whole input (no dense prefix + sparse tail)."""
+def with_settings(stages, warm, **settings):
+    """The same calls with ``fastae.config`` changed as in ``settings`` while each runs,
+    their loops compiled first (``warm``)."""
 
-    def dense(f):
+    def changed(f):
         def run():
-            saved, config.SPLIT_TAIL_DENSITY = config.SPLIT_TAIL_DENSITY, 0.0
+            saved = {name: getattr(config, name) for name in settings}
+            vars(config).update(settings)
             try:
                 f()
             finally:
-                config.SPLIT_TAIL_DENSITY = saved
+                vars(config).update(saved)
 
         return run
 
-    return {name: dense(f) for name, f in stages.items()}
+    for f in warm.values():
+        changed(f)()
+    return {name: changed(f) for name, f in stages.items()}
 
 
 def numpy_stages(X, y, codes):
@@ -190,10 +201,13 @@ def compare(args):
     X, y, source = load_data(args.images)
     stages = [s for s in args.stages.split(",") if s]
     impls = {}
-    impls["fastae"], codes = fastae_stages(X, y)
-    impls["fastae, no split"] = without_split(impls["fastae"])
+    impls["fastae"], warm, codes = fastae_stages(X, y)
+    impls["fastae, no split"] = with_settings(impls["fastae"], warm, SPLIT_TAIL_DENSITY=0.0)
+    if "layer2" in stages:  # the only stage whose steps run in parts
+        impls["fastae, no parts"] = with_settings({"layer2": impls["fastae"]["layer2"]}, {"layer2": warm["layer2"]},
+                                                  STEP_PARTS=False)
     if args.bytes:
-        impls["fastae, bytes"], _ = fastae_stages(np.rint(X * 255).astype(np.uint8), y)
+        impls["fastae, bytes"], _, _ = fastae_stages(np.rint(X * 255).astype(np.uint8), y)
     impls["numpy"] = numpy_stages(X, y, codes)
     try:
         impls["pytorch"], version = torch_stages(X, y, codes)
@@ -202,21 +216,21 @@ def compare(args):
         print("pytorch: not importable, skipped (pip install torch==2.13.0)")
     peak = gemm_peak()
     print(f"data: {len(X)} {source}; fp32 GEMM peak measured here: {peak / 1e9:.0f} GFLOP/s")
-    times = {(s, k): [] for s in stages for k in impls}
+    times = {(s, k): [] for s in stages for k in impls if s in impls[k]}
     for r in range(args.rounds):
         for s in stages:
-            for k in impls:
+            for k in (k for k in impls if s in impls[k]):
                 # Start clean: collect the previous call's garbage (PyTorch's epoch leaves enough
                 # that collecting it inside the next timed epoch cost that epoch up to 0.15 s) and
                 # let its idle threads fall asleep.
                 gc.collect()
                 time.sleep(PAUSE)
                 times[s, k].append(_timed(impls[k][s]))
-        print(f"round {r + 1}: " + ", ".join(f"{s} {k} {times[s, k][-1]:.2f} s" for s in stages for k in impls))
+        print(f"round {r + 1}: " + ", ".join(f"{s} {k} {times[s, k][-1]:.2f} s" for s, k in times))
     print(f"\n{'stage':<10}{'implementation':<18}{'median s':>10}{'best s':>9}{'vs fastae':>11}{'GEMM peak':>11}")
     for s in stages:
         base = statistics.median(times[s, "fastae"])
-        for k in impls:
+        for k in (k for k in impls if (s, k) in times):
             med = statistics.median(times[s, k])
             share = stage_flops(s, len(X)) / med / peak
             print(f"{s:<10}{k:<18}{med:>10.2f}{min(times[s, k]):>9.2f}{med / base:>10.2f}x{share:>10.0%}")

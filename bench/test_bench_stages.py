@@ -46,7 +46,7 @@ def stages():
     mnist = load_mnist(DATA)  # read where it lies, never copied or downloaded
     n = n_images()
     X, y = mnist.train_images[:n], mnist.train_labels[:n]
-    fastae, codes = compare_q3.fastae_stages(X, y)  # compiles each stage before returning
+    fastae, _, codes = compare_q3.fastae_stages(X, y)  # compiles each stage before returning
     return {"fastae": fastae, "numpy": compare_q3.numpy_stages(X, y, codes), "images": n}
 
 

@@ -33,6 +33,17 @@ KL_EPS = 1e-6
 #: would take turns on the same cores. More splits a batch's rows across numba threads.
 KERNEL_THREADS = 1
 
+#: A tied autoencoder's training step on a dense input with at most PARTS_MAX_HIDDEN
+#: hidden units (Q3's layer 2) runs in row parts, one thread each, with BLAS on one
+#: thread (``backends.cpu_parts``): BLAS's own threads ran such small products at about
+#: 75 % of the machine's peak, and the kernels between them on one core. The batch
+#: gives each part at least PARTS_MIN_ROWS rows, and the step at least PARTS_MIN_WORK
+#: multiply-adds a product (batch x visible x hidden); False turns the parts off.
+STEP_PARTS = True
+PARTS_MAX_HIDDEN = 256
+PARTS_MIN_ROWS = 32
+PARTS_MIN_WORK = 1_000_000
+
 #: With KERNEL_THREADS > 1, batches smaller than this many elements (rows x columns)
 #: still run on the calling thread: waking a thread pool costs more than the work.
 PARALLEL_MIN_ELEMENTS = 16384

@@ -80,6 +80,74 @@ def test_denoising_fit_matches_naive(batch_size):
     np.testing.assert_allclose(model.W, expected_W, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("loss, corruption, sparsity", [("cross_entropy", 0.3, (0.1, 0.4)), ("mse", 0.0, None)],
+                         ids=["ce-noise-sparse", "mse-plain"])
+def test_a_step_in_parts_matches_naive(monkeypatch, loss, corruption, sparsity):
+    """The step cut into row parts, a thread each (``cpu_parts``: three parts of uneven
+    sizes, a last batch smaller than the others) trains the model of the naive step."""
+    from fastae.backends import cpu, cpu_parts
+
+    monkeypatch.setattr(cpu, "step_parts", lambda X, W, batch_size, tuning: 3)
+    X = np.random.default_rng(2).random((40, 13))
+    model = Autoencoder(13, 5, loss=loss, corruption=corruption, sparsity=sparsity, seed=5, dtype=np.float64)
+    expected_losses, expected_W = naive_fit(model, X, 3, 0.2, 16)
+    compiled = len(cpu_parts._part.overloads)
+    losses = model.fit(X, 3, 0.2, batch_size=16)
+    assert len(cpu_parts._part.overloads) > compiled or compiled > 0  # the loop ran in parts
+    np.testing.assert_allclose(losses, expected_losses, rtol=1e-10)
+    np.testing.assert_allclose(model.W, expected_W, rtol=1e-9, atol=1e-12)
+
+
+def test_which_steps_run_in_parts(monkeypatch):
+    """Dense floats with few hidden units, one part per thread; not a split input, bytes,
+    many hidden units, a small step, threaded kernels, or a single thread."""
+    from fastae.backends import cpu
+    from fastae.backends.records import Tuning
+
+    monkeypatch.setattr(cpu.blas, "blas_threads", lambda: 2)
+    monkeypatch.setattr(cpu.numba, "get_num_threads", lambda: 4)
+    dense, split = Tuning(1, None), Tuning(1, (np.arange(625), 300))
+    X, W = np.zeros((1000, 625), np.float32), np.zeros((625, 100), np.float32)
+    assert cpu.step_parts(X, W, 128, dense) == 2
+    assert cpu.step_parts(X.astype(np.float64), W, 128, dense) == 2
+    assert cpu.step_parts(X, W, 128, split) is None
+    assert cpu.step_parts(X.astype(np.uint8), W, 128, dense) is None
+    assert cpu.step_parts(X, np.zeros((625, config.PARTS_MAX_HIDDEN + 1), np.float32), 128, dense) is None
+    assert cpu.step_parts(X, W, 2 * config.PARTS_MIN_ROWS - 1, dense) is None  # one part of enough rows
+    assert cpu.step_parts(X[:10], W, 128, dense) is None  # 10 rows: a step of a tenth of the work
+    monkeypatch.setattr(config, "KERNEL_THREADS", 2)
+    assert cpu.step_parts(X, W, 128, dense) is None
+    monkeypatch.setattr(config, "KERNEL_THREADS", 1)
+    monkeypatch.setattr(config, "STEP_PARTS", False)
+    assert cpu.step_parts(X, W, 128, dense) is None
+    monkeypatch.setattr(config, "STEP_PARTS", True)
+    monkeypatch.setattr(cpu.blas, "blas_threads", lambda: 1)
+    assert cpu.step_parts(X, W, 128, dense) is None
+
+
+def test_blas_is_single_threaded_only_while_a_loop_runs_in_parts(monkeypatch):
+    """Within ``step_parts`` with parts BLAS runs on one thread; after it (however the
+    block ends) on its own count again; a second loop meanwhile runs whole."""
+    from fastae.backends import blas, cpu
+    from fastae.backends.records import Tuning
+
+    threads = blas.blas_threads()
+    if threads is None or threads < 2:
+        pytest.skip("scipy's BLAS does not run on several threads here")
+    monkeypatch.setattr(cpu, "step_parts", lambda X, W, batch_size, tuning: 2)
+    backend, X, W, tuning = cpu.CPUBackend(), np.zeros((10, 4)), np.zeros((4, 2)), Tuning(1, None)
+    with pytest.raises(KeyboardInterrupt):
+        with backend.step_parts(X, W, 8, tuning) as parts:
+            assert parts == 2 and blas.blas_threads() == 1
+            with backend.step_parts(X, W, 8, tuning) as second:
+                assert second is None
+            raise KeyboardInterrupt
+    assert blas.blas_threads() == threads
+    with backend.step_parts(X, W, 8, tuning) as parts:
+        assert parts == 2
+    assert blas.blas_threads() == threads
+
+
 @pytest.mark.parametrize("batch_size", [1, 7, 30], ids=lambda b: f"batch{b}")
 def test_split_input_fit_matches_naive(batch_size):
     """Sparse columns (as in MNIST): the loop splits the input into a dense prefix and a
@@ -276,10 +344,11 @@ def cold_first_fit(tmp_path_factory):
         "import json, time\n"
         "import numpy as np\n"
         "from fastae import Autoencoder, StackedClassifier\n"
-        "from fastae.backends import cpu_elementwise, cpu_gathers, cpu_sparse, cpu_updates\n"
+        "from fastae.backends import cpu_elementwise, cpu_gathers, cpu_parts, cpu_sparse, cpu_updates\n"
         "from numba.core.registry import CPUDispatcher\n"
         + FIRST_FITS +
-        "compiled = {n: len(d.overloads) for m in (cpu_sparse, cpu_elementwise, cpu_gathers, cpu_updates)\n"
+        "compiled = {n: len(d.overloads) for m in (cpu_sparse, cpu_elementwise, cpu_gathers, cpu_updates,\n"
+        "                                           cpu_parts)\n"
         "            for n, d in vars(m).items() if isinstance(d, CPUDispatcher)}\n"
         "print(json.dumps({'wall': wall, 'train': sum(history['seconds']), 'compile': model.compile_seconds,\n"
         "                  'compiled': compiled}))\n"
@@ -306,6 +375,7 @@ def test_a_loop_over_dense_data_compiles_none_of_the_split_kernels(cold_first_fi
     assert {name: compiled[name] for name in SPLIT_KERNELS} == dict.fromkeys(SPLIT_KERNELS, 0), compiled
     assert compiled["draw"] > 0 and compiled["tied_weight_step"] > 0 and compiled["ae_work"] > 0, compiled
     assert compiled["draw_augmented"] > 0 and compiled["classifier_work"] > 0, compiled
+    assert compiled["parts_step"] == 0 and compiled["_part"] == 0, compiled  # nor the steps in parts
 
 
 def test_a_classifier_loop_without_shifts_compiles_none(cold_first_fit):

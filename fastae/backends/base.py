@@ -15,7 +15,8 @@ A backend is three things:
   ``hidden_delta``, ``softmax_xent``, ``sgd``, ``adam``, ``optimize``. Their docstrings are in
   ``cpu_elementwise.py``, ``cpu_gathers.py``, ``cpu_updates.py`` and ``cpu_sparse.py``.
   It may also define any of ``steps.COMPOSITES`` (fused versions of the step's
-  compositions of these);
+  compositions of these). The CPU's also has ``parts_step``, which the autoencoder's loop
+  calls only with ``parts`` (which only ``CPUBackend.step_parts`` gives);
 * the **steps** (``steps.build(kernels)``): the training step, the epoch loops, the
   chunked loss and forward pass, written once;
 * the few methods below marked abstract: how arrays reach the device and come back,
@@ -26,6 +27,7 @@ test which device they run on. Records (``Schedule``, ``Cursor``, ``Augment``, .
 in ``records.py``.
 """
 import abc
+import contextlib
 
 import numpy as np
 
@@ -109,12 +111,20 @@ class Backend(abc.ABC):
         k.gather_corrupt(out, X, rows, p or None, seed, stream, self.n_blocks(out.size))  # None: no noise compiled
         return out
 
+    @contextlib.contextmanager
+    def step_parts(self, X, W, batch_size, tuning):
+        """How many row parts the steps of a tied autoencoder's training loop (``W``'s
+        shape, over ``X`` with ``tuning``) run in, for the duration of the block; None:
+        they run whole (every device but the CPU)."""
+        yield None
+
     def train_autoencoder(self, W, b, c, X, sched, lr, hp, cursor):
         """Epochs of ``steps.ae_epochs``; returns each finished epoch's mean loss."""
         history = np.zeros((sched.orders.shape[0], 2))
         tuning = self.tuning(X, sched.batch_size)
-        self.run(self.steps.ae_epochs, W, b, c, X, self.schedule(sched), lr, hp, cursor, history, tuning,
-                 work=sched.orders.size * W.size)
+        with self.step_parts(X, W, sched.batch_size, tuning) as parts:
+            self.run(self.steps.ae_epochs, W, b, c, X, self.schedule(sched), lr, hp, cursor, history, tuning,
+                     parts, None if parts else True, work=sched.orders.size * W.size)
         return history[:, 0]
 
     def ae_loss_and_grads(self, W, b, c, Xt, X, hp):

@@ -5,7 +5,9 @@ product can read or write a block of a larger buffer in place, and it exposes BL
 ``alpha`` and ``beta``: ``W -= lr * A^T G`` is one call, with no gradient buffer and no
 separate update pass. numba's own ``np.dot`` calls the same library.
 """
+import contextlib
 import ctypes
+import functools
 import glob
 import os
 
@@ -91,13 +93,35 @@ def _gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, size):
         _dgemm(*args)
 
 
-def blas_threads():
-    """Threads of scipy's OpenBLAS (the library ``gemm`` calls), or None where unknown."""
+@functools.cache
+def _openblas():
+    """scipy's OpenBLAS (the library ``gemm`` calls) as a ``ctypes`` library, or None."""
     import scipy
 
     pattern = os.path.join(os.path.dirname(scipy.__file__), os.pardir, "scipy.libs", "libscipy_openblas*.so")
     for path in glob.glob(pattern):
-        get = getattr(ctypes.CDLL(path), "scipy_openblas_get_num_threads", None)
-        if get is not None:
-            return int(get())
+        lib = ctypes.CDLL(path)
+        if hasattr(lib, "scipy_openblas_get_num_threads") and hasattr(lib, "scipy_openblas_set_num_threads"):
+            return lib
     return None
+
+
+def blas_threads():
+    """Threads of scipy's OpenBLAS (the library ``gemm`` calls), or None where unknown."""
+    lib = _openblas()
+    return None if lib is None else int(lib.scipy_openblas_get_num_threads())
+
+
+@contextlib.contextmanager
+def single_threaded():
+    """Within it, ``gemm`` runs on the calling thread: scipy's OpenBLAS is set to one
+    thread, and back to its own count on the way out (whatever stops the block)."""
+    lib, threads = _openblas(), blas_threads()
+    if lib is None or threads is None or threads <= 1:
+        yield
+        return
+    lib.scipy_openblas_set_num_threads(1)
+    try:
+        yield
+    finally:
+        lib.scipy_openblas_set_num_threads(threads)

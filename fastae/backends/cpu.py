@@ -5,12 +5,14 @@ runs on a worker thread while the main thread waits, so that Ctrl-C can stop it 
 end of a batch (``fastae.stopping``; README, "Threads"); a call of well under a
 millisecond (``SHORT_WORK``) runs on the calling thread.
 """
+import contextlib
 import functools
 import logging
 import threading
 import time
 import types
 
+import numba
 import numpy as np
 from numba import njit
 from numba._dispatcher import compute_fingerprint
@@ -52,7 +54,7 @@ def parallel_build():
         fn = types.FunctionType(f.__code__, scope, f.__name__, f.__defaults__)
         fn.__qualname__, fn.__doc__, fn.__module__ = f.__qualname__, f.__doc__, f.__module__
         options = {o: v for o, v in d.targetoptions.items() if o != "nopython"}
-        twins[key] = njit(**dict(options, parallel=key in parallel))(fn)
+        twins[key] = njit(**dict(options, parallel=key in parallel or options.get("parallel", False)))(fn)
     for scope in scopes.values():
         for name, value in scope.items():
             if id(value) in twins and value is originals[id(value)]:
@@ -116,10 +118,44 @@ class CPUBackend(Backend):
             return loop(*args)
         return run_in_worker(loop, *args)
 
+    @contextlib.contextmanager
+    def step_parts(self, X, W, batch_size, tuning):
+        """``step_parts``' count where it finds the steps worth cutting into parts, and
+        BLAS on one thread until the block ends. One loop at a time runs in parts (a
+        second one, on another thread meanwhile, runs whole)."""
+        parts = step_parts(X, W, batch_size, tuning)
+        if parts is None or not _parts_lock.acquire(blocking=False):
+            yield None
+            return
+        try:
+            with blas.single_threaded():
+                yield parts
+        finally:
+            _parts_lock.release()
+
     def n_blocks(self, n_elements):
         if config.KERNEL_THREADS <= 1 or n_elements < config.PARALLEL_MIN_ELEMENTS:
             return 1
         return config.KERNEL_THREADS
+
+
+#: Held while a loop runs its steps in parts (BLAS on one thread meanwhile).
+_parts_lock = threading.Lock()
+
+
+def step_parts(X, W, batch_size, tuning):
+    """How many row parts a tied autoencoder's training step on ``X`` (weight ``W``, in
+    batches of ``batch_size``) runs in (``cpu_parts``), or None: not for a split input,
+    bytes, more than ``config.PARTS_MAX_HIDDEN`` hidden units, a step of fewer than
+    ``config.PARTS_MIN_WORK`` multiply-adds a product, or elementwise kernels on threads
+    of their own (``config.KERNEL_THREADS > 1``). One part per BLAS thread (at most
+    numba's threads, and ``config.PARTS_MIN_ROWS`` rows a part at least)."""
+    B = min(batch_size, X.shape[0])
+    if (not config.STEP_PARTS or config.KERNEL_THREADS > 1 or tuning.split is not None or X.dtype.kind != "f"
+            or W.shape[1] > config.PARTS_MAX_HIDDEN or B * W.size < config.PARTS_MIN_WORK):
+        return None
+    parts = min(blas.blas_threads() or 1, numba.get_num_threads(), B // config.PARTS_MIN_ROWS)
+    return parts if parts >= 2 else None
 
 
 @njit(cache=True)

@@ -26,6 +26,7 @@ from .cpu_elementwise import (  # noqa: F401
     sum64,
 )
 from .cpu_gathers import gather_augment, gather_corrupt  # noqa: F401
+from .cpu_parts import parts_step  # noqa: F401
 from .cpu_sparse import (  # noqa: F401
     ae_work,
     classifier_work,

@@ -67,7 +67,7 @@ def tied_step(W, b, c, lr, ws, P, split, n_blocks):
     k.sgd(c, ws.dc, lr, 1)  # noqa: F821
 
 
-def ae_epochs(W, b, c, X, sched, lr, hp, cursor, history, tuning):
+def ae_epochs(W, b, c, X, sched, lr, hp, cursor, history, tuning, parts, whole):
     """Run ``len(sched.orders)`` epochs of mini-batch SGD on a tied autoencoder, in place.
 
     Batches are consecutive slices of each epoch's order (the last may be smaller);
@@ -75,6 +75,11 @@ def ae_epochs(W, b, c, X, sched, lr, hp, cursor, history, tuning):
     each taken before its update. Inputs whose columns are mostly zeros are split on the
     CPU (``tuning.split``, not None): ``W`` and ``c`` then have their visible units in the
     split's order while the loop runs, and are put back when it returns.
+
+    Of ``parts`` and ``whole`` one is None: each step runs in ``parts`` row parts, a
+    thread each (the CPU's ``cpu_parts.parts_step``, for a dense input), or whole
+    (``whole`` True). Two arguments, so that numba compiles only the step a loop runs: it
+    drops the branch of an argument that is None, and only that.
 
     Stopping and resuming (``fastae.stopping``): the first epoch starts at row
     ``cursor.at[1]`` of its order with ``cursor.partial`` as its sums so far. Before each
@@ -86,12 +91,12 @@ def ae_epochs(W, b, c, X, sched, lr, hp, cursor, history, tuning):
     split = tuning.split
     k.to_split_order(W, split)  # noqa: F821
     k.to_split_order(c, split)  # noqa: F821
-    ae_batches(W, b, c, X, sched, lr, hp, cursor, history, tuning)
+    ae_batches(W, b, c, X, sched, lr, hp, cursor, history, tuning, parts, whole)
     k.from_split_order(W, split)  # noqa: F821
     k.from_split_order(c, split)  # noqa: F821
 
 
-def ae_batches(W, b, c, X, sched, lr, hp, cursor, history, tuning):
+def ae_batches(W, b, c, X, sched, lr, hp, cursor, history, tuning, parts, whole):
     """``ae_epochs``' loop, over the input's ``split`` (``W`` and ``c`` reordered)."""
     split, n_blocks = tuning.split, tuning.n_blocks
     n = X.shape[0]
@@ -108,12 +113,15 @@ def ae_batches(W, b, c, X, sched, lr, hp, cursor, history, tuning):
             run += 1
             rows = batch_rows(sched.orders, e, start, min(start + sched.batch_size, n))
             P = rows.shape[0]
-            k.draw(ws.xd, ws.clean, ws.tail, X, rows, aug, sched.first_epoch + e, split, n_blocks)  # noqa: F821
-            if direct:
-                ae_step(W, b, c, k.float_data(X, ws.clean), rows, hp, ws, split, n_blocks)  # noqa: F821
-            else:
-                ae_step(W, b, c, ws.clean, targets[:P], hp, ws, split, n_blocks)
-            tied_step(W, b, c, W.dtype.type(lr), ws, P, split, n_blocks)
+            if parts is not None:
+                k.parts_step(W, b, c, X, rows, sched.first_epoch + e, hp, ws, W.dtype.type(lr), parts)  # noqa: F821
+            if whole is not None:
+                k.draw(ws.xd, ws.clean, ws.tail, X, rows, aug, sched.first_epoch + e, split, n_blocks)  # noqa: F821
+                if direct:
+                    ae_step(W, b, c, k.float_data(X, ws.clean), rows, hp, ws, split, n_blocks)  # noqa: F821
+                else:
+                    ae_step(W, b, c, ws.clean, targets[:P], hp, ws, split, n_blocks)
+                tied_step(W, b, c, W.dtype.type(lr), ws, P, split, n_blocks)
         history[e, 0] = k.get_sums(ws.sums)[0] / n  # noqa: F821
     stopped(cursor, sched.orders.shape[0], 0, (0.0, 0.0))
 
