@@ -1,14 +1,15 @@
 """The tied autoencoder's training step in row parts, one thread each (CPU).
 
-A layer-2 step of Q3 (625 -> 100, batches of 128) is five products of 16 million
-multiply-adds each, with elementwise kernels between them. BLAS splits each of them
-across its threads and joins them at the end, and between two products one thread runs
-the kernels while the other waits: 2-thread BLAS ran those small products at about 75 %
-of the machine's peak, and the kernels on one core. Here the batch's rows are cut into
-``parts`` (one per core), and each part's gather, products (one BLAS thread each) and
-kernels run on its own numba thread, from the gather to the hidden delta; the tied
-weight's update is cut across the weight's rows. Three parallel regions a step, with the
-few serial lines between them that need every part (the sparsity term, the biases).
+A layer-2 step of Q3 (625 -> 100, batches of 128) is four products (8 million
+multiply-adds each, the tied update 16 million), with elementwise kernels between them.
+BLAS splits each product across its threads and joins them at the end, and between two
+products one thread runs the kernels while the other waits: 2-thread BLAS ran those
+small products at about 75 % of the machine's peak, and the kernels on one core. Here the
+batch's rows are cut into ``parts`` (one per core), and each part's gather, products (one
+BLAS thread each) and kernels run on its own numba thread, from the gather to the hidden
+delta; the tied weight's update is cut across the weight's rows. Three parallel regions a
+step, with the few serial lines between them that need every part (the sparsity term,
+the biases).
 The loop calls it with BLAS on one thread (``blas.single_threaded``).
 
 The result is ``ae_step`` then ``tied_step``'s, except for the order in which the column
