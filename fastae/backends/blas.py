@@ -9,7 +9,10 @@ import contextlib
 import ctypes
 import functools
 import glob
+import importlib.machinery
+import importlib.util
 import os
+import sys
 
 import llvmlite.binding as llvm
 import numpy as np
@@ -17,10 +20,38 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import get_cython_function_address, intrinsic
 
+_CYTHON_BLAS = "scipy.linalg.cython_blas"
+
+
+def _load_cython_blas():
+    """Load scipy's ``cython_blas`` extension by itself, without the ``scipy.linalg``
+    package around it, whose import (about 0.15 s) every process would otherwise pay
+    for two function addresses. A later ``import scipy.linalg`` finds the module
+    already loaded. Where the file is not found, the package is imported as usual."""
+    if _CYTHON_BLAS in sys.modules:
+        return
+    import scipy
+
+    loader = (importlib.machinery.ExtensionFileLoader, importlib.machinery.EXTENSION_SUFFIXES)
+    finder = importlib.machinery.FileFinder(os.path.join(os.path.dirname(scipy.__file__), "linalg"), loader)
+    spec = finder.find_spec(_CYTHON_BLAS)
+    if spec is None:
+        importlib.import_module(_CYTHON_BLAS)
+        return
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[_CYTHON_BLAS] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[_CYTHON_BLAS]
+        raise
+
+
 # The compiled code calls BLAS by symbol name, bound here at import to scipy's functions;
 # numba can then cache that code on disk (a raw function pointer would stop it).
+_load_cython_blas()
 for _name in ("sgemm", "dgemm"):
-    llvm.add_symbol(f"fastae_{_name}", get_cython_function_address("scipy.linalg.cython_blas", _name))
+    llvm.add_symbol(f"fastae_{_name}", get_cython_function_address(_CYTHON_BLAS, _name))
 _GEMM_SIG = types.void(*([types.voidptr] * 13))
 _sgemm = types.ExternalFunction("fastae_sgemm", _GEMM_SIG)
 _dgemm = types.ExternalFunction("fastae_dgemm", _GEMM_SIG)
