@@ -38,11 +38,16 @@ KERNEL_THREADS = 1
 #: thread (``backends.cpu_parts``): BLAS's own threads ran such small products at about
 #: 75 % of the machine's peak, and the kernels between them on one core. The batch
 #: gives each part at least PARTS_MIN_ROWS rows, and the step at least PARTS_MIN_WORK
-#: multiply-adds a product (batch x visible x hidden); False turns the parts off.
+#: multiply-adds a product (batch x visible x hidden); False turns the parts off. The
+#: step in parts saves about a seventh of a layer-2 epoch but compiles for about 7 s more,
+#: once per cache: a training call of fewer than PARTS_MIN_CALL_WORK multiply-adds a
+#: product (patterns x visible x hidden, over the call's epochs: 3.4e9 for an epoch of
+#: Q3's layer 2, about 0.3 s; 3.8e8 for one of ``run q3 --quick``) runs its steps whole.
 STEP_PARTS = True
 PARTS_MAX_HIDDEN = 256
 PARTS_MIN_ROWS = 32
 PARTS_MIN_WORK = 1_000_000
+PARTS_MIN_CALL_WORK = 1_000_000_000
 
 #: With KERNEL_THREADS > 1, batches smaller than this many elements (rows x columns)
 #: still run on the calling thread: waking a thread pool costs more than the work.

@@ -87,7 +87,7 @@ def test_a_step_in_parts_matches_naive(monkeypatch, loss, corruption, sparsity):
     sizes, a last batch smaller than the others) trains the model of the naive step."""
     from fastae.backends import cpu, cpu_parts
 
-    monkeypatch.setattr(cpu, "step_parts", lambda X, W, batch_size, tuning: 3)
+    monkeypatch.setattr(cpu, "step_parts", lambda X, W, batch_size, tuning, work: 3)
     X = np.random.default_rng(2).random((40, 13))
     model = Autoencoder(13, 5, loss=loss, corruption=corruption, sparsity=sparsity, seed=5, dtype=np.float64)
     expected_losses, expected_W = naive_fit(model, X, 3, 0.2, 16)
@@ -100,7 +100,7 @@ def test_a_step_in_parts_matches_naive(monkeypatch, loss, corruption, sparsity):
 
 def test_which_steps_run_in_parts(monkeypatch):
     """Dense floats with few hidden units, one part per thread; not a split input, bytes,
-    many hidden units, a small step, threaded kernels, or a single thread."""
+    many hidden units, a small step, a short call, threaded kernels, or a single thread."""
     from fastae.backends import cpu
     from fastae.backends.records import Tuning
 
@@ -108,21 +108,23 @@ def test_which_steps_run_in_parts(monkeypatch):
     monkeypatch.setattr(cpu.numba, "get_num_threads", lambda: 4)
     dense, split = Tuning(1, None), Tuning(1, (np.arange(625), 300))
     X, W = np.zeros((1000, 625), np.float32), np.zeros((625, 100), np.float32)
-    assert cpu.step_parts(X, W, 128, dense) == 2
-    assert cpu.step_parts(X.astype(np.float64), W, 128, dense) == 2
-    assert cpu.step_parts(X, W, 128, split) is None
-    assert cpu.step_parts(X.astype(np.uint8), W, 128, dense) is None
-    assert cpu.step_parts(X, np.zeros((625, config.PARTS_MAX_HIDDEN + 1), np.float32), 128, dense) is None
-    assert cpu.step_parts(X, W, 2 * config.PARTS_MIN_ROWS - 1, dense) is None  # one part of enough rows
-    assert cpu.step_parts(X[:10], W, 128, dense) is None  # 10 rows: a step of a tenth of the work
+    long = config.PARTS_MIN_CALL_WORK  # a call of just enough patterns x weights
+    assert cpu.step_parts(X, W, 128, dense, long) == 2
+    assert cpu.step_parts(X.astype(np.float64), W, 128, dense, long) == 2
+    assert cpu.step_parts(X, W, 128, split, long) is None
+    assert cpu.step_parts(X.astype(np.uint8), W, 128, dense, long) is None
+    assert cpu.step_parts(X, np.zeros((625, config.PARTS_MAX_HIDDEN + 1), np.float32), 128, dense, long) is None
+    assert cpu.step_parts(X, W, 2 * config.PARTS_MIN_ROWS - 1, dense, long) is None  # one part of enough rows
+    assert cpu.step_parts(X[:10], W, 128, dense, long) is None  # 10 rows: a step of a tenth of the work
+    assert cpu.step_parts(X, W, 128, dense, long - 1) is None  # a short call: not worth the compile
     monkeypatch.setattr(config, "KERNEL_THREADS", 2)
-    assert cpu.step_parts(X, W, 128, dense) is None
+    assert cpu.step_parts(X, W, 128, dense, long) is None
     monkeypatch.setattr(config, "KERNEL_THREADS", 1)
     monkeypatch.setattr(config, "STEP_PARTS", False)
-    assert cpu.step_parts(X, W, 128, dense) is None
+    assert cpu.step_parts(X, W, 128, dense, long) is None
     monkeypatch.setattr(config, "STEP_PARTS", True)
     monkeypatch.setattr(cpu.blas, "blas_threads", lambda: 1)
-    assert cpu.step_parts(X, W, 128, dense) is None
+    assert cpu.step_parts(X, W, 128, dense, long) is None
 
 
 def test_blas_is_single_threaded_only_while_a_loop_runs_in_parts(monkeypatch):
@@ -134,16 +136,16 @@ def test_blas_is_single_threaded_only_while_a_loop_runs_in_parts(monkeypatch):
     threads = blas.blas_threads()
     if threads is None or threads < 2:
         pytest.skip("scipy's BLAS does not run on several threads here")
-    monkeypatch.setattr(cpu, "step_parts", lambda X, W, batch_size, tuning: 2)
+    monkeypatch.setattr(cpu, "step_parts", lambda X, W, batch_size, tuning, work: 2)
     backend, X, W, tuning = cpu.CPUBackend(), np.zeros((10, 4)), np.zeros((4, 2)), Tuning(1, None)
     with pytest.raises(KeyboardInterrupt):
-        with backend.step_parts(X, W, 8, tuning) as parts:
+        with backend.step_parts(X, W, 8, tuning, 0) as parts:
             assert parts == 2 and blas.blas_threads() == 1
-            with backend.step_parts(X, W, 8, tuning) as second:
+            with backend.step_parts(X, W, 8, tuning, 0) as second:
                 assert second is None
             raise KeyboardInterrupt
     assert blas.blas_threads() == threads
-    with backend.step_parts(X, W, 8, tuning) as parts:
+    with backend.step_parts(X, W, 8, tuning, 0) as parts:
         assert parts == 2
     assert blas.blas_threads() == threads
 

@@ -112,19 +112,21 @@ class Backend(abc.ABC):
         return out
 
     @contextlib.contextmanager
-    def step_parts(self, X, W, batch_size, tuning):
+    def step_parts(self, X, W, batch_size, tuning, work):
         """How many row parts the steps of a tied autoencoder's training loop (``W``'s
-        shape, over ``X`` with ``tuning``) run in, for the duration of the block; None:
-        they run whole (every device but the CPU)."""
+        shape, over ``X`` with ``tuning``; ``work``: the call's patterns times ``W.size``)
+        run in, for the duration of the block; None: they run whole (every device but the
+        CPU)."""
         yield None
 
     def train_autoencoder(self, W, b, c, X, sched, lr, hp, cursor):
         """Epochs of ``steps.ae_epochs``; returns each finished epoch's mean loss."""
         history = np.zeros((sched.orders.shape[0], 2))
         tuning = self.tuning(X, sched.batch_size)
-        with self.step_parts(X, W, sched.batch_size, tuning) as parts:
+        work = sched.orders.size * W.size
+        with self.step_parts(X, W, sched.batch_size, tuning, work) as parts:
             self.run(self.steps.ae_epochs, W, b, c, X, self.schedule(sched), lr, hp, cursor, history, tuning,
-                     parts, None if parts else True, work=sched.orders.size * W.size)
+                     parts, None if parts else True, work=work)
         return history[:, 0]
 
     def ae_loss_and_grads(self, W, b, c, Xt, X, hp):

@@ -119,11 +119,11 @@ class CPUBackend(Backend):
         return run_in_worker(loop, *args)
 
     @contextlib.contextmanager
-    def step_parts(self, X, W, batch_size, tuning):
+    def step_parts(self, X, W, batch_size, tuning, work):
         """``step_parts``' count where it finds the steps worth cutting into parts, and
         BLAS on one thread until the block ends. One loop at a time runs in parts (a
         second one, on another thread meanwhile, runs whole)."""
-        parts = step_parts(X, W, batch_size, tuning)
+        parts = step_parts(X, W, batch_size, tuning, work)
         if parts is None or not _parts_lock.acquire(blocking=False):
             yield None
             return
@@ -143,16 +143,19 @@ class CPUBackend(Backend):
 _parts_lock = threading.Lock()
 
 
-def step_parts(X, W, batch_size, tuning):
+def step_parts(X, W, batch_size, tuning, work):
     """How many row parts a tied autoencoder's training step on ``X`` (weight ``W``, in
     batches of ``batch_size``) runs in (``cpu_parts``), or None: not for a split input,
     bytes, more than ``config.PARTS_MAX_HIDDEN`` hidden units, a step of fewer than
-    ``config.PARTS_MIN_WORK`` multiply-adds a product, or elementwise kernels on threads
-    of their own (``config.KERNEL_THREADS > 1``). One part per BLAS thread (at most
-    numba's threads, and ``config.PARTS_MIN_ROWS`` rows a part at least)."""
+    ``config.PARTS_MIN_WORK`` multiply-adds a product, a call of fewer than
+    ``config.PARTS_MIN_CALL_WORK`` (``work``: its patterns, over its epochs, times
+    ``W.size``), or elementwise kernels on threads of their own (``config.KERNEL_THREADS
+    > 1``). One part per BLAS thread (at most numba's threads, and
+    ``config.PARTS_MIN_ROWS`` rows a part at least)."""
     B = min(batch_size, X.shape[0])
     if (not config.STEP_PARTS or config.KERNEL_THREADS > 1 or tuning.split is not None or X.dtype.kind != "f"
-            or W.shape[1] > config.PARTS_MAX_HIDDEN or B * W.size < config.PARTS_MIN_WORK):
+            or W.shape[1] > config.PARTS_MAX_HIDDEN or B * W.size < config.PARTS_MIN_WORK
+            or work < config.PARTS_MIN_CALL_WORK):
         return None
     parts = min(blas.blas_threads() or 1, numba.get_num_threads(), B // config.PARTS_MIN_ROWS)
     return parts if parts >= 2 else None
