@@ -55,6 +55,14 @@ class Backend(abc.ABC):
     def to_host(self, x):
         """A device array as a NumPy array (NumPy arrays pass through)."""
 
+    def empty(self, shape, dtype):
+        """A new array on the device, for the caller to fill."""
+        return self.kernels.empty(shape, dtype)
+
+    def zeros(self, shape, dtype):
+        """A new array of zeros on the device."""
+        return self.kernels.zeros(shape, dtype)
+
     def param_list(self, arrays):
         """A list of parameter arrays that the steps update in place (a Python list: the
         model reads it from Python; ``step_list`` makes what the steps take of it)."""
@@ -106,7 +114,7 @@ class Backend(abc.ABC):
         by 1/255, with the masking noise of ``stream`` (drawn for the rows' indices in
         ``X``, as training and ``corrupt`` draw it)."""
         k = self.kernels
-        out = k.empty((stop - start, X.shape[1]), dtype)
+        out = self.empty((stop - start, X.shape[1]), dtype)
         rows = self.asarray(np.arange(start, stop), np.int64)
         k.gather_corrupt(out, X, rows, p or None, seed, stream, self.n_blocks(out.size))  # None: no noise compiled
         return out
@@ -140,12 +148,12 @@ class Backend(abc.ABC):
         return self.steps.ae_loss(W, b, c, Xt, X, hp, tuning)
 
     def encode(self, X, W, b):
-        out = self.kernels.empty((X.shape[0], W.shape[1]), W.dtype)
+        out = self.empty((X.shape[0], W.shape[1]), W.dtype)
         self.kernels.encode(out, X, W, b, self.n_blocks(out.size))
         return out
 
     def decode(self, H, W, c):
-        out = self.kernels.empty((H.shape[0], W.shape[0]), W.dtype)
+        out = self.empty((H.shape[0], W.shape[0]), W.dtype)
         self.kernels.decode(out, H, W, c, self.n_blocks(out.size))
         return out
 
@@ -153,7 +161,7 @@ class Backend(abc.ABC):
 
     def optimizer_state(self, weights, biases):
         def zeros(arrays):
-            return self.param_list([self.kernels.zeros(a.shape, a.dtype) for a in arrays])
+            return self.param_list([self.zeros(a.shape, a.dtype) for a in arrays])
 
         return OptState(zeros(weights), zeros(weights), zeros(biases), zeros(biases), np.zeros(1, np.int64))
 
