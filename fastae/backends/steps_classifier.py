@@ -79,12 +79,14 @@ def layer_step(weights, biases, l, ws, P, split, n_blocks, opt, moments, t):
     if opt.kind != GRADIENT:
         mW, vW, mb, vb = moments
         update(weights[l], ws.dWs[l], mW[l], vW[l], opt, t, n_blocks)
-        update(biases[l], ws.dbs[l], mb[l], vb[l], opt, t, 1)
+        update(biases[l], ws.dbs[l], mb[l], vb[l], opt, t, np.int64(1))  # (a literal 1 would compile another step)
 
 
 def update(param, grad, m, v, opt, t, n_blocks):
-    """One optimiser step on one parameter: SGD (Adam's constants None), or Adam step ``t``."""
-    k.optimize(param, grad, m, v, opt.lr, opt.beta1, opt.beta2, opt.eps, t, n_blocks)  # noqa: F821
+    """One optimiser step on one parameter: SGD (Adam's constants None), or Adam step ``t``.
+    Over the arrays flattened, so that a weight and a bias share one compiled step."""
+    k.optimize(param.reshape(param.size), grad.reshape(grad.size), m.reshape(m.size), v.reshape(v.size),  # noqa: F821
+               opt.lr, opt.beta1, opt.beta2, opt.eps, t, n_blocks)
 
 
 def classifier_epochs(weights, biases, X, labels, sched, opt, state, aug, cursor, history, tuning):
