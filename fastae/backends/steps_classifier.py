@@ -137,7 +137,7 @@ def classifier_grads(weights, biases, X, labels, n_blocks):
     k.copy(ws.xin, X)  # noqa: F821
     moments = (ws.dWs, ws.dWs, ws.dbs, ws.dbs)  # not read: GRADIENT updates nothing
     classifier_step(weights, biases, labels, k.arange(P), ws, None, n_blocks,  # noqa: F821
-                    Optim(GRADIENT, 0.0, None, None, None), moments, 0)
+                    Optim(GRADIENT, 0.0, None, None, None), moments, np.int64(0))
     return k.get_sums(ws.sums)[0] / P, ws.dWs, ws.dbs  # noqa: F821
 
 
