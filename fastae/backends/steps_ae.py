@@ -160,7 +160,9 @@ def block_loss(W, b, c, Xt, X, hp, split, n_blocks):
     Hn = W.shape[1]
     ws = k.ae_work(V, Hn, min(EVAL_BLOCK, n), W.dtype, False, split is not None, split)  # noqa: F821
     col, rho_hat, rows = k.empty(Hn, W.dtype), k.zeros(Hn, W.dtype), k.arange(n)  # noqa: F821
-    plain = Augment(None, None, 1, 0)  # the input as it is: no noise, no shifts
+    # The input as it is, no noise, drawn with the types of training without noise: its
+    # compiled draw serves both.
+    plain, stream = Augment(None, 0, 1, 0), np.int64(0)
     for start in range(0, n, EVAL_BLOCK):
         stop = min(start + EVAL_BLOCK, n)
         P = stop - start
@@ -171,14 +173,14 @@ def block_loss(W, b, c, Xt, X, hp, split, n_blocks):
             k.output_delta(D, ws.loss_rows[:P], c, X, rows[start:stop], hp.loss_kind, 1.0, ws.sums,  # noqa: F821
                            n_blocks)
         else:
-            k.draw(ws.xd, ws.xd[:0], ws.tail, Xt, rows[start:stop], plain, 0, split, n_blocks)  # noqa: F821
+            k.draw(ws.xd, ws.xd[:0], ws.tail, Xt, rows[start:stop], plain, stream, split, n_blocks)  # noqa: F821
             k.gather_targets(ws.clean, X, rows[start:stop], split)  # noqa: F821
             k.encode_input(H, ws.xd[:P], W, b, ws.tail, split, n_blocks)  # noqa: F821
             k.gemm(1.0, H, False, W, True, 0.0, D)  # noqa: F821
             k.output_delta(D, ws.loss_rows[:P], c, ws.clean, rows[:P], hp.loss_kind, 1.0, ws.sums,  # noqa: F821
                            n_blocks)
         k.col_sum(col, H, 1.0 / n, n_blocks)  # noqa: F821
-        k.sgd(rho_hat, col, -1.0, 1)  # rho_hat += col  # noqa: F821
+        k.sgd(rho_hat, col, W.dtype.type(-1.0), 1)  # rho_hat += col (the training's sgd)  # noqa: F821
     recon = k.get_sums(ws.sums)[0] / n  # noqa: F821
     loss = recon
     if hp.beta > 0.0:

@@ -159,7 +159,7 @@ def block_layers(weights, biases, X, split, n_blocks):
     outs = [k.empty((n, W.shape[1]), W.dtype) for W in weights]  # noqa: F821
     ws = k.classifier_work(weights, min(EVAL_BLOCK, n), split)  # noqa: F821
     rows = k.arange(n)  # noqa: F821
-    plain = Augment(None, None, 1, 0)  # no noise, no shifts: neither is compiled
+    plain = Augment(None, 0, 1, 0)  # no noise (not compiled); draw never looks at the shift
     top = len(weights) - 1
     for start in range(0, n, EVAL_BLOCK):
         stop = min(start + EVAL_BLOCK, n)
@@ -167,7 +167,8 @@ def block_layers(weights, biases, X, split, n_blocks):
         if split is None:
             forward(weights, biases, X[start:stop], P, ws.acts, ws.tail, split, n_blocks)
         else:
-            k.draw(ws.xin, ws.xin[:0], ws.tail, X, rows[start:stop], plain, 0, split, n_blocks)  # noqa: F821
+            k.draw(ws.xin, ws.xin[:0], ws.tail, X, rows[start:stop], plain, np.int64(0), split,  # noqa: F821
+                   n_blocks)
             forward(weights, biases, ws.xin, P, ws.acts, ws.tail, split, n_blocks)
         for l in range(top + 1):
             k.copy(outs[l][start:stop], ws.acts[l][:P])  # noqa: F821
