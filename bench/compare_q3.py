@@ -3,9 +3,9 @@ can be imported, in PyTorch (CPU, eager, autograd), interleaved.
 
 fastae runs as it trains (``fastae``: MNIST's sparse pixels split into a dense prefix and a
 sparse tail, see README "Sparse inputs"; layer 2's steps in row parts, a thread each, see
-"Threads"), with every product dense (``fastae, no split``:
-``fastae.config.SPLIT_TAIL_DENSITY = 0``) and, with layer 2, with its steps whole (``fastae,
-no parts``: ``fastae.config.STEP_PARTS = False``). The share of the GEMM peak counts every
+"Threads"; fine-tuning's in parts too), with every product dense (``fastae, no split``:
+``fastae.config.SPLIT_TAIL_DENSITY = 0``) and, with layer 2 and fine-tuning, with their steps
+whole (``fastae, no parts``: ``fastae.config.STEP_PARTS = False``). The share of the GEMM peak counts every
 epoch's FLOPs as dense products, whichever way they were computed.
 
 Stages: ``layer1`` (784-625-784 denoising autoencoder, batch 128, 10 % masking, CE + KL,
@@ -89,6 +89,9 @@ def fastae_stages(X, y):
     clf = StackedClassifier.from_autoencoders([ae1, ae2], 10, seed=2)
     warm["layer2"] = lambda: ae2.fit(codes[:256], 1, 0.1, batch_size=B)
     warm["finetune"] = lambda: clf.fit(X[:256], y[:256], 1, 0.001, B, optimizer="adam")
+    # A call this short would run its steps whole: it compiles the steps in parts as well.
+    warm = {name: with_settings({name: f}, {}, PARTS_MIN_CALL_WORK=0, CLASSIFIER_PARTS_MIN_CALL_WORK=0)[name]
+            for name, f in warm.items()}
     warm["layer2"]()
     warm["finetune"]()
     return {
@@ -203,9 +206,10 @@ def compare(args):
     impls = {}
     impls["fastae"], warm, codes = fastae_stages(X, y)
     impls["fastae, no split"] = with_settings(impls["fastae"], warm, SPLIT_TAIL_DENSITY=0.0)
-    if "layer2" in stages:  # the only stage whose steps run in parts
-        impls["fastae, no parts"] = with_settings({"layer2": impls["fastae"]["layer2"]}, {"layer2": warm["layer2"]},
-                                                  STEP_PARTS=False)
+    parted = [s for s in stages if s in ("layer2", "finetune")]  # the stages whose steps run in parts
+    if parted:
+        impls["fastae, no parts"] = with_settings({s: impls["fastae"][s] for s in parted},
+                                                  {s: warm[s] for s in parted}, STEP_PARTS=False)
     if args.bytes:
         impls["fastae, bytes"], _, _ = fastae_stages(np.rint(X * 255).astype(np.uint8), y)
     impls["numpy"] = numpy_stages(X, y, codes)

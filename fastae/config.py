@@ -49,6 +49,15 @@ PARTS_MIN_ROWS = 32
 PARTS_MIN_WORK = 1_000_000
 PARTS_MIN_CALL_WORK = 1_000_000_000
 
+#: A stacked classifier's training step runs in parts too (``backends.cpu_classifier_parts``:
+#: the batch's rows, then the parameters, one part a thread, BLAS on one thread), in a
+#: training call of at least CLASSIFIER_PARTS_MIN_CALL_WORK multiply-adds a product
+#: (patterns x the weights' sizes, over the call's epochs: 3.0e10 for an epoch of Q3's
+#: fine-tuning, 3.3e9 for one of ``run q3 --quick``), batches of at least two parts of
+#: PARTS_MIN_ROWS rows and PARTS_MIN_WORK multiply-adds a step; STEP_PARTS False turns
+#: them off as well.
+CLASSIFIER_PARTS_MIN_CALL_WORK = 10_000_000_000
+
 #: With KERNEL_THREADS > 1, batches smaller than this many elements (rows x columns)
 #: still run on the calling thread: waking a thread pool costs more than the work.
 PARALLEL_MIN_ELEMENTS = 16384

@@ -217,6 +217,69 @@ def test_split_classifier_matches_the_dense_loop(monkeypatch, optimizer, corrupt
     assert not all(np.array_equal(v, dense.params()[k]) for k, v in split.params().items())
 
 
+@pytest.mark.parametrize("data, layers, optimizer, corruption, shift", [
+    ("split", [36, 8, 5], "adam", 0.2, 1), ("dense", [36, 8, 5], "sgd", 0.0, 0), ("bytes", [36, 8, 5], "adam", 0.2, 0),
+    ("split", [36], "sgd", 0.0, 0),
+], ids=["split-adam-augmented", "dense-sgd", "bytes-adam-noise", "softmax-alone-sgd"])
+def test_a_classifier_step_in_parts_matches_the_whole_step(monkeypatch, optimizer, data, layers, corruption, shift):
+    """The classifier's step cut into parts, a thread each (``cpu_classifier_parts``: three
+    parts of uneven sizes, a last batch smaller than the others), trains the model and
+    reports the losses and hits of the whole step, in float64: on a split input with noise
+    and shifts, dense floats, bytes, and a softmax layer alone."""
+    from conftest import skewed_sparse
+
+    from fastae import StackedClassifier
+    from fastae.backends import cpu, cpu_classifier_parts
+
+    rng = np.random.default_rng(8)
+    X = skewed_sparse(rng, 70, 36, np.float64)  # 6 x 6 images
+    y = rng.integers(0, 3, 70)
+    if data == "bytes":
+        X = np.round(X * 255).astype(np.uint8)
+    if data == "dense":
+        monkeypatch.setattr(config, "SPLIT_TAIL_DENSITY", 0.0)
+
+    def fit():
+        model = StackedClassifier(layers, 3, seed=1, dtype=np.float64)
+        history = model.fit(X, y, 3, 0.05, 16, optimizer=optimizer, corruption=corruption, shift=shift)
+        return model, history
+
+    whole, whole_history = fit()
+    monkeypatch.setattr(cpu, "classifier_parts", lambda X, weights, batch_size, work: 3)
+    runs = len(cpu_classifier_parts._classifier_part.overloads)
+    parts, parts_history = fit()
+    assert len(cpu_classifier_parts._classifier_part.overloads) > runs or runs > 0  # the loop ran in parts
+    np.testing.assert_allclose(parts_history["loss"], whole_history["loss"], rtol=1e-12)
+    assert parts_history["train_accuracy"] == whole_history["train_accuracy"]
+    for name, value in whole.params().items():
+        np.testing.assert_allclose(parts.params()[name], value, rtol=1e-10, atol=1e-13, err_msg=name)
+
+
+def test_which_classifier_steps_run_in_parts(monkeypatch):
+    """A long call of large enough steps runs in one part per thread, split input or not;
+    not a short call, a small step, a batch of too few rows, threaded kernels, the parts
+    off, or a single thread."""
+    from fastae.backends import cpu
+
+    monkeypatch.setattr(cpu.blas, "blas_threads", lambda: 2)
+    monkeypatch.setattr(cpu.numba, "get_num_threads", lambda: 4)
+    X, weights = np.zeros((1000, 784), np.float32), [np.zeros((784, 625), np.float32), np.zeros((625, 10))]
+    long = config.CLASSIFIER_PARTS_MIN_CALL_WORK
+    assert cpu.classifier_parts(X, weights, 128, long) == 2
+    assert cpu.classifier_parts(X.astype(np.uint8), weights, 128, long) == 2
+    assert cpu.classifier_parts(X, weights, 128, long - 1) is None  # a short call: not worth the compile
+    assert cpu.classifier_parts(X, [np.zeros((784, 1))], 128, long) is None  # a step of 100,000 multiply-adds
+    assert cpu.classifier_parts(X, weights, 2 * config.PARTS_MIN_ROWS - 1, long) is None
+    monkeypatch.setattr(config, "KERNEL_THREADS", 2)
+    assert cpu.classifier_parts(X, weights, 128, long) is None
+    monkeypatch.setattr(config, "KERNEL_THREADS", 1)
+    monkeypatch.setattr(config, "STEP_PARTS", False)
+    assert cpu.classifier_parts(X, weights, 128, long) is None
+    monkeypatch.setattr(config, "STEP_PARTS", True)
+    monkeypatch.setattr(cpu.blas, "blas_threads", lambda: 1)
+    assert cpu.classifier_parts(X, weights, 128, long) is None
+
+
 @pytest.mark.parametrize("as_bytes", [False, True], ids=["floats", "bytes"])
 def test_split_layers_match_a_plain_forward_pass(monkeypatch, as_bytes):
     """The classifier's layer outputs on a sparse input (split as in training, in blocks
@@ -346,11 +409,12 @@ def cold_first_fit(tmp_path_factory):
         "import json, time\n"
         "import numpy as np\n"
         "from fastae import Autoencoder, StackedClassifier\n"
-        "from fastae.backends import cpu_elementwise, cpu_gathers, cpu_parts, cpu_sparse, cpu_updates\n"
+        "from fastae.backends import (cpu_classifier_parts, cpu_elementwise, cpu_gathers, cpu_parts, cpu_sparse,\n"
+        "                             cpu_updates)\n"
         "from numba.core.registry import CPUDispatcher\n"
         + FIRST_FITS +
         "compiled = {n: len(d.overloads) for m in (cpu_sparse, cpu_elementwise, cpu_gathers, cpu_updates,\n"
-        "                                           cpu_parts)\n"
+        "                                           cpu_parts, cpu_classifier_parts)\n"
         "            for n, d in vars(m).items() if isinstance(d, CPUDispatcher)}\n"
         "print(json.dumps({'wall': wall, 'train': sum(history['seconds']), 'compile': model.compile_seconds,\n"
         "                  'compiled': compiled}))\n"
@@ -378,6 +442,7 @@ def test_a_loop_over_dense_data_compiles_none_of_the_split_kernels(cold_first_fi
     assert compiled["draw"] > 0 and compiled["tied_weight_step"] > 0 and compiled["ae_work"] > 0, compiled
     assert compiled["draw_augmented"] > 0 and compiled["classifier_work"] > 0, compiled
     assert compiled["parts_step"] == 0 and compiled["_part"] == 0, compiled  # nor the steps in parts
+    assert compiled["classifier_parts_step"] == 0 and compiled["_classifier_part"] == 0, compiled
 
 
 def test_a_classifier_loop_without_shifts_compiles_none(cold_first_fit):

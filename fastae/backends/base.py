@@ -15,8 +15,9 @@ A backend is three things:
   ``hidden_delta``, ``softmax_xent``, ``sgd``, ``adam``, ``optimize``. Their docstrings are in
   ``cpu_elementwise.py``, ``cpu_gathers.py``, ``cpu_updates.py`` and ``cpu_sparse.py``.
   It may also define any of ``steps.COMPOSITES`` (fused versions of the step's
-  compositions of these). The CPU's also has ``parts_step``, which the autoencoder's loop
-  calls only with ``parts`` (which only ``CPUBackend.step_parts`` gives);
+  compositions of these). The CPU's also has ``parts_step`` and ``classifier_parts_step``,
+  which the autoencoder's and the classifier's loops call only with ``parts`` (which only
+  ``CPUBackend.step_parts`` and ``CPUBackend.classifier_parts`` give);
 * the **steps** (``steps.build(kernels)``): the training step, the epoch loops, the
   chunked loss and forward pass, written once;
 * the few methods below marked abstract: how arrays reach the device and come back,
@@ -127,6 +128,12 @@ class Backend(abc.ABC):
         CPU)."""
         yield None
 
+    @contextlib.contextmanager
+    def classifier_parts(self, X, weights, batch_size, tuning, work):
+        """As ``step_parts``, for a stacked classifier's training loop (``work``: the
+        call's patterns times the size of every weight)."""
+        yield None
+
     def train_autoencoder(self, W, b, c, X, sched, lr, hp, cursor):
         """Epochs of ``steps.ae_epochs``; returns each finished epoch's mean loss."""
         history = np.zeros((sched.orders.shape[0], 2))
@@ -171,8 +178,10 @@ class Backend(abc.ABC):
         tuning = self.tuning(X, sched.batch_size)
         L = self.step_list
         state = state._replace(mW=L(state.mW), vW=L(state.vW), mb=L(state.mb), vb=L(state.vb))
-        self.run(self.steps.classifier_epochs, L(weights), L(biases), X, labels, self.schedule(sched), opt, state,
-                 aug, cursor, history, tuning)
+        work = sched.orders.size * sum(W.size for W in weights)
+        with self.classifier_parts(X, weights, sched.batch_size, tuning, work) as parts:
+            self.run(self.steps.classifier_epochs, L(weights), L(biases), X, labels, self.schedule(sched), opt,
+                     state, aug, cursor, history, tuning, parts, None if parts else True)
         return history[:, 0], history[:, 1]
 
     def classifier_loss_and_grads(self, weights, biases, X, labels):

@@ -132,15 +132,14 @@ class CPUBackend(Backend):
         """``step_parts``' count where it finds the steps worth cutting into parts, and
         BLAS on one thread until the block ends. One loop at a time runs in parts (a
         second one, on another thread meanwhile, runs whole)."""
-        parts = step_parts(X, W, batch_size, tuning, work)
-        if parts is None or not _parts_lock.acquire(blocking=False):
-            yield None
-            return
-        try:
-            with blas.single_threaded():
-                yield parts
-        finally:
-            _parts_lock.release()
+        with _in_parts(step_parts(X, W, batch_size, tuning, work)) as parts:
+            yield parts
+
+    @contextlib.contextmanager
+    def classifier_parts(self, X, weights, batch_size, tuning, work):
+        """As ``step_parts``, with ``classifier_parts``' count."""
+        with _in_parts(classifier_parts(X, weights, batch_size, work)) as parts:
+            yield parts
 
     def n_blocks(self, n_elements):
         if config.KERNEL_THREADS <= 1 or n_elements < config.PARALLEL_MIN_ELEMENTS:
@@ -150,6 +149,27 @@ class CPUBackend(Backend):
 
 #: Held while a loop runs its steps in parts (BLAS on one thread meanwhile).
 _parts_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _in_parts(parts):
+    """``parts``, and BLAS on one thread until the block ends; None (steps whole) when
+    ``parts`` is None or another loop runs in parts."""
+    if parts is None or not _parts_lock.acquire(blocking=False):
+        yield None
+        return
+    try:
+        with blas.single_threaded():
+            yield parts
+    finally:
+        _parts_lock.release()
+
+
+def _part_count(B):
+    """One part per BLAS thread (at most numba's threads, ``config.PARTS_MIN_ROWS`` rows a
+    part at least) for batches of ``B`` rows, or None for fewer than two."""
+    parts = min(blas.blas_threads() or 1, numba.get_num_threads(), B // config.PARTS_MIN_ROWS)
+    return parts if parts >= 2 else None
 
 
 def step_parts(X, W, batch_size, tuning, work):
@@ -166,8 +186,21 @@ def step_parts(X, W, batch_size, tuning, work):
             or W.shape[1] > config.PARTS_MAX_HIDDEN or B * W.size < config.PARTS_MIN_WORK
             or work < config.PARTS_MIN_CALL_WORK):
         return None
-    parts = min(blas.blas_threads() or 1, numba.get_num_threads(), B // config.PARTS_MIN_ROWS)
-    return parts if parts >= 2 else None
+    return _part_count(B)
+
+
+def classifier_parts(X, weights, batch_size, work):
+    """How many parts a stacked classifier's training step on ``X`` (``weights``, in
+    batches of ``batch_size``) runs in (``cpu_classifier_parts``), or None: not for a call
+    of fewer than ``config.CLASSIFIER_PARTS_MIN_CALL_WORK`` (``work``: its patterns, over
+    its epochs, times the weights' sizes), a step of fewer than ``config.PARTS_MIN_WORK``
+    multiply-adds a product, or elementwise kernels on threads of their own; the parts
+    as in ``step_parts``."""
+    B = min(batch_size, X.shape[0])
+    if (not config.STEP_PARTS or config.KERNEL_THREADS > 1 or work < config.CLASSIFIER_PARTS_MIN_CALL_WORK
+            or B * weights[0].size < config.PARTS_MIN_WORK):
+        return None
+    return _part_count(B)
 
 
 @njit(cache=True)

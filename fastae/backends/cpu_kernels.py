@@ -25,6 +25,7 @@ from .cpu_elementwise import (  # noqa: F401
     softmax_xent,
     sum64,
 )
+from .cpu_classifier_parts import classifier_parts_step  # noqa: F401
 from .cpu_gathers import gather_augment, gather_corrupt  # noqa: F401
 from .cpu_parts import parts_step  # noqa: F401
 from .cpu_sparse import (  # noqa: F401
@@ -46,6 +47,7 @@ from .cpu_sparse import (  # noqa: F401
     tail_update,
     tied_weight_step,
     to_split_order,
+    without_tail,
 )
 from .cpu_updates import adam, optimize, sgd  # noqa: F401
 

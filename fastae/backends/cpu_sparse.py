@@ -11,7 +11,8 @@ input without a split gets ``split = None``, and every kernel here is then the p
 dense one: numba drops the split's branch as it compiles, and its kernels with it.
 """
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from ..config import SPLIT_MIN_TAIL, SPLIT_SAMPLE_RUN
 from .blas import gemm
@@ -153,6 +154,49 @@ def tail_update(out, alpha, tail, G):
                 o[k] += a * g[k]
 
 
+@njit(**JIT)
+def tail_update_rows(out, lo, hi, alpha, tail, G):
+    """``tail_update`` restricted to the rows ``lo:hi`` of ``out``: each row still sums
+    over the batch in order (the steps in parts cut a weight's rows across threads)."""
+    for i in range(G.shape[0]):
+        g = G[i]
+        for t in range(tail.length[i]):
+            r = tail.col[i, t]
+            if lo <= r < hi:
+                a = out.dtype.type(alpha * tail.val[i, t])
+                o = out[r]
+                for k in range(g.shape[0]):
+                    o[k] += a * g[k]
+
+
+def without_tail(ws):
+    """The workspace ``ws`` with None for its sparse tail (``ws`` itself when it has none):
+    a parallel region is handed the tail apart, as an argument of its own, since numba
+    passes a record's fields to the region's threads but not a record within a record."""
+    return ws if ws.tail is None else ws._replace(tail=None)
+
+
+@overload(without_tail)
+def _without_tail(ws):
+    if isinstance(ws.types[-1], types.NoneType):
+        return lambda ws: ws
+    record = ws.instance_class
+    return lambda ws: record(*ws[:-1], None)
+
+
+def tail_rows(tail, lo, hi):
+    """The sparse tail of a batch's rows ``lo:hi`` (views), or None without one."""
+    return None if tail is None else SparseTail(tail.length[lo:hi], tail.col[lo:hi], tail.val[lo:hi],
+                                                tail.drawn[lo:hi])
+
+
+@overload(tail_rows)
+def _tail_rows(tail, lo, hi):
+    if isinstance(tail, types.NoneType):
+        return lambda tail, lo, hi: None
+    return lambda tail, lo, hi: SparseTail(tail.length[lo:hi], tail.col[lo:hi], tail.val[lo:hi], tail.drawn[lo:hi])
+
+
 # ------------------------------------------------------------ the coarse kernels
 
 
@@ -254,12 +298,19 @@ def tied_weight_step(out, alpha, beta, ws, P, split):
         tail_update(out, alpha, ws.tail, ws.hg[:P])
 
 
-@njit(**JIT)
 def split_tail(batch_size, n_columns, dtype, split):
-    """``sparse_tail(batch_size, n_columns, dtype)`` for a split input, else None."""
-    if split is None:
-        return None
-    return sparse_tail(batch_size, n_columns, dtype)
+    """``sparse_tail(batch_size, n_columns, dtype)`` for a split input, else None: chosen
+    by the type of ``split`` as the code compiles, so that a workspace's ``tail`` is typed
+    as what it holds (numba's "SparseTail or None" would reach the steps in parts, whose
+    threads must not be handed one)."""
+    return None if split is None else sparse_tail(batch_size, n_columns, dtype)
+
+
+@overload(split_tail)
+def _split_tail(batch_size, n_columns, dtype, split):
+    if isinstance(split, types.NoneType):
+        return lambda batch_size, n_columns, dtype, split: None
+    return lambda batch_size, n_columns, dtype, split: sparse_tail(batch_size, n_columns, dtype)
 
 
 @njit(**JIT)

@@ -89,25 +89,28 @@ def update(param, grad, m, v, opt, t, n_blocks):
                opt.lr, opt.beta1, opt.beta2, opt.eps, t, n_blocks)
 
 
-def classifier_epochs(weights, biases, X, labels, sched, opt, state, aug, cursor, history, tuning):
+def classifier_epochs(weights, biases, X, labels, sched, opt, state, aug, cursor, history, tuning, parts, whole):
     """Run ``len(sched.orders)`` epochs of mini-batch training of the whole network.
 
     ``state`` holds the optimiser's moments (lists like the parameters) and its step
     count ``t``; ``aug`` the input's masking noise and shifts. ``history[e]`` receives
     epoch ``e``'s mean loss and its hit count. A sparse input is split as in
     ``ae_epochs`` (the rows of the first weight and of its moments reordered while the
-    loop runs); ``cursor`` works as there.
+    loop runs); ``cursor`` works as there. Of ``parts`` and ``whole`` one is None, as in
+    ``ae_epochs``: each step runs in ``parts`` parts, a thread each (the CPU's
+    ``cpu_classifier_parts.classifier_parts_step``), or whole.
     """
     split = tuning.split
     for A in (weights[0], state.mW[0], state.vW[0]):
         k.to_split_order(A, split)  # noqa: F821
-    classifier_batches(weights, biases, X, labels, sched, (opt, state), aug, cursor, history, tuning)
+    classifier_batches(weights, biases, X, labels, sched, (opt, state), aug, cursor, history, tuning, parts, whole)
     for A in (weights[0], state.mW[0], state.vW[0]):
         k.from_split_order(A, split)  # noqa: F821
 
 
-def classifier_batches(weights, biases, X, labels, sched, optimizer, aug, cursor, history, tuning):
-    """``classifier_epochs``' loop, over the input's ``split``."""
+def classifier_batches(weights, biases, X, labels, sched, optimizer, aug, cursor, history, tuning, parts, whole):
+    """``classifier_epochs``' loop, over the input's ``split`` (``parts`` and ``whole``
+    arguments of their own: numba drops the branch of an argument that is None)."""
     opt, state = optimizer
     split, n_blocks = tuning.split, tuning.n_blocks
     n = X.shape[0]
@@ -121,10 +124,14 @@ def classifier_batches(weights, biases, X, labels, sched, optimizer, aug, cursor
                 return
             run += 1
             rows = batch_rows(sched.orders, e, start, min(start + sched.batch_size, n))
-            k.draw_augmented(ws.xin, no_clean, ws.tail, X, rows, aug, sched.first_epoch + e, split,  # noqa: F821
-                             n_blocks)
             state.t[0] += 1
-            classifier_step(weights, biases, labels, rows, ws, split, n_blocks, opt, moments, state.t[0])
+            if parts is not None:
+                k.classifier_parts_step(weights, biases, X, labels, rows, aug, sched.first_epoch + e, split,  # noqa: F821
+                                        k.without_tail(ws), ws.tail, opt, moments, state.t[0], parts)  # noqa: F821
+            if whole is not None:
+                k.draw_augmented(ws.xin, no_clean, ws.tail, X, rows, aug, sched.first_epoch + e, split,  # noqa: F821
+                                 n_blocks)
+                classifier_step(weights, biases, labels, rows, ws, split, n_blocks, opt, moments, state.t[0])
         total, hits = k.get_sums(ws.sums)  # noqa: F821
         history[e, 0], history[e, 1] = total / n, hits
     stopped(cursor, sched.orders.shape[0], 0, (0.0, 0.0))
