@@ -244,11 +244,20 @@ def test_a_classifier_step_in_parts_matches_the_whole_step(monkeypatch, optimize
         history = model.fit(X, y, 3, 0.05, 16, optimizer=optimizer, corruption=corruption, shift=shift)
         return model, history
 
+    loops = []  # each training loop's parts and whole arguments
+    run = cpu.CPUBackend.run
+
+    def spy(self, loop, *args, **kwargs):
+        if getattr(loop, "py_func", loop).__name__ == "classifier_epochs":
+            loops.append(args[-2:])
+        return run(self, loop, *args, **kwargs)
+
+    monkeypatch.setattr(cpu.CPUBackend, "run", spy)
     whole, whole_history = fit()
     monkeypatch.setattr(cpu, "classifier_parts", lambda X, weights, batch_size, work: 3)
-    runs = len(cpu_classifier_parts._classifier_part.overloads)
     parts, parts_history = fit()
-    assert len(cpu_classifier_parts._classifier_part.overloads) > runs or runs > 0  # the loop ran in parts
+    assert loops and loops[0] == (None, True) and loops[-1] == (3, None), loops  # whole, then in parts
+    assert len(cpu_classifier_parts._classifier_part.overloads) > 0
     np.testing.assert_allclose(parts_history["loss"], whole_history["loss"], rtol=1e-12)
     assert parts_history["train_accuracy"] == whole_history["train_accuracy"]
     for name, value in whole.params().items():
