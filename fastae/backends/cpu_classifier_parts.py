@@ -24,7 +24,7 @@ from numba import njit, prange
 
 from .blas import gemm
 from .cpu_elementwise import (JIT, _bias_sigmoid_rows, _col_sum_cols, _hidden_delta_rows, _softmax_xent_rows, _span,
-                              span, sum64)
+                              sum64)
 from .cpu_sparse import draw_augmented, input_product, tail_rows, tail_update_rows
 from .cpu_updates import optimize
 
