@@ -27,12 +27,10 @@ from .cpu_elementwise import (JIT, _bias_sigmoid_rows, _col_sum_cols, _hidden_de
                               sum64)
 from .cpu_sparse import draw_augmented, input_product, tail_rows, tail_update_rows
 from .cpu_updates import optimize
+from .steps_classifier import layer_delta
 
-
-@njit(inline="always", **JIT)
-def _delta(ws, l):
-    """dJ/d(pre-activation) of layer ``l`` (the logits' for the top one)."""
-    return ws.acts[l] if l == len(ws.acts) - 1 else ws.deltas[l]
+#: ``steps_classifier.layer_delta``: the first rows of layer ``l``'s dJ/d(pre-activation).
+_delta = njit(inline="always", **JIT)(layer_delta)
 
 
 @njit(**JIT)
@@ -54,7 +52,7 @@ def _rows_part(lo, hi, weights, biases, X, labels, rows, aug, stream, split, ws,
     _softmax_xent_rows(lo, hi, ws.acts[top], ws.loss_rows, ws.hits, biases[top], labels, rows, 1.0 / P)
     for l in range(top, 0, -1):
         below = ws.deltas[l - 1][lo:hi]
-        gemm(1.0, _delta(ws, l)[lo:hi], False, weights[l], True, 0.0, below)
+        gemm(1.0, _delta(ws, l, hi)[lo:], False, weights[l], True, 0.0, below)
         _hidden_delta_rows(0, hi - lo, below, ws.acts[l - 1][lo:hi], ws.zeros[l - 1])
 
 
@@ -84,7 +82,7 @@ def _params_part(p, parts, weights, biases, P, split, ws, tail, opt, moments, t)
     them. A split input's first weight is cut in its dense rows and its tail's rows apart."""
     mW, vW, mb, vb = moments
     for l in range(len(weights)):
-        D = _delta(ws, l)[:P]
+        D = _delta(ws, l, P)
         V, N = weights[l].shape[0], weights[l].shape[1]
         if l == 0:
             n_dense = V if split is None else split[1]
