@@ -5,8 +5,9 @@ A backend is three things:
 
 * a **kernel namespace** (a module: ``cpu_kernels`` or ``cuda_kernels``) with the same
   names and arguments on every device. Buffers and copies: ``empty``, ``zeros``,
-  ``arange``, ``copy``, ``sums``, ``set_sums``, ``get_sums``, ``ae_work``,
-  ``classifier_work``. Batches: ``draw``, ``draw_augmented``, ``gather_corrupt``,
+  ``arange``, ``copy``, ``sums``, ``set_sums``, ``get_sums``; ``ae_work`` and
+  ``classifier_work``, called on the host before a loop, which takes the step's work
+  buffers from them (and makes none). Batches: ``draw``, ``draw_augmented``, ``gather_corrupt``,
   ``gather_augment``, ``input_split`` (called before a loop, on the host),
   ``to_split_order``, ``from_split_order`` (they reorder only for a split input, which
   only the CPU makes). Products: ``gemm``, ``encode``, ``decode``, ``encode_input``,
@@ -72,6 +73,22 @@ class Backend(abc.ABC):
     def step_list(self, arrays):
         """The list of arrays ``arrays`` as the steps take it (the same arrays)."""
         return arrays
+
+    def ae_work(self, X, W, batch_size, with_dW, with_clean, split):
+        """An autoencoder step's work buffers (``k.ae_work``) for ``X`` and ``W``, made
+        before a loop runs: the steps take them, and make none."""
+        return self.kernels.ae_work(X.shape[1], W.shape[1], min(batch_size, X.shape[0]), W.dtype, with_dW, with_clean,
+                                    split)
+
+    def classifier_work(self, X, weights, batch_size, split):
+        """A classifier step's work buffers (``k.classifier_work``) for ``X``, as
+        ``ae_work``; its lists are Python lists, as the model's parameters are."""
+        return self.kernels.classifier_work(weights, min(batch_size, X.shape[0]), split)
+
+    def step_work(self, ws):
+        """A classifier's work buffers as the steps take them: each list a ``step_list``."""
+        L = self.step_list
+        return ws._replace(acts=L(ws.acts), deltas=L(ws.deltas), zeros=L(ws.zeros), dWs=L(ws.dWs), dbs=L(ws.dbs))
 
     @abc.abstractmethod
     def run(self, loop, *args, work=None):
@@ -139,20 +156,24 @@ class Backend(abc.ABC):
         history = np.zeros((sched.orders.shape[0], 2))
         tuning = self.tuning(X, sched.batch_size)
         work = sched.orders.size * W.size
+        direct = tuning.split is None and X.dtype != np.uint8  # the targets read from X itself (k.is_bytes)
+        ws = self.ae_work(X, W, sched.batch_size, False, not direct, tuning.split)
         with self.step_parts(X, W, sched.batch_size, tuning, work) as parts:
             self.run(self.steps.ae_epochs, W, b, c, X, self.schedule(sched), lr, hp, cursor, history, tuning,
-                     parts, None if parts else True, work=work)
+                     parts, None if parts else True, ws, work=work)
         return history[:, 0]
 
     def ae_loss_and_grads(self, W, b, c, Xt, X, hp):
-        loss, dW, db, dc = self.steps.ae_grads(W, b, c, Xt, X, hp, self.n_blocks(X.size))
+        ws = self.ae_work(X, W, X.shape[0], True, False, None)
+        loss, dW, db, dc = self.steps.ae_grads(W, b, c, Xt, X, hp, self.n_blocks(X.size), ws)
         return loss, {"W": dW, "b": db, "c": dc}
 
     def ae_loss(self, W, b, c, Xt, X, hp, tuning=None):
         """``(loss, reconstruction term, rho_hat)`` over all of ``X``, a sparse input ``Xt``
         split as in training (``tuning`` as in ``classifier_layers``)."""
         tuning = self.tuning(Xt, config.EVAL_BLOCK) if tuning is None else tuning
-        return self.steps.ae_loss(W, b, c, Xt, X, hp, tuning)
+        ws = self.ae_work(X, W, config.EVAL_BLOCK, False, tuning.split is not None, tuning.split)
+        return self.steps.ae_loss(W, b, c, Xt, X, hp, tuning, ws)
 
     def encode(self, X, W, b):
         out = self.empty((X.shape[0], W.shape[1]), W.dtype)
@@ -179,21 +200,27 @@ class Backend(abc.ABC):
         L = self.step_list
         state = state._replace(mW=L(state.mW), vW=L(state.vW), mb=L(state.mb), vb=L(state.vb))
         work = sched.orders.size * sum(W.size for W in weights)
+        ws = self.classifier_work(X, weights, sched.batch_size, tuning.split)
         with self.classifier_parts(X, weights, sched.batch_size, tuning, work) as parts:
             self.run(self.steps.classifier_epochs, L(weights), L(biases), X, labels, self.schedule(sched), opt,
-                     state, aug, cursor, history, tuning, parts, None if parts else True)
+                     state, aug, cursor, history, tuning, parts, None if parts else True, self.step_work(ws))
         return history[:, 0], history[:, 1]
 
     def classifier_loss_and_grads(self, weights, biases, X, labels):
-        loss, dWs, dbs = self.steps.classifier_grads(self.step_list(weights), self.step_list(biases), X, labels,
-                                                     self.n_blocks(X.size))
-        return loss, list(dWs), list(dbs)
+        ws = self.classifier_work(X, weights, X.shape[0], None)
+        loss = self.steps.classifier_grads(self.step_list(weights), self.step_list(biases), X, labels,
+                                           self.n_blocks(X.size), self.step_work(ws))
+        return loss, ws.dWs, ws.dbs
 
     def classifier_layers(self, weights, biases, X, tuning=None):
         """Every layer's output for ``X``, a sparse input split as in training (``tuning``:
         that of ``self.tuning(X, config.EVAL_BLOCK)``, or of the data set ``X`` is a part of)."""
         tuning = self.tuning(X, config.EVAL_BLOCK) if tuning is None else tuning
-        return list(self.steps.layers(self.step_list(weights), self.step_list(biases), X, tuning))
+        ws = self.classifier_work(X, weights, config.EVAL_BLOCK, tuning.split)
+        outs = [self.empty((X.shape[0], W.shape[1]), W.dtype) for W in weights]
+        self.steps.layers(self.step_list(weights), self.step_list(biases), X, tuning, self.step_work(ws),
+                          self.step_list(outs))
+        return outs
 
     def classifier_accuracy(self, weights, biases, X, y):
         """The share of the rows of ``X`` (on the device) whose largest logit is at their

@@ -17,7 +17,6 @@ import numpy as np
 from numba import njit
 from numba._dispatcher import compute_fingerprint
 from numba.core.registry import CPUDispatcher
-from numba.typed import List
 
 from .. import config
 from ..stopping import StoppedBeforeStart, interruptible, run_in_worker
@@ -109,7 +108,7 @@ class CPUBackend(Backend):
 
     def step_list(self, arrays):
         """A numba typed list of the same arrays (the compiled code updates them in place)."""
-        return _typed_list(tuple(arrays))
+        return cpu_sparse.typed_list(tuple(arrays))
 
     def run(self, loop, *args, work=None):
         """Compile ``loop`` for these arguments first (or load it from numba's cache),
@@ -201,17 +200,6 @@ def classifier_parts(X, weights, batch_size, work):
             or B * weights[0].size < config.PARTS_MIN_WORK):
         return None
     return _part_count(B)
-
-
-@njit(cache=True)
-def _typed_list(arrays):
-    """The tuple ``arrays`` as a typed list. Made here, compiled once and cached: numba's
-    own ``List`` methods, called from Python, compile anew in every process (about 1 s for
-    a classifier's lists)."""
-    out = List()
-    for a in arrays:
-        out.append(a)
-    return out
 
 
 #: ``(loop, fingerprints of its arguments)`` whose code is ready in this process.

@@ -13,6 +13,7 @@ dense one: numba drops the split's branch as it compiles, and its kernels with i
 import numpy as np
 from numba import njit, types
 from numba.extending import overload
+from numba.typed import List
 
 from ..config import SPLIT_MIN_TAIL, SPLIT_SAMPLE_RUN
 from .blas import gemm
@@ -55,7 +56,6 @@ def input_split(X, tail_density, sample_rows):
     return np.concatenate([cols[dense], cols[~dense]]), n_dense
 
 
-@njit(**JIT)
 def sparse_tail(batch_size, n_columns, dtype):
     """An empty ``SparseTail`` for batches of up to ``batch_size`` rows."""
     B, V = batch_size, n_columns
@@ -298,22 +298,13 @@ def tied_weight_step(out, alpha, beta, ws, P, split):
         tail_update(out, alpha, ws.tail, ws.hg[:P])
 
 
-def split_tail(batch_size, n_columns, dtype, split):
-    """``sparse_tail(batch_size, n_columns, dtype)`` for a split input, else None: chosen
-    by the type of ``split`` as the code compiles, so that a workspace's ``tail`` is typed
-    as what it holds (numba's "SparseTail or None" would reach the steps in parts, whose
-    threads must not be handed one)."""
-    return None if split is None else sparse_tail(batch_size, n_columns, dtype)
+# ------------------------------------------------------------ the work buffers
+#
+# Made with NumPy before a loop runs, and handed to it: made in compiled code, they cost
+# a first fit about a second of compiling (numba's list comprehensions, and an
+# allocation routine for each shape and dtype).
 
 
-@overload(split_tail)
-def _split_tail(batch_size, n_columns, dtype, split):
-    if isinstance(split, types.NoneType):
-        return lambda batch_size, n_columns, dtype, split: None
-    return lambda batch_size, n_columns, dtype, split: sparse_tail(batch_size, n_columns, dtype)
-
-
-@njit(**JIT)
 def ae_work(n_visible, n_hidden, batch_size, dtype, with_dW, with_clean, split):
     """Buffers for ``steps.ae_step`` on batches of up to ``batch_size`` patterns (``dW``
     is empty unless ``with_dW``: training updates W in place, see ``tied_weight_step``;
@@ -321,11 +312,10 @@ def ae_work(n_visible, n_hidden, batch_size, dtype, with_dW, with_clean, split):
     bytes, whose targets are gathered as floats; ``tail``, the sparse tail's buffers,
     None without a ``split``)."""
     B = batch_size
-    n_dW = n_visible if with_dW else 0
     return AEWork(
         np.empty((2 * B, n_visible), dtype),  # xd: [X~ ; dY]
         np.empty((2 * B, n_hidden), dtype),  # hg: [dH ; H]
-        np.empty((n_dW, n_hidden), dtype),  # dW
+        np.empty((n_visible if with_dW else 0, n_hidden), dtype),  # dW
         np.empty(n_hidden, dtype),  # db
         np.empty(n_visible, dtype),  # dc
         np.empty(n_hidden, dtype),  # rho_hat
@@ -333,22 +323,35 @@ def ae_work(n_visible, n_hidden, batch_size, dtype, with_dW, with_clean, split):
         np.empty(B, dtype),  # loss_rows
         np.zeros(2),  # sums
         np.empty((B if with_clean else 0, n_visible), dtype),  # clean
-        split_tail(B, n_visible, dtype, split),
+        None if split is None else sparse_tail(B, n_visible, dtype),
     )
 
 
-@njit(**JIT)
 def classifier_work(weights, batch_size, split):
     """Buffers for ``steps.classifier_step`` on batches of up to ``batch_size`` patterns
-    (the sparse tail's: None without a ``split``)."""
-    B = batch_size
-    dtype = weights[0].dtype
-    acts = [np.empty((B, W.shape[1]), dtype) for W in weights]
-    deltas = [np.empty((B, W.shape[1]), dtype) for W in weights]
-    zeros = [np.zeros(W.shape[1], dtype) for W in weights]
-    dWs = [np.empty_like(W) for W in weights]
-    dbs = [np.empty(W.shape[1], dtype) for W in weights]
-    xin = np.empty((B, weights[0].shape[0]), dtype)
-    tail = split_tail(B, weights[0].shape[0], dtype, split)
-    return ClassifierWork(xin, acts, deltas, zeros, dWs, dbs, np.empty(B, dtype), np.empty(B, dtype), np.zeros(2),
-                          tail)
+    (the sparse tail's: None without a ``split``). Its lists are Python lists: the
+    backend hands the steps typed lists of the same arrays (``CPUBackend.step_work``)."""
+    B, dtype, V = batch_size, weights[0].dtype, weights[0].shape[0]
+    return ClassifierWork(
+        np.empty((B, V), dtype),  # xin
+        [np.empty((B, W.shape[1]), dtype) for W in weights],  # acts
+        [np.empty((B, W.shape[1]), dtype) for W in weights],  # deltas
+        [np.zeros(W.shape[1], dtype) for W in weights],  # zeros
+        [np.empty(W.shape, dtype) for W in weights],  # dWs
+        [np.empty(W.shape[1], dtype) for W in weights],  # dbs
+        np.empty(B, dtype),  # loss_rows
+        np.empty(B, dtype),  # hits
+        np.zeros(2),  # sums
+        None if split is None else sparse_tail(B, V, dtype),
+    )
+
+
+@njit(cache=True)
+def typed_list(arrays):
+    """The tuple ``arrays`` as a typed list (the same arrays), which the compiled loops
+    take. Made here, compiled once and cached: numba's own ``List`` methods, called from
+    Python, compile anew in every process (about 1 s for a classifier's lists)."""
+    out = List()
+    for a in arrays:
+        out.append(a)
+    return out

@@ -67,7 +67,7 @@ def tied_step(W, b, c, lr, ws, P, split, n_blocks):
     k.sgd(c, ws.dc, lr, 1)  # noqa: F821
 
 
-def ae_epochs(W, b, c, X, sched, lr, hp, cursor, history, tuning, parts, whole):
+def ae_epochs(W, b, c, X, sched, lr, hp, cursor, history, tuning, parts, whole, ws):
     """Run ``len(sched.orders)`` epochs of mini-batch SGD on a tied autoencoder, in place.
 
     Batches are consecutive slices of each epoch's order (the last may be smaller);
@@ -79,7 +79,9 @@ def ae_epochs(W, b, c, X, sched, lr, hp, cursor, history, tuning, parts, whole):
     Of ``parts`` and ``whole`` one is None: each step runs in ``parts`` row parts, a
     thread each (the CPU's ``cpu_parts.parts_step``, for a dense input), or whole
     (``whole`` True). Two arguments, so that numba compiles only the step a loop runs: it
-    drops the branch of an argument that is None, and only that.
+    drops the branch of an argument that is None, and only that. ``ws``: the step's work
+    buffers (``k.ae_work`` for batches of ``min(sched.batch_size, n)``, with ``clean``
+    unless ``X`` holds floats and is not split).
 
     Stopping and resuming (``fastae.stopping``): the first epoch starts at row
     ``cursor.at[1]`` of its order with ``cursor.partial`` as its sums so far. Before each
@@ -91,18 +93,17 @@ def ae_epochs(W, b, c, X, sched, lr, hp, cursor, history, tuning, parts, whole):
     split = tuning.split
     k.to_split_order(W, split)  # noqa: F821
     k.to_split_order(c, split)  # noqa: F821
-    ae_batches(W, b, c, X, sched, lr, hp, cursor, history, tuning, parts, whole)
+    ae_batches(W, b, c, X, sched, lr, hp, cursor, history, tuning, parts, whole, ws)
     k.from_split_order(W, split)  # noqa: F821
     k.from_split_order(c, split)  # noqa: F821
 
 
-def ae_batches(W, b, c, X, sched, lr, hp, cursor, history, tuning, parts, whole):
+def ae_batches(W, b, c, X, sched, lr, hp, cursor, history, tuning, parts, whole, ws):
     """``ae_epochs``' loop, over the input's ``split`` (``W`` and ``c`` reordered)."""
     split, n_blocks = tuning.split, tuning.n_blocks
     n = X.shape[0]
     B = min(sched.batch_size, n)
     direct = split is None and not k.is_bytes(X)  # targets read from X itself  # noqa: F821
-    ws = k.ae_work(X.shape[1], W.shape[1], B, W.dtype, False, not direct, split)  # noqa: F821
     targets = k.arange(B)  # rows of the gathered targets ws.clean  # noqa: F821
     aug = Augment(hp.corruption, 0, 1, hp.seed)
     run = 0  # batches this call has run
@@ -126,11 +127,10 @@ def ae_batches(W, b, c, X, sched, lr, hp, cursor, history, tuning, parts, whole)
     stopped(cursor, sched.orders.shape[0], 0, (0.0, 0.0))
 
 
-def ae_grads(W, b, c, Xt, X, hp, n_blocks):
+def ae_grads(W, b, c, Xt, X, hp, n_blocks, ws):
     """Mean loss of ``ae_step`` on all rows of ``X`` as one batch (input ``Xt``), and the
-    gradients ``(dW, db, dc)``."""
-    P, V = X.shape
-    ws = k.ae_work(V, W.shape[1], P, W.dtype, True, False, None)  # noqa: F821
+    gradients ``(dW, db, dc)``; ``ws``: ``k.ae_work`` for that batch, with ``dW``."""
+    P = X.shape[0]
     k.copy(ws.xd[:P], Xt)  # noqa: F821
     ae_step(W, b, c, X, k.arange(P), hp, ws, None, n_blocks)  # noqa: F821
     ae_bias_grads(ws, P, n_blocks)
@@ -138,27 +138,27 @@ def ae_grads(W, b, c, Xt, X, hp, n_blocks):
     return k.get_sums(ws.sums)[0] / P, ws.dW, ws.db, ws.dc  # noqa: F821
 
 
-def ae_loss(W, b, c, Xt, X, hp, tuning):
+def ae_loss(W, b, c, Xt, X, hp, tuning, ws):
     """The ``ae_step`` loss over all rows of ``Xt`` (targets ``X``), without gradients,
     ``EVAL_BLOCK`` rows at a time; ``rho_hat`` is the mean over all rows. A sparse input
     is split as in training (``tuning.split``: ``W`` and ``c`` in its column order while
-    the loop runs). Returns ``(loss, reconstruction term, rho_hat)``."""
+    the loop runs; ``ws``: ``k.ae_work`` for ``min(EVAL_BLOCK, n)`` rows, with ``clean``
+    for a split input). Returns ``(loss, reconstruction term, rho_hat)``."""
     split = tuning.split
     k.to_split_order(W, split)  # noqa: F821
     k.to_split_order(c, split)  # noqa: F821
-    loss, recon, rho_hat = block_loss(W, b, c, Xt, X, hp, split, tuning.n_blocks)
+    loss, recon, rho_hat = block_loss(W, b, c, Xt, X, hp, split, tuning.n_blocks, ws)
     k.from_split_order(W, split)  # noqa: F821
     k.from_split_order(c, split)  # noqa: F821
     return loss, recon, rho_hat
 
 
-def block_loss(W, b, c, Xt, X, hp, split, n_blocks):
+def block_loss(W, b, c, Xt, X, hp, split, n_blocks, ws):
     """``ae_loss``' loop, over the input's ``split`` (``W`` and ``c`` reordered): the
     block's input split into ``ws.xd[:P]`` and the tail, its targets gathered in the same
     column order into ``ws.clean``."""
     n, V = X.shape
     Hn = W.shape[1]
-    ws = k.ae_work(V, Hn, min(EVAL_BLOCK, n), W.dtype, False, split is not None, split)  # noqa: F821
     col, rho_hat, rows = k.empty(Hn, W.dtype), k.zeros(Hn, W.dtype), k.arange(n)  # noqa: F821
     # The input as it is, no noise, drawn with the types of training without noise: its
     # compiled draw serves both.

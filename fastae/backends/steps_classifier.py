@@ -89,7 +89,8 @@ def update(param, grad, m, v, opt, t, n_blocks):
                opt.lr, opt.beta1, opt.beta2, opt.eps, t, n_blocks)
 
 
-def classifier_epochs(weights, biases, X, labels, sched, opt, state, aug, cursor, history, tuning, parts, whole):
+def classifier_epochs(weights, biases, X, labels, sched, opt, state, aug, cursor, history, tuning, parts, whole,
+                      ws):
     """Run ``len(sched.orders)`` epochs of mini-batch training of the whole network.
 
     ``state`` holds the optimiser's moments (lists like the parameters) and its step
@@ -98,23 +99,25 @@ def classifier_epochs(weights, biases, X, labels, sched, opt, state, aug, cursor
     ``ae_epochs`` (the rows of the first weight and of its moments reordered while the
     loop runs); ``cursor`` works as there. Of ``parts`` and ``whole`` one is None, as in
     ``ae_epochs``: each step runs in ``parts`` parts, a thread each (the CPU's
-    ``cpu_classifier_parts.classifier_parts_step``), or whole.
+    ``cpu_classifier_parts.classifier_parts_step``), or whole. ``ws``: the step's work
+    buffers (``k.classifier_work`` for batches of ``min(sched.batch_size, n)``).
     """
     split = tuning.split
     for A in (weights[0], state.mW[0], state.vW[0]):
         k.to_split_order(A, split)  # noqa: F821
-    classifier_batches(weights, biases, X, labels, sched, (opt, state), aug, cursor, history, tuning, parts, whole)
+    classifier_batches(weights, biases, X, labels, sched, (opt, state), aug, cursor, history, tuning, parts, whole,
+                       ws)
     for A in (weights[0], state.mW[0], state.vW[0]):
         k.from_split_order(A, split)  # noqa: F821
 
 
-def classifier_batches(weights, biases, X, labels, sched, optimizer, aug, cursor, history, tuning, parts, whole):
+def classifier_batches(weights, biases, X, labels, sched, optimizer, aug, cursor, history, tuning, parts, whole,
+                       ws):
     """``classifier_epochs``' loop, over the input's ``split`` (``parts`` and ``whole``
     arguments of their own: numba drops the branch of an argument that is None)."""
     opt, state = optimizer
     split, n_blocks = tuning.split, tuning.n_blocks
     n = X.shape[0]
-    ws = k.classifier_work(weights, min(sched.batch_size, n), split)  # noqa: F821
     no_clean = ws.xin[:0]
     moments = (state.mW, state.vW, state.mb, state.vb)
     run = 0  # batches this call has run
@@ -137,34 +140,32 @@ def classifier_batches(weights, biases, X, labels, sched, optimizer, aug, cursor
     stopped(cursor, sched.orders.shape[0], 0, (0.0, 0.0))
 
 
-def classifier_grads(weights, biases, X, labels, n_blocks):
-    """Mean softmax cross-entropy over all rows of ``X`` and its gradients."""
+def classifier_grads(weights, biases, X, labels, n_blocks, ws):
+    """Mean softmax cross-entropy over all rows of ``X``; its gradients are left in
+    ``ws.dWs`` and ``ws.dbs`` (``ws``: ``k.classifier_work`` for all the rows, no split)."""
     P = X.shape[0]
-    ws = k.classifier_work(weights, P, None)  # noqa: F821
     k.copy(ws.xin, X)  # noqa: F821
     moments = (ws.dWs, ws.dWs, ws.dbs, ws.dbs)  # not read: GRADIENT updates nothing
     classifier_step(weights, biases, labels, k.arange(P), ws, None, n_blocks,  # noqa: F821
                     Optim(GRADIENT, 0.0, None, None, None), moments, np.int64(0))
-    return k.get_sums(ws.sums)[0] / P, ws.dWs, ws.dbs  # noqa: F821
+    return k.get_sums(ws.sums)[0] / P  # noqa: F821
 
 
-def layers(weights, biases, X, tuning):
+def layers(weights, biases, X, tuning, ws, outs):
     """Every layer's output for all rows of ``X``, ``EVAL_BLOCK`` rows at a time: the
     sigmoid layers, then the logits. A sparse input is split as in training
     (``tuning.split``; the rows of the first weight reordered while the loop runs):
-    MNIST's first product then takes 344 of its 784 columns."""
+    MNIST's first product then takes 344 of its 784 columns. ``ws``: ``k.classifier_work``
+    for ``min(EVAL_BLOCK, n)`` rows; ``outs[l]``: layer ``l``'s ``n`` outputs, filled."""
     split = tuning.split
     k.to_split_order(weights[0], split)  # noqa: F821
-    outs = block_layers(weights, biases, X, split, tuning.n_blocks)
+    block_layers(weights, biases, X, split, tuning.n_blocks, ws, outs)
     k.from_split_order(weights[0], split)  # noqa: F821
-    return outs
 
 
-def block_layers(weights, biases, X, split, n_blocks):
+def block_layers(weights, biases, X, split, n_blocks, ws, outs):
     """``layers``' loop, over the input's ``split`` (the first weight's rows reordered)."""
     n = X.shape[0]
-    outs = [k.empty((n, W.shape[1]), W.dtype) for W in weights]  # noqa: F821
-    ws = k.classifier_work(weights, min(EVAL_BLOCK, n), split)  # noqa: F821
     rows = k.arange(n)  # noqa: F821
     plain = Augment(None, 0, 1, 0)  # no noise (not compiled); draw never looks at the shift
     top = len(weights) - 1
@@ -180,4 +181,3 @@ def block_layers(weights, biases, X, split, n_blocks):
         for l in range(top + 1):
             k.copy(outs[l][start:stop], ws.acts[l][:P])  # noqa: F821
         k.add_bias(outs[top][start:stop], biases[top], n_blocks)  # noqa: F821
-    return outs
