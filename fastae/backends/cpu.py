@@ -231,7 +231,7 @@ def compile_for(loop, args):
     misses = loop.stats.cache_misses[sig]
     start = time.perf_counter()
     notice = threading.Timer(COMPILE_NOTICE_AFTER, log.info,
-                             ("compiling fastae's kernels (first run only; 10-30 s a model)",))
+                             ("compiling fastae's kernels (first run only; 5-20 s a model)",))
     notice.daemon = True
     notice.start()
     try:

@@ -59,8 +59,7 @@ def input_split(X, tail_density, sample_rows):
 def sparse_tail(batch_size, n_columns, dtype):
     """An empty ``SparseTail`` for batches of up to ``batch_size`` rows."""
     B, V = batch_size, n_columns
-    return SparseTail(np.zeros(B, np.int64), np.empty((B, V), np.int32), np.empty((B, V), dtype),
-                      np.empty((B, V), dtype))
+    return SparseTail(_zeros(B, np.int64), _empty((B, V), np.int32), _empty((B, V), dtype), _empty((B, V), dtype))
 
 
 @njit(**JIT)
@@ -302,7 +301,27 @@ def tied_weight_step(out, alpha, beta, ws, P, split):
 #
 # Made with NumPy before a loop runs, and handed to it: made in compiled code, they cost
 # a first fit about a second of compiling (numba's list comprehensions, and an
-# allocation routine for each shape and dtype).
+# allocation routine for each shape and dtype). Each starts on a 64-byte boundary, as a
+# cache line and an AVX-512 vector do (NumPy's arrays start on 16 or 32, numba's on 32).
+
+#: The start of every work buffer is a multiple of this many bytes.
+WORK_ALIGN = 64
+
+
+def _empty(shape, dtype):
+    """``np.empty(shape, dtype)`` starting on a ``WORK_ALIGN``-byte boundary."""
+    dtype = np.dtype(dtype)
+    n_bytes = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(n_bytes + WORK_ALIGN, np.uint8)
+    start = -raw.ctypes.data % WORK_ALIGN
+    return raw[start : start + n_bytes].view(dtype).reshape(shape)
+
+
+def _zeros(shape, dtype):
+    """``np.zeros(shape, dtype)`` starting on a ``WORK_ALIGN``-byte boundary."""
+    out = _empty(shape, dtype)
+    out[...] = 0
+    return out
 
 
 def ae_work(n_visible, n_hidden, batch_size, dtype, with_dW, with_clean, split):
@@ -313,16 +332,16 @@ def ae_work(n_visible, n_hidden, batch_size, dtype, with_dW, with_clean, split):
     None without a ``split``)."""
     B = batch_size
     return AEWork(
-        np.empty((2 * B, n_visible), dtype),  # xd: [X~ ; dY]
-        np.empty((2 * B, n_hidden), dtype),  # hg: [dH ; H]
-        np.empty((n_visible if with_dW else 0, n_hidden), dtype),  # dW
-        np.empty(n_hidden, dtype),  # db
-        np.empty(n_visible, dtype),  # dc
-        np.empty(n_hidden, dtype),  # rho_hat
-        np.zeros(n_hidden, dtype),  # kl_grad
-        np.empty(B, dtype),  # loss_rows
-        np.zeros(2),  # sums
-        np.empty((B if with_clean else 0, n_visible), dtype),  # clean
+        _empty((2 * B, n_visible), dtype),  # xd: [X~ ; dY]
+        _empty((2 * B, n_hidden), dtype),  # hg: [dH ; H]
+        _empty((n_visible if with_dW else 0, n_hidden), dtype),  # dW
+        _empty(n_hidden, dtype),  # db
+        _empty(n_visible, dtype),  # dc
+        _empty(n_hidden, dtype),  # rho_hat
+        _zeros(n_hidden, dtype),  # kl_grad
+        _empty(B, dtype),  # loss_rows
+        _zeros(2, np.float64),  # sums
+        _empty((B if with_clean else 0, n_visible), dtype),  # clean
         None if split is None else sparse_tail(B, n_visible, dtype),
     )
 
@@ -330,18 +349,18 @@ def ae_work(n_visible, n_hidden, batch_size, dtype, with_dW, with_clean, split):
 def classifier_work(weights, batch_size, split):
     """Buffers for ``steps.classifier_step`` on batches of up to ``batch_size`` patterns
     (the sparse tail's: None without a ``split``). Its lists are Python lists: the
-    backend hands the steps typed lists of the same arrays (``CPUBackend.step_work``)."""
+    backend hands the steps typed lists of the same arrays (``Backend.step_work``)."""
     B, dtype, V = batch_size, weights[0].dtype, weights[0].shape[0]
     return ClassifierWork(
-        np.empty((B, V), dtype),  # xin
-        [np.empty((B, W.shape[1]), dtype) for W in weights],  # acts
-        [np.empty((B, W.shape[1]), dtype) for W in weights],  # deltas
-        [np.zeros(W.shape[1], dtype) for W in weights],  # zeros
-        [np.empty(W.shape, dtype) for W in weights],  # dWs
-        [np.empty(W.shape[1], dtype) for W in weights],  # dbs
-        np.empty(B, dtype),  # loss_rows
-        np.empty(B, dtype),  # hits
-        np.zeros(2),  # sums
+        _empty((B, V), dtype),  # xin
+        [_empty((B, W.shape[1]), dtype) for W in weights],  # acts
+        [_empty((B, W.shape[1]), dtype) for W in weights],  # deltas
+        [_zeros(W.shape[1], dtype) for W in weights],  # zeros
+        [_empty(W.shape, dtype) for W in weights],  # dWs
+        [_empty(W.shape[1], dtype) for W in weights],  # dbs
+        _empty(B, dtype),  # loss_rows
+        _empty(B, dtype),  # hits
+        _zeros(2, np.float64),  # sums
         None if split is None else sparse_tail(B, V, dtype),
     )
 
