@@ -157,7 +157,7 @@ def block_loss(W, b, c, Xt, X, hp, split, n_blocks, ws):
     """``ae_loss``' loop, over the input's ``split`` (``W`` and ``c`` reordered): the
     block's input split into ``ws.xd[:P]`` and the tail, its targets gathered in the same
     column order into ``ws.clean``."""
-    n, V = X.shape
+    n = X.shape[0]
     Hn = W.shape[1]
     col, rho_hat, rows = k.empty(Hn, W.dtype), k.zeros(Hn, W.dtype), k.arange(n)  # noqa: F821
     # The input as it is, no noise, drawn with the types of training without noise: its
