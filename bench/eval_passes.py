@@ -3,31 +3,34 @@
 Each epoch of layer 1 takes its loss on the 5,000 validation images (with one fixed
 masking-noise draw), layer 2 its loss on their codes, and fine-tuning the classifier's
 accuracy on the 5,000 validation and the 10,000 test images (bytes, read 4,096 rows at a
-time). Untrained models of Q3's shapes; the best of 7 calls of each, in milliseconds.
+time). Untrained models of Q3's shapes. Each pass runs in row parts on threads (as
+fastae runs it where it finds that worth it: ``fastae.config.EVAL_PARTS_MIN_WORK``) and in
+one piece (``fastae.config.STEP_PARTS = False``), in turn, ``--rounds`` times; the best
+call of each, in milliseconds, and their ratio.
 
 Usage::
 
-    python bench/eval_passes.py
+    python bench/eval_passes.py [--rounds 7]
 """
+import argparse
 import time
 
 import numpy as np
 
-from fastae import Autoencoder, StackedClassifier
+from fastae import Autoencoder, StackedClassifier, config
 from fastae.datasets import load_mnist
 
 
-def best_ms(call, repeats=7):
+def seconds(call):
+    start = time.perf_counter()
     call()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        best = min(best, time.perf_counter() - start)
-    return best * 1e3
+    return time.perf_counter() - start
 
 
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
     mnist = load_mnist(dtype=np.uint8)
     X_val, y_val = mnist.train_images[:5000], mnist.train_labels[:5000]
     X_test, y_test = mnist.test_images, mnist.test_labels
@@ -43,12 +46,25 @@ def main():
         "classifier accuracy, 5,000 images": lambda: clf.accuracy(X_val, y_val),
         "classifier accuracy, 10,000 images": lambda: clf.accuracy(X_test, y_test),
     }
-    total = 0.0
-    for name, call in passes.items():
-        ms = best_ms(call)
-        total += ms
-        print(f"{name:36s} {ms:7.1f} ms")
-    print(f"{'all four (one epoch of each stage)':36s} {total:7.1f} ms")
+    ways = {"in parts": True, "one piece": False}
+    best = {(name, way): float("inf") for name in passes for way in ways}
+    for call in passes.values():  # the first calls compile, or load from numba's cache
+        call()
+    for _ in range(args.rounds):
+        for name, call in passes.items():
+            for way, parts in ways.items():
+                config.STEP_PARTS = parts
+                best[name, way] = min(best[name, way], seconds(call))
+    config.STEP_PARTS = True
+    print(f"{'best of ' + str(args.rounds) + ', ms':36s} {'in parts':>9s} {'one piece':>9s} {'ratio':>6s}")
+    totals = dict.fromkeys(ways, 0.0)
+    for name in passes:
+        for way in ways:
+            totals[way] += best[name, way]
+        parts, whole = (best[name, way] * 1e3 for way in ways)
+        print(f"{name:36s} {parts:9.1f} {whole:9.1f} {parts / whole:6.2f}")
+    parts, whole = (totals[way] * 1e3 for way in ways)
+    print(f"{'all four (one epoch of each stage)':36s} {parts:9.1f} {whole:9.1f} {parts / whole:6.2f}")
 
 
 if __name__ == "__main__":

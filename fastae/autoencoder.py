@@ -19,6 +19,7 @@ import numpy as np
 
 from . import config as _config
 from . import mapped, stopping
+from .backends.base import sparsity_term
 from .backends.records import CROSS_ENTROPY, MSE, AEHyper, Cursor, Schedule
 from .checks import check_choice, check_data, check_positive_int, check_probability, check_rate, check_sizes
 from .checks import check_sparsity
@@ -157,9 +158,7 @@ class Autoencoder(Model):
                 rho_hat += self.backend.to_host(part_rho).astype(np.float64) * (stop - start)
         loss = recon / n
         if self.beta > 0.0:
-            q = np.clip(rho_hat / n, _config.KL_EPS, 1.0 - _config.KL_EPS)
-            rho = self.rho
-            loss += self.beta * float(np.sum(rho * np.log(rho / q) + (1.0 - rho) * np.log((1.0 - rho) / (1.0 - q))))
+            loss += sparsity_term(rho_hat / n, self.rho, self.beta)
         return loss
 
     # ----------------------------------------------------------------- public

@@ -58,6 +58,14 @@ PARTS_MIN_CALL_WORK = 1_000_000_000
 #: them off as well.
 CLASSIFIER_PARTS_MIN_CALL_WORK = 10_000_000_000
 
+#: The passes over a data set outside training (the autoencoder's ``loss``, the
+#: classifier's layers, hence ``accuracy`` and ``predict``) run in row parts, one thread
+#: each, with BLAS on one thread, when they take at least EVAL_PARTS_MIN_WORK
+#: multiply-adds (rows x the weights' sizes: 2.5e9 for Q3's layer-1 validation loss);
+#: each part runs the one-piece pass's compiled loop on its rows, so nothing more
+#: compiles. STEP_PARTS False turns them off as well.
+EVAL_PARTS_MIN_WORK = 100_000_000
+
 #: With KERNEL_THREADS > 1, batches smaller than this many elements (rows x columns)
 #: still run on the calling thread: waking a thread pool costs more than the work.
 PARALLEL_MIN_ELEMENTS = 16384

@@ -345,6 +345,104 @@ def test_split_loss_matches_the_dense_one(monkeypatch, as_bytes):
     np.testing.assert_allclose(split_losses, dense_losses, rtol=1e-12)
 
 
+def test_which_passes_run_in_parts(monkeypatch):
+    """One part per BLAS thread, each a whole number of ``EVAL_BLOCK`` rows but the last;
+    not a pass of one block, a small pass, threaded kernels, the parts off, or a single
+    thread."""
+    from fastae.backends import cpu
+
+    B, enough = config.EVAL_BLOCK, config.EVAL_PARTS_MIN_WORK
+    monkeypatch.setattr(cpu.blas, "blas_threads", lambda: 2)
+    assert cpu.eval_parts(4 * B + 10, enough) == [(0, 2 * B), (2 * B, 4 * B + 10)]
+    assert cpu.eval_parts(B + 1, enough) == [(0, B), (B, B + 1)]
+    assert cpu.eval_parts(B, enough) is None  # one block
+    assert cpu.eval_parts(10 * B, enough - 1) is None
+    monkeypatch.setattr(cpu.blas, "blas_threads", lambda: 3)
+    assert cpu.eval_parts(4 * B, enough) == [(0, B), (B, 2 * B), (2 * B, 4 * B)]
+    monkeypatch.setattr(config, "KERNEL_THREADS", 2)
+    assert cpu.eval_parts(10 * B, enough) is None
+    monkeypatch.setattr(config, "KERNEL_THREADS", 1)
+    monkeypatch.setattr(config, "STEP_PARTS", False)
+    assert cpu.eval_parts(10 * B, enough) is None
+    monkeypatch.setattr(config, "STEP_PARTS", True)
+    monkeypatch.setattr(cpu.blas, "blas_threads", lambda: None)
+    assert cpu.eval_parts(10 * B, enough) is None
+
+
+@pytest.mark.parametrize("data", ["split", "dense", "bytes"])
+def test_passes_in_parts_match_the_one_piece_passes(monkeypatch, data):
+    """The autoencoder's loss (with a mask and the KL term, and in chunks of bytes) and
+    the classifier's layers, in three uneven row parts on threads, against the same
+    passes in one piece, in float64; every parameter ends as it was (a split input
+    reorders them while a part runs)."""
+    from conftest import skewed_sparse
+
+    from fastae import StackedClassifier
+    from fastae.backends import cpu
+
+    rng = np.random.default_rng(9)
+    X = skewed_sparse(rng, 700, 36, np.float64)
+    if data == "bytes":
+        X = np.round(X * 255).astype(np.uint8)
+    if data == "dense":
+        monkeypatch.setattr(config, "SPLIT_TAIL_DENSITY", 0.0)
+    mask = (rng.random(X.shape) > 0.2).astype(np.float64)
+    ae = Autoencoder(36, 8, sparsity=(0.1, 0.4), seed=3, dtype=np.float64)
+    clf = StackedClassifier([36, 8, 5], 3, seed=1, dtype=np.float64)
+    before = {**ae.params(), **{f"clf {k}": v for k, v in clf.params().items()}}
+    before = {name: value.copy() for name, value in before.items()}
+
+    def passes():
+        return [ae.loss(X, mask=mask), ae.loss(X), *clf.layers(X), clf.predict_proba(X)]
+
+    monkeypatch.setattr(config, "STEP_PARTS", False)
+    whole = passes()
+    monkeypatch.setattr(config, "STEP_PARTS", True)
+    cuts = []
+    monkeypatch.setattr(cpu, "eval_parts", lambda n, work: cuts.append(n) or [(0, 100), (100, 356), (356, n)])
+    parts = passes()
+    assert cuts == [700] * 4, cuts  # each pass ran in parts (bytes: in one host chunk each)
+    for got, want in zip(parts, whole, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+    after = {**ae.params(), **{f"clf {k}": v for k, v in clf.params().items()}}
+    for name, value in before.items():
+        np.testing.assert_array_equal(after[name], value, err_msg=name)
+
+
+def test_a_pass_in_parts_waits_for_every_part(monkeypatch):
+    """A part that fails: the error reaches the caller once the other parts are done, and
+    BLAS runs on its own thread count again; while one pass runs in parts, a second runs
+    in one piece."""
+    import threading
+
+    from fastae.backends import blas, cpu
+
+    done = []
+
+    def part(i, lo, hi):
+        if i == 1:
+            raise ValueError("part 1")
+        threading.Event().wait(0.05)
+        done.append(i)
+        return i
+
+    threads = blas.blas_threads()
+    with pytest.raises(ValueError, match="part 1"):
+        with cpu._in_parts([(0, 1), (1, 2), (2, 3)]) as bounds:
+            cpu.in_threads(part, bounds)
+    assert sorted(done) == [0, 2]
+    assert blas.blas_threads() == threads
+    assert cpu.in_threads(lambda i, lo, hi: (i, lo, hi), [(0, 5), (5, 9)]) == [(0, 0, 5), (1, 5, 9)]
+    calls = []
+    monkeypatch.setattr(cpu, "in_threads", lambda part, bounds: calls.append(bounds) or [])
+    X = np.random.default_rng(0).random((600, 20))
+    model = Autoencoder(20, 4, dtype=np.float64)
+    monkeypatch.setattr(config, "EVAL_PARTS_MIN_WORK", 0)
+    with cpu._in_parts(2):  # another pass holds the parts
+        assert np.isfinite(model.loss(X))
+    assert calls == []
+
+
 def test_threaded_kernels_give_the_same_model(monkeypatch):
     """Kernels split across numba threads: each row and column is still summed by one
     thread in the same order, so the model is bitwise the same."""

@@ -37,6 +37,14 @@ from .. import config
 from .records import OptState, Tuning
 
 
+def sparsity_term(rho_hat, rho, beta):
+    """``beta * sum_j KL(rho || rho_hat_j)`` on the host, in float64, with ``rho_hat``
+    clipped as the kernels clip it: the KL term of a loss taken in pieces (chunks of
+    rows, or parts on threads), once on the mean activations over all of them."""
+    q = np.clip(np.asarray(rho_hat, np.float64), config.KL_EPS, 1.0 - config.KL_EPS)
+    return beta * float(np.sum(rho * np.log(rho / q) + (1.0 - rho) * np.log((1.0 - rho) / (1.0 - q))))
+
+
 class Backend(abc.ABC):
     """Host-side launchers of one device's steps: allocate, then call the steps."""
 
@@ -172,6 +180,10 @@ class Backend(abc.ABC):
         """``(loss, reconstruction term, rho_hat)`` over all of ``X``, a sparse input ``Xt``
         split as in training (``tuning`` as in ``classifier_layers``)."""
         tuning = self.tuning(Xt, config.EVAL_BLOCK) if tuning is None else tuning
+        return self._ae_loss(W, b, c, Xt, X, hp, tuning)
+
+    def _ae_loss(self, W, b, c, Xt, X, hp, tuning):
+        """``ae_loss`` in one piece (``W`` and ``c`` reordered while it runs, for a split)."""
         ws = self.ae_work(X, W, config.EVAL_BLOCK, False, tuning.split is not None, tuning.split)
         return self.steps.ae_loss(W, b, c, Xt, X, hp, tuning, ws)
 
@@ -216,11 +228,16 @@ class Backend(abc.ABC):
         """Every layer's output for ``X``, a sparse input split as in training (``tuning``:
         that of ``self.tuning(X, config.EVAL_BLOCK)``, or of the data set ``X`` is a part of)."""
         tuning = self.tuning(X, config.EVAL_BLOCK) if tuning is None else tuning
-        ws = self.classifier_work(X, weights, config.EVAL_BLOCK, tuning.split)
         outs = [self.empty((X.shape[0], W.shape[1]), W.dtype) for W in weights]
+        self._layers(weights, biases, X, tuning, outs)
+        return outs
+
+    def _layers(self, weights, biases, X, tuning, outs):
+        """``classifier_layers`` in one piece, into ``outs`` (the first weight reordered
+        while it runs, for a split)."""
+        ws = self.classifier_work(X, weights, config.EVAL_BLOCK, tuning.split)
         self.steps.layers(self.step_list(weights), self.step_list(biases), X, tuning, self.step_work(ws),
                           self.step_list(outs))
-        return outs
 
     def classifier_accuracy(self, weights, biases, X, y):
         """The share of the rows of ``X`` (on the device) whose largest logit is at their

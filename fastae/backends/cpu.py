@@ -5,6 +5,7 @@ runs on a worker thread while the main thread waits, so that Ctrl-C can stop it 
 end of a batch (``fastae.stopping``; README, "Threads"); a call of well under a
 millisecond (``SHORT_WORK``) runs on the calling thread.
 """
+import concurrent.futures
 import contextlib
 import functools
 import logging
@@ -21,7 +22,7 @@ from numba.core.registry import CPUDispatcher
 from .. import config
 from ..stopping import StoppedBeforeStart, interruptible, run_in_worker
 from . import blas, cpu_elementwise, cpu_gathers, cpu_kernels, cpu_sparse, cpu_updates, mathfn, steps
-from .base import Backend
+from .base import Backend, sparsity_term
 from .cpu_kernels import JIT
 
 
@@ -145,6 +146,40 @@ class CPUBackend(Backend):
             return 1
         return config.KERNEL_THREADS
 
+    # The passes over a data set, in row parts on threads where ``eval_parts`` finds them
+    # worth it: each part is the one-piece pass over its rows (the same compiled loop),
+    # so the parts compile nothing of their own.
+
+    def ae_loss(self, W, b, c, Xt, X, hp, tuning=None):
+        tuning = self.tuning(Xt, config.EVAL_BLOCK) if tuning is None else tuning
+        with _in_parts(eval_parts(X.shape[0], X.shape[0] * W.size)) as bounds:
+            if bounds is None:
+                return self._ae_loss(W, b, c, Xt, X, hp, tuning)
+            # A split input reorders W and c while a part runs: each part but the first
+            # gets copies, made before any part starts.
+            own = [(W, c)] + [(W.copy(), c.copy()) if tuning.split is not None else (W, c) for _ in bounds[1:]]
+            no_kl = hp._replace(beta=0.0)  # the KL term once, below, on the mean over all the rows
+            parts = in_threads(lambda i, lo, hi: self._ae_loss(own[i][0], b, own[i][1], Xt[lo:hi], X[lo:hi], no_kl,
+                                                               tuning), bounds)
+        n = X.shape[0]
+        recon = sum(float(part[1]) * (hi - lo) for part, (lo, hi) in zip(parts, bounds)) / n
+        rho_hat = sum(part[2].astype(np.float64) * (hi - lo) for part, (lo, hi) in zip(parts, bounds)) / n
+        loss = recon + (sparsity_term(rho_hat, hp.rho, hp.beta) if hp.beta > 0.0 else 0.0)
+        return loss, recon, rho_hat.astype(W.dtype)
+
+    def classifier_layers(self, weights, biases, X, tuning=None):
+        tuning = self.tuning(X, config.EVAL_BLOCK) if tuning is None else tuning
+        with _in_parts(eval_parts(X.shape[0], X.shape[0] * sum(W.size for W in weights))) as bounds:
+            if bounds is None:
+                return super().classifier_layers(weights, biases, X, tuning)
+            outs = [self.empty((X.shape[0], W.shape[1]), W.dtype) for W in weights]
+            # As in ae_loss: a split input reorders the first weight while a part runs.
+            own = [weights] + [[weights[0].copy(), *weights[1:]] if tuning.split is not None else weights
+                               for _ in bounds[1:]]
+            in_threads(lambda i, lo, hi: self._layers(own[i], biases, X[lo:hi], tuning, [o[lo:hi] for o in outs]),
+                       bounds)
+        return outs
+
 
 #: Held while a loop runs its steps in parts (BLAS on one thread meanwhile).
 _parts_lock = threading.Lock()
@@ -162,6 +197,42 @@ def _in_parts(parts):
             yield parts
     finally:
         _parts_lock.release()
+
+
+def eval_parts(n, work):
+    """The row bounds ``[(lo, hi), ...]`` of the parts that a pass over ``n`` rows (the
+    autoencoder's loss, the classifier's layers; ``work``: its multiply-adds, rows times
+    the weights' sizes) runs in, one thread each with BLAS on one thread, or None: in one
+    piece, with BLAS's threads. One part per BLAS thread, each a whole number of
+    ``config.EVAL_BLOCK`` rows (the blocks of the one-piece pass), for a pass of at least
+    ``config.EVAL_PARTS_MIN_WORK``; none with ``config.STEP_PARTS`` False or elementwise
+    kernels on threads of their own."""
+    if not config.STEP_PARTS or config.KERNEL_THREADS > 1 or work < config.EVAL_PARTS_MIN_WORK:
+        return None
+    blocks = -(-n // config.EVAL_BLOCK)
+    parts = min(blas.blas_threads() or 1, blocks)
+    if parts < 2:
+        return None
+    cuts = [k * blocks // parts * config.EVAL_BLOCK for k in range(parts)] + [n]
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
+@functools.cache
+def _pool():
+    """The threads that run the parts of a pass beside the calling thread."""
+    return concurrent.futures.ThreadPoolExecutor(thread_name_prefix="fastae-pass")
+
+
+def in_threads(part, bounds):
+    """``[part(i, lo, hi) for i, (lo, hi) in enumerate(bounds)]``, all at once: the first
+    on the calling thread, the others on ``_pool``'s (the compiled loops release the
+    GIL). Returns, or raises what a part raised, once every part has returned."""
+    others = [_pool().submit(part, i, lo, hi) for i, (lo, hi) in enumerate(bounds) if i > 0]
+    try:
+        first = part(0, *bounds[0])
+    finally:
+        concurrent.futures.wait(others)
+    return [first] + [f.result() for f in others]
 
 
 def _part_count(B):
