@@ -203,8 +203,8 @@ def eval_parts(n, work):
     """The row bounds ``[(lo, hi), ...]`` of the parts that a pass over ``n`` rows (the
     autoencoder's loss, the classifier's layers; ``work``: its multiply-adds, rows times
     the weights' sizes) runs in, one thread each with BLAS on one thread, or None: in one
-    piece, with BLAS's threads. One part per BLAS thread, each a whole number of
-    ``config.EVAL_BLOCK`` rows (the blocks of the one-piece pass), for a pass of at least
+    piece, with BLAS's threads. One part per BLAS thread, each but the last a whole number
+    of ``config.EVAL_BLOCK`` rows (the blocks of the one-piece pass), for a pass of at least
     ``config.EVAL_PARTS_MIN_WORK``; none with ``config.STEP_PARTS`` False or elementwise
     kernels on threads of their own."""
     if not config.STEP_PARTS or config.KERNEL_THREADS > 1 or work < config.EVAL_PARTS_MIN_WORK:
