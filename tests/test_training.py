@@ -1,6 +1,7 @@
 """Training loops against plain references: Q1's NumPy loop, masking noise, edge batches,
 sparse inputs split into a dense prefix and a sparse tail."""
 import importlib.util
+import os
 from pathlib import Path
 
 import naive
@@ -441,6 +442,37 @@ def test_a_pass_in_parts_waits_for_every_part(monkeypatch):
     with cpu._in_parts(2):  # another pass holds the parts
         assert np.isfinite(model.loss(X))
     assert calls == []
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_a_pass_in_parts_works_in_a_process_forked_after_one(monkeypatch):
+    """The parts' threads end with their pass: a child forked after a pass in parts runs
+    its own pass in parts to the same loss (a thread pool kept from the parent would
+    have no live threads there, and the child's pass would wait for ever)."""
+    import multiprocessing
+
+    from fastae.backends import cpu
+
+    monkeypatch.setattr(config, "EVAL_PARTS_MIN_WORK", 0)
+    X = np.random.default_rng(0).random((600, 20))
+    model = Autoencoder(20, 4, sparsity=(0.1, 0.4), dtype=np.float64)
+    used = []
+    in_threads = cpu.in_threads
+    monkeypatch.setattr(cpu, "in_threads", lambda part, bounds: used.append(len(bounds)) or in_threads(part, bounds))
+    monkeypatch.setattr(cpu, "eval_parts", lambda n, work: [(0, 256), (256, n)])
+    loss = model.loss(X)
+    assert used == [2]
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=lambda: queue.put((model.loss(X), used)))
+    child.start()
+    try:
+        child_loss, child_used = queue.get(timeout=60)
+    finally:
+        child.join(timeout=10)
+        if child.is_alive():
+            child.kill()
+    assert child_used == [2, 2] and child_loss == loss
 
 
 def test_threaded_kernels_give_the_same_model(monkeypatch):

@@ -5,7 +5,6 @@ runs on a worker thread while the main thread waits, so that Ctrl-C can stop it 
 end of a batch (``fastae.stopping``; README, "Threads"); a call of well under a
 millisecond (``SHORT_WORK``) runs on the calling thread.
 """
-import concurrent.futures
 import contextlib
 import functools
 import logging
@@ -217,22 +216,35 @@ def eval_parts(n, work):
     return list(zip(cuts[:-1], cuts[1:]))
 
 
-@functools.cache
-def _pool():
-    """The threads that run the parts of a pass beside the calling thread."""
-    return concurrent.futures.ThreadPoolExecutor(thread_name_prefix="fastae-pass")
-
-
 def in_threads(part, bounds):
     """``[part(i, lo, hi) for i, (lo, hi) in enumerate(bounds)]``, all at once: the first
-    on the calling thread, the others on ``_pool``'s (the compiled loops release the
-    GIL). Returns, or raises what a part raised, once every part has returned."""
-    others = [_pool().submit(part, i, lo, hi) for i, (lo, hi) in enumerate(bounds) if i > 0]
+    on the calling thread, each other on a thread of its own (the compiled loops release
+    the GIL). Returns, or raises what a part raised, once every part has returned.
+
+    The threads are made for the call (about 0.1 ms each, against at least a millisecond
+    of work) and end with it: no pool outlives a pass, so a process forked after one
+    finds nothing half-alive."""
+    results, errors = [None] * len(bounds), [None] * len(bounds)
+
+    def run(i, lo, hi):
+        try:
+            results[i] = part(i, lo, hi)
+        except BaseException as e:  # handed to the calling thread, which raises it
+            errors[i] = e
+
+    others = [threading.Thread(target=run, args=(i, lo, hi), name=f"fastae-pass-{i}", daemon=True)
+              for i, (lo, hi) in enumerate(bounds) if i > 0]
+    for thread in others:
+        thread.start()
     try:
-        first = part(0, *bounds[0])
+        results[0] = part(0, *bounds[0])
     finally:
-        concurrent.futures.wait(others)
-    return [first] + [f.result() for f in others]
+        for thread in others:
+            thread.join()
+    for error in errors[1:]:
+        if error is not None:
+            raise error
+    return results
 
 
 def _part_count(B):
