@@ -446,9 +446,9 @@ def test_a_pass_in_parts_waits_for_every_part(monkeypatch):
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
 def test_a_pass_in_parts_works_in_a_process_forked_after_one(monkeypatch):
-    """The parts' threads end with their pass: a child forked after a pass in parts runs
-    its own pass in parts to the same loss (a thread pool kept from the parent would
-    have no live threads there, and the child's pass would wait for ever)."""
+    """A child forked after a pass in parts runs its own pass in parts to the same loss:
+    it makes its own threads for the parts (the parent's pool, whose threads do not exist
+    in the child, would leave the child's pass waiting for ever)."""
     import multiprocessing
 
     from fastae.backends import cpu
