@@ -183,7 +183,8 @@ class Backend(abc.ABC):
         return self._ae_loss(W, b, c, Xt, X, hp, tuning)
 
     def _ae_loss(self, W, b, c, Xt, X, hp, tuning):
-        """``ae_loss`` in one piece (``W`` and ``c`` reordered while it runs, for a split)."""
+        """``ae_loss`` for a given ``tuning``, in one piece (``W`` and ``c`` reordered while
+        it runs, for a split); the CPU's cuts it into parts on threads where that pays."""
         ws = self.ae_work(X, W, config.EVAL_BLOCK, False, tuning.split is not None, tuning.split)
         return self.steps.ae_loss(W, b, c, Xt, X, hp, tuning, ws)
 
@@ -233,8 +234,8 @@ class Backend(abc.ABC):
         return outs
 
     def _layers(self, weights, biases, X, tuning, outs):
-        """``classifier_layers`` in one piece, into ``outs`` (the first weight reordered
-        while it runs, for a split)."""
+        """``classifier_layers`` into ``outs``, in one piece (the first weight reordered
+        while it runs, for a split); the CPU's cuts it into parts as ``_ae_loss``."""
         ws = self.classifier_work(X, weights, config.EVAL_BLOCK, tuning.split)
         self.steps.layers(self.step_list(weights), self.step_list(biases), X, tuning, self.step_work(ws),
                           self.step_list(outs))

@@ -151,35 +151,31 @@ class CPUBackend(Backend):
     # worth it: each part is the one-piece pass over its rows (the same compiled loop),
     # so the parts compile nothing of their own.
 
-    def ae_loss(self, W, b, c, Xt, X, hp, tuning=None):
-        tuning = self.tuning(Xt, config.EVAL_BLOCK) if tuning is None else tuning
+    def _ae_loss(self, W, b, c, Xt, X, hp, tuning):
         with _in_parts(eval_parts(X.shape[0], X.shape[0] * W.size)) as bounds:
             if bounds is None:
-                return self._ae_loss(W, b, c, Xt, X, hp, tuning)
+                return super()._ae_loss(W, b, c, Xt, X, hp, tuning)
             # A split input reorders W and c while a part runs: each part but the first
             # gets copies, made before any part starts.
             own = [(W, c)] + [(W.copy(), c.copy()) if tuning.split is not None else (W, c) for _ in bounds[1:]]
             no_kl = hp._replace(beta=0.0)  # the KL term once, below, on the mean over all the rows
-            parts = in_threads(lambda i, lo, hi: self._ae_loss(own[i][0], b, own[i][1], Xt[lo:hi], X[lo:hi], no_kl,
-                                                               tuning), bounds)
+            parts = in_threads(lambda i, lo, hi: super(CPUBackend, self)._ae_loss(
+                own[i][0], b, own[i][1], Xt[lo:hi], X[lo:hi], no_kl, tuning), bounds)
         n = X.shape[0]
         recon = sum(float(part[1]) * (hi - lo) for part, (lo, hi) in zip(parts, bounds)) / n
         rho_hat = sum(part[2].astype(np.float64) * (hi - lo) for part, (lo, hi) in zip(parts, bounds)) / n
         loss = recon + (sparsity_term(rho_hat, hp.rho, hp.beta) if hp.beta > 0.0 else 0.0)
         return loss, recon, rho_hat.astype(W.dtype)
 
-    def classifier_layers(self, weights, biases, X, tuning=None):
-        tuning = self.tuning(X, config.EVAL_BLOCK) if tuning is None else tuning
+    def _layers(self, weights, biases, X, tuning, outs):
         with _in_parts(eval_parts(X.shape[0], X.shape[0] * sum(W.size for W in weights))) as bounds:
             if bounds is None:
-                return super().classifier_layers(weights, biases, X, tuning)
-            outs = [self.empty((X.shape[0], W.shape[1]), W.dtype) for W in weights]
-            # As in ae_loss: a split input reorders the first weight while a part runs.
+                return super()._layers(weights, biases, X, tuning, outs)
+            # As in _ae_loss: a split input reorders the first weight while a part runs.
             own = [weights] + [[weights[0].copy(), *weights[1:]] if tuning.split is not None else weights
                                for _ in bounds[1:]]
-            in_threads(lambda i, lo, hi: self._layers(own[i], biases, X[lo:hi], tuning, [o[lo:hi] for o in outs]),
-                       bounds)
-        return outs
+            in_threads(lambda i, lo, hi: super(CPUBackend, self)._layers(own[i], biases, X[lo:hi], tuning,
+                                                                         [o[lo:hi] for o in outs]), bounds)
 
 
 #: Held while a loop runs its steps in parts (BLAS on one thread meanwhile).
