@@ -186,7 +186,7 @@ class Backend(abc.ABC):
         """``ae_loss`` for a given ``tuning``, in one piece (``W`` and ``c`` reordered while
         it runs, for a split); the CPU's cuts it into parts on threads where that pays."""
         ws = self.ae_work(X, W, config.EVAL_BLOCK, False, tuning.split is not None, tuning.split)
-        return self.steps.ae_loss(W, b, c, Xt, X, hp, tuning, ws)
+        return self.steps.ae_loss(W, b, c, Xt, X, hp, tuning.n_blocks, tuning.split, ws)
 
     def encode(self, X, W, b):
         out = self.empty((X.shape[0], W.shape[1]), W.dtype)
@@ -237,8 +237,8 @@ class Backend(abc.ABC):
         """``classifier_layers`` into ``outs``, in one piece (the first weight reordered
         while it runs, for a split); the CPU's cuts it into parts as ``_ae_loss``."""
         ws = self.classifier_work(X, weights, config.EVAL_BLOCK, tuning.split)
-        self.steps.layers(self.step_list(weights), self.step_list(biases), X, tuning, self.step_work(ws),
-                          self.step_list(outs))
+        self.steps.layers(self.step_list(weights), self.step_list(biases), X, tuning.n_blocks, tuning.split,
+                          self.step_work(ws), self.step_list(outs))
 
     def classifier_accuracy(self, weights, biases, X, y):
         """The share of the rows of ``X`` (on the device) whose largest logit is at their

@@ -127,9 +127,10 @@ def is_bytes(X):
     return X.dtype == np.uint8
 
 
-def float_data(X, batch):
-    """The CPU's ``float_data``: ``X``, or ``batch`` for bytes."""
-    return batch if is_bytes(X) else X
+def step_targets(X, rows, clean, targets, split):
+    """The CPU's ``step_targets``: ``X`` and ``rows``, or for bytes the gathered ``clean``
+    batch and its rows (the GPU never splits)."""
+    return (X, rows) if split is None and not is_bytes(X) else (clean, targets[: rows.shape[0]])
 
 
 def draw_augmented(out, clean, tail, X, rows, aug, stream, split, n_blocks):

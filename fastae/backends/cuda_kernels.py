@@ -28,7 +28,6 @@ from .cuda_elementwise import (  # noqa: F401  (the namespace's row kernels)
     col_sum,
     draw,
     draw_augmented,
-    float_data,
     gather_augment,
     gather_corrupt,
     hidden_delta,
@@ -40,6 +39,7 @@ from .cuda_elementwise import (  # noqa: F401  (the namespace's row kernels)
     sgd,
     softmax_launch,
     softmax_xent,
+    step_targets,
 )
 from .cuda_gemm import ADAM_STEP, BIAS_SIGMOID, HIDDEN_DELTA, BiasStep, gemm, product
 from .records import ADAM, GRADIENT, SGD, AEWork, ClassifierWork

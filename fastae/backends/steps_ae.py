@@ -103,7 +103,6 @@ def ae_batches(W, b, c, X, sched, lr, hp, cursor, history, tuning, parts, whole,
     split, n_blocks = tuning.split, tuning.n_blocks
     n = X.shape[0]
     B = min(sched.batch_size, n)
-    direct = split is None and not k.is_bytes(X)  # targets read from X itself  # noqa: F821
     targets = k.arange(B)  # rows of the gathered targets ws.clean  # noqa: F821
     aug = Augment(hp.corruption, 0, 1, hp.seed)
     run = 0  # batches this call has run
@@ -118,10 +117,8 @@ def ae_batches(W, b, c, X, sched, lr, hp, cursor, history, tuning, parts, whole,
                 k.parts_step(W, b, c, X, rows, sched.first_epoch + e, hp, ws, W.dtype.type(lr), parts)  # noqa: F821
             if whole is not None:
                 k.draw(ws.xd, ws.clean, ws.tail, X, rows, aug, sched.first_epoch + e, split, n_blocks)  # noqa: F821
-                if direct:
-                    ae_step(W, b, c, k.float_data(X, ws.clean), rows, hp, ws, split, n_blocks)  # noqa: F821
-                else:
-                    ae_step(W, b, c, ws.clean, targets[:P], hp, ws, split, n_blocks)
+                Y, target_rows = k.step_targets(X, rows, ws.clean, targets, split)  # noqa: F821
+                ae_step(W, b, c, Y, target_rows, hp, ws, split, n_blocks)
                 tied_step(W, b, c, W.dtype.type(lr), ws, P, split, n_blocks)
         history[e, 0] = k.get_sums(ws.sums)[0] / n  # noqa: F821
     stopped(cursor, sched.orders.shape[0], 0, (0.0, 0.0))
@@ -138,16 +135,18 @@ def ae_grads(W, b, c, Xt, X, hp, n_blocks, ws):
     return k.get_sums(ws.sums)[0] / P, ws.dW, ws.db, ws.dc  # noqa: F821
 
 
-def ae_loss(W, b, c, Xt, X, hp, tuning, ws):
+def ae_loss(W, b, c, Xt, X, hp, n_blocks, split, ws):
     """The ``ae_step`` loss over all rows of ``Xt`` (targets ``X``), without gradients,
     ``EVAL_BLOCK`` rows at a time; ``rho_hat`` is the mean over all rows. A sparse input
-    is split as in training (``tuning.split``: ``W`` and ``c`` in its column order while
-    the loop runs; ``ws``: ``k.ae_work`` for ``min(EVAL_BLOCK, n)`` rows, with ``clean``
-    for a split input). Returns ``(loss, reconstruction term, rho_hat)``."""
-    split = tuning.split
+    is split as in training (``split``, a ``Tuning``'s: ``W`` and ``c`` in its column
+    order while the loop runs; ``ws``: ``k.ae_work`` for ``min(EVAL_BLOCK, n)`` rows, with
+    ``clean`` for a split input). ``split`` is an argument of its own, not a ``Tuning``'s
+    field, so that numba drops the branch a loss over an input without a split never
+    takes (an argument that is None, and only that). Returns ``(loss, reconstruction
+    term, rho_hat)``."""
     k.to_split_order(W, split)  # noqa: F821
     k.to_split_order(c, split)  # noqa: F821
-    loss, recon, rho_hat = block_loss(W, b, c, Xt, X, hp, split, tuning.n_blocks, ws)
+    loss, recon, rho_hat = block_loss(W, b, c, Xt, X, hp, split, n_blocks, ws)
     k.from_split_order(W, split)  # noqa: F821
     k.from_split_order(c, split)  # noqa: F821
     return loss, recon, rho_hat

@@ -151,15 +151,15 @@ def classifier_grads(weights, biases, X, labels, n_blocks, ws):
     return k.get_sums(ws.sums)[0] / P  # noqa: F821
 
 
-def layers(weights, biases, X, tuning, ws, outs):
+def layers(weights, biases, X, n_blocks, split, ws, outs):
     """Every layer's output for all rows of ``X``, ``EVAL_BLOCK`` rows at a time: the
-    sigmoid layers, then the logits. A sparse input is split as in training
-    (``tuning.split``; the rows of the first weight reordered while the loop runs):
-    MNIST's first product then takes 344 of its 784 columns. ``ws``: ``k.classifier_work``
-    for ``min(EVAL_BLOCK, n)`` rows; ``outs[l]``: layer ``l``'s ``n`` outputs, filled."""
-    split = tuning.split
+    sigmoid layers, then the logits. A sparse input is split as in training (``split``,
+    an argument of its own as in ``steps_ae.ae_loss``; the rows of the first weight
+    reordered while the loop runs): MNIST's first product then takes 344 of its 784
+    columns. ``ws``: ``k.classifier_work`` for ``min(EVAL_BLOCK, n)`` rows; ``outs[l]``:
+    layer ``l``'s ``n`` outputs, filled."""
     k.to_split_order(weights[0], split)  # noqa: F821
-    block_layers(weights, biases, X, split, tuning.n_blocks, ws, outs)
+    block_layers(weights, biases, X, split, n_blocks, ws, outs)
     k.from_split_order(weights[0], split)  # noqa: F821
 
 
