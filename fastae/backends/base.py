@@ -164,7 +164,7 @@ class Backend(abc.ABC):
         history = np.zeros((sched.orders.shape[0], 2))
         tuning = self.tuning(X, sched.batch_size)
         work = sched.orders.size * W.size
-        direct = tuning.split is None and X.dtype != np.uint8  # the targets read from X itself (k.is_bytes)
+        direct = tuning.split is None and X.dtype != np.uint8  # the targets read from X itself (k.step_targets)
         ws = self.ae_work(X, W, sched.batch_size, False, not direct, tuning.split)
         with self.step_parts(X, W, sched.batch_size, tuning, work) as parts:
             self.run(self.steps.ae_epochs, W, b, c, X, self.schedule(sched), lr, hp, cursor, history, tuning,

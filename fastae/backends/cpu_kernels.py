@@ -93,26 +93,14 @@ def get_sums(acc):
     return acc[0], acc[1]
 
 
-
-def is_bytes(X):
-    """True when ``X`` holds bytes (uint8): the gathers scale them by 1/255, and the
-    steps read the batch's targets from the gathered float batch instead of ``X``."""
-    return X.dtype == np.uint8
-
-
-@overload(is_bytes)
-def _is_bytes(X):
-    flag = X.dtype == types.uint8
-    return lambda X: flag
-
-
 def step_targets(X, rows, clean, targets, split):
     """The targets of a training step and their rows: ``X`` itself and the batch's
     ``rows`` for floats without a split, else the gathered ``clean`` batch and its first
     ``len(rows)`` rows ``targets`` (bytes, which the step cannot read, or a split input,
-    whose columns the gather reorders). Decided as the loop compiles: it compiles one
-    step, not one for each (a step for both cost 0.6 s of a first fit's compiling)."""
-    if split is None and not is_bytes(X):
+    whose columns the gather reorders; the gathers scale bytes by 1/255). Decided as the
+    loop compiles: it compiles one step, not one for each (a step for both cost 0.6 s of
+    a first fit's compiling)."""
+    if split is None and X.dtype != np.uint8:
         return X, rows
     return clean, targets[: rows.shape[0]]
 

@@ -123,7 +123,7 @@ def draw(out, clean, tail, X, rows, aug, stream, split, n_blocks):
 
 
 def is_bytes(X):
-    """The CPU's ``is_bytes``: True for uint8 data."""
+    """True for uint8 data, which the gathers scale by 1/255."""
     return X.dtype == np.uint8
 
 

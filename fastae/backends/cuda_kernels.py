@@ -31,7 +31,6 @@ from .cuda_elementwise import (  # noqa: F401  (the namespace's row kernels)
     gather_augment,
     gather_corrupt,
     hidden_delta,
-    is_bytes,
     optimize,
     kl_penalty,
     output_delta,
