@@ -556,8 +556,11 @@ def cold_first_fit(tmp_path_factory):
         "compiled = {n: len(d.overloads) for m in (cpu_sparse, cpu_elementwise, cpu_gathers, cpu_updates,\n"
         "                                           cpu_parts, cpu_classifier_parts)\n"
         "            for n, d in vars(m).items() if isinstance(d, CPUDispatcher)}\n"
+        "from fastae.backends.cpu import STEPS\n"
+        "lists = sorted({n for n, d in vars(STEPS).items() if isinstance(d, CPUDispatcher)\n"
+        "                for sig in d.signatures if 'ListType' in str(sig)})\n"
         "print(json.dumps({'wall': wall, 'train': sum(history['seconds']), 'compile': model.compile_seconds,\n"
-        "                  'compiled': compiled}))\n"
+        "                  'compiled': compiled, 'loops_with_typed_lists': lists}))\n"
     )
     cache = tmp_path_factory.mktemp("cache")
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
@@ -605,10 +608,17 @@ def test_a_classifier_loop_with_sgd_compiles_no_adam(cold_first_fit):
     assert compiled["optimize"] == 1 and compiled["_sgd_span"] > 0 and compiled["_adam_span"] == 0, compiled
 
 
+def test_the_classifier_loops_take_tuples_not_typed_lists(cold_first_fit):
+    """The steps take a classifier's parameters, moments and buffers as tuples: no compiled
+    loop has a typed list among its arguments (whose helpers a first fit would compile)."""
+    assert cold_first_fit["loops_with_typed_lists"] == [], cold_first_fit["loops_with_typed_lists"]
+    compiled = cold_first_fit["compiled"]
+    assert "typed_list" not in compiled, compiled
+
+
 def test_a_warm_process_compiles_nothing(cold_first_fit):
     """With numba's cache filled by the cold process, the same first fits and outputs in a
-    new process load everything from it: not one function compiles (numba's own typed-list
-    methods, called from Python, would compile in every process)."""
+    new process load everything from it: not one function compiles."""
     import json
     import os
     import subprocess

@@ -109,8 +109,11 @@ class CPUBackend(Backend):
         return np.zeros(shape, dtype)
 
     def step_list(self, arrays):
-        """A numba typed list of the same arrays (the compiled code updates them in place)."""
-        return cpu_sparse.typed_list(tuple(arrays))
+        """A tuple of the same arrays (the compiled code updates them in place). numba
+        indexes a tuple of arrays of one type at run time without a typed list's
+        helpers, which a first classifier fit had compiled for about 3 s; a loop then
+        compiles once per depth (the tuple's length is part of its type)."""
+        return tuple(arrays)
 
     def run(self, loop, *args, work=None):
         """Compile ``loop`` for these arguments first (or load it from numba's cache),
@@ -285,7 +288,7 @@ _ready = set()
 def _fingerprints(args):
     """numba's own cache keys of the arguments' types (what its dispatcher keys its
     compiled code by): about 3 us for an autoencoder loop's eight arguments, where
-    typing them takes about 70 us; None when one has no fingerprint (a typed list)."""
+    typing them takes about 70 us; None when numba has no fingerprint for one of them."""
     try:
         return tuple(compute_fingerprint(a) for a in args)
     except (NotImplementedError, TypeError, ValueError):

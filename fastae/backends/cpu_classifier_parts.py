@@ -27,6 +27,7 @@ from .cpu_elementwise import (JIT, _bias_sigmoid_rows, _col_sum_cols, _hidden_de
                               sum64)
 from .cpu_sparse import draw_augmented, input_product, tail_rows, tail_update_rows
 from .cpu_updates import optimize
+from .records import ClassifierWork
 from .steps_classifier import layer_delta
 
 #: ``steps_classifier.layer_delta``: the first rows of layer ``l``'s dJ/d(pre-activation).
@@ -119,10 +120,15 @@ def classifier_parts_step(weights, biases, X, labels, rows, aug, stream, split, 
     ``moments``), in ``parts`` parts a region; adds the batch's summed loss and hits to
     ``ws.sums``."""
     P = rows.shape[0]
+    # A parallel region takes no tuple of tuples (numba's parfors): the records holding
+    # the tuples of arrays are taken apart here and made again in each part.
+    xin, acts, deltas, zeros, dWs, dbs, loss_rows, hits, sums, no_tail = ws
+    mW, vW, mb, vb = moments
     for region in range(2):
         if region == 1:
-            ws.sums[0] += sum64(ws.loss_rows[:P])
-            ws.sums[1] += sum64(ws.hits[:P])
+            sums[0] += sum64(loss_rows[:P])
+            sums[1] += sum64(hits[:P])
         for p in prange(parts):  # (an int64 p, as in cpu_parts.parts_step)
-            _classifier_part(region, np.int64(p), parts, weights, biases, X, labels, rows, aug, stream, split, ws,
-                             tail, opt, moments, t)
+            _classifier_part(region, np.int64(p), parts, weights, biases, X, labels, rows, aug, stream, split,
+                             ClassifierWork(xin, acts, deltas, zeros, dWs, dbs, loss_rows, hits, sums, no_tail), tail,
+                             opt, (mW, vW, mb, vb), t)

@@ -13,7 +13,6 @@ dense one: numba drops the split's branch as it compiles, and its kernels with i
 import numpy as np
 from numba import njit, types
 from numba.extending import overload
-from numba.typed import List
 
 from ..config import SPLIT_MIN_TAIL, SPLIT_SAMPLE_RUN
 from .blas import gemm
@@ -349,7 +348,7 @@ def ae_work(n_visible, n_hidden, batch_size, dtype, with_dW, with_clean, split):
 def classifier_work(weights, batch_size, split):
     """Buffers for ``steps.classifier_step`` on batches of up to ``batch_size`` patterns
     (the sparse tail's: None without a ``split``). Its lists are Python lists: the
-    backend hands the steps typed lists of the same arrays (``Backend.step_work``)."""
+    backend hands the steps its ``step_list`` of each (``Backend.step_work``)."""
     B, dtype, V = batch_size, weights[0].dtype, weights[0].shape[0]
     return ClassifierWork(
         _empty((B, V), dtype),  # xin
@@ -364,13 +363,3 @@ def classifier_work(weights, batch_size, split):
         None if split is None else sparse_tail(B, V, dtype),
     )
 
-
-@njit(cache=True)
-def typed_list(arrays):
-    """The tuple ``arrays`` as a typed list (the same arrays), which the compiled loops
-    take. Made here, compiled once and cached: numba's own ``List`` methods, called from
-    Python, compile anew in every process (about 1 s for a classifier's lists)."""
-    out = List()
-    for a in arrays:
-        out.append(a)
-    return out

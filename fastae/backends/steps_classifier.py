@@ -5,7 +5,7 @@ and layer outputs of a whole data set. Bound to a kernel namespace ``k`` by
 
 Sigmoid layers ``H_l = sigmoid(H_{l-1} W_l + b_l)`` (``H_0`` = the input), then a
 softmax layer on the last one. ``weights`` and ``biases`` are lists of the parameter
-arrays (numba typed lists on the CPU), shared with the model, updated in place.
+arrays (tuples on the CPU), shared with the model, updated in place.
 """
 import numpy as np  # noqa: F401  (numba resolves np in the compiled source)
 
