@@ -616,6 +616,22 @@ def test_the_classifier_loops_take_tuples_not_typed_lists(cold_first_fit):
     assert "typed_list" not in compiled, compiled
 
 
+def test_a_loop_given_an_argument_without_a_fingerprint_is_typed_instead():
+    """``compile_for`` knows a ready loop by numba's fingerprints of its arguments' types;
+    for an argument that has none (a string here) it types them instead: the loop compiles
+    once, then is found ready."""
+    from numba import njit
+
+    from fastae.backends import cpu
+
+    loop = njit(lambda name, x: x + len(name))
+    assert cpu._fingerprints(("ab", 1.0)) is None
+    seconds, compiled = cpu.compile_for(loop, ("ab", 1.0))
+    assert compiled and seconds > 0
+    assert cpu.compile_for(loop, ("cd", 2.0)) == (0.0, False)
+    assert loop("cd", 2.0) == 4.0
+
+
 def test_a_warm_process_compiles_nothing(cold_first_fit):
     """With numba's cache filled by the cold process, the same first fits and outputs in a
     new process load everything from it: not one function compiles."""

@@ -111,8 +111,8 @@ class CPUBackend(Backend):
     def step_list(self, arrays):
         """A tuple of the same arrays (the compiled code updates them in place). numba
         indexes a tuple of arrays of one type at run time without a typed list's
-        helpers, which a first classifier fit had compiled for about 3 s; a loop then
-        compiles once per depth (the tuple's length is part of its type)."""
+        helpers (about 1 s of a first classifier fit); a loop then compiles once per
+        depth (the tuple's length is part of its type)."""
         return tuple(arrays)
 
     def run(self, loop, *args, work=None):
