@@ -112,6 +112,28 @@ def test_ctrl_c_does_not_reach_the_painter(tmp_path):
     assert p.alive and p._proc.poll() is None
 
 
+def test_the_painter_holds_a_core_while_it_has_figures_to_draw(tmp_path):
+    """From a figure's hand-over until none is left to draw: drawn, taken back, or left
+    undone by a painter that ended."""
+    from fastae import cores
+
+    p, before = painter.Painter(), cores.held()
+    number = p.submit(sketch(), tmp_path / "w.png")
+    assert cores.held() == before + 1
+    assert p.wait([number]) == [] and cores.held() == before
+    numbers = [p.submit(sketch(f"t{i}"), tmp_path / f"t{i}.png") for i in range(2)]
+    assert cores.held() == before + 1
+    while p.take(numbers) is not None:
+        pass
+    assert p.wait(numbers) == [] and cores.held() == before  # drawn there, or taken back
+    number = p.submit(sketch(), tmp_path / "x.png")
+    p._proc.kill()
+    p._proc.wait()
+    p.wait([number])
+    assert not p.alive and cores.held() == before
+    p.close()
+
+
 def test_the_caller_takes_back_the_last_waiting_jobs(tmp_path):
     p = painter.Painter()  # just started: busy importing matplotlib for a while
     jobs = [(sketch(f"t{i}"), tmp_path / f"w{i}.png") for i in range(4)]

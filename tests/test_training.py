@@ -151,6 +151,65 @@ def test_blas_is_single_threaded_only_while_a_loop_runs_in_parts(monkeypatch):
     assert blas.blas_threads() == threads
 
 
+def test_blas_leaves_each_held_core_to_the_work_beside():
+    """While a core is held (``fastae.cores``) BLAS runs on a thread fewer, a step or a
+    pass is not cut into parts for it, and ``single_threaded`` blocks still give one
+    thread; the count comes back when the last hold and block end, whichever thread ends
+    them."""
+    import threading
+
+    from fastae import cores
+    from fastae.backends import blas, cpu
+
+    threads = blas.own_threads()
+    if threads is None or threads < 2:
+        pytest.skip("scipy's BLAS does not run on several threads here")
+    cores.hold()
+    try:
+        assert blas.blas_threads() == threads - 1 and blas.own_threads() == threads
+        if threads == 2:
+            assert cpu._part_count(128) is None and cpu.eval_parts(10**5, 10**12) is None
+        opened, closing = threading.Event(), threading.Event()
+
+        def other_block():
+            with blas.single_threaded():
+                opened.set()
+                closing.wait()
+
+        other = threading.Thread(target=other_block)
+        with blas.single_threaded():
+            other.start()
+            opened.wait()
+            assert blas.blas_threads() == 1
+        assert blas.blas_threads() == 1  # the other thread's block is still open
+        closing.set()
+        other.join()
+        assert blas.blas_threads() == threads - 1
+    finally:
+        cores.release()
+    assert blas.blas_threads() == threads and blas.own_threads() == threads
+    assert cpu._part_count(128) == min(threads, cpu.numba.get_num_threads(), 128 // config.PARTS_MIN_ROWS)
+
+
+def test_a_forked_child_holds_no_core():
+    """A child forked while its parent's painter held a core runs BLAS on its own count."""
+    from fastae import cores
+    from fastae.backends import blas
+
+    threads = blas.own_threads()
+    if threads is None or threads < 2 or not hasattr(os, "fork"):
+        pytest.skip("scipy's BLAS does not run on several threads here, or no fork")
+    cores.hold()
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: its exit status says what it found
+            os._exit(0 if cores.held() == 0 and blas.blas_threads() == threads else 1)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        cores.release()
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
 @pytest.mark.parametrize("batch_size", [1, 7, 30], ids=lambda b: f"batch{b}")
 def test_split_input_fit_matches_naive(batch_size):
     """Sparse columns (as in MNIST): the loop splits the input into a dense prefix and a

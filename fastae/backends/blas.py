@@ -13,12 +13,15 @@ import importlib.machinery
 import importlib.util
 import os
 import sys
+import threading
 
 import llvmlite.binding as llvm
 import numpy as np
 from numba import njit, types
 from numba.core import cgutils
 from numba.extending import get_cython_function_address, intrinsic
+
+from .. import cores
 
 _CYTHON_BLAS = "scipy.linalg.cython_blas"
 
@@ -138,21 +141,74 @@ def _openblas():
 
 
 def blas_threads():
-    """Threads of scipy's OpenBLAS (the library ``gemm`` calls), or None where unknown."""
+    """Threads of scipy's OpenBLAS (the library ``gemm`` calls) now, or None where unknown."""
     lib = _openblas()
     return None if lib is None else int(lib.scipy_openblas_get_num_threads())
+
+
+def own_threads():
+    """Threads of scipy's OpenBLAS when fastae does not limit them (its own count), or
+    None where unknown."""
+    with _limits_lock:
+        return blas_threads() if _limits["own"] is None else _limits["own"]
+
+
+#: What limits OpenBLAS's threads: ``single_threaded`` blocks open, cores held beside the
+#: compiled calls (``fastae.cores``), and OpenBLAS's own count while either limits it.
+_limits = {"single": 0, "held": 0, "own": None}
+_limits_lock = threading.Lock()
+
+
+def _limit():
+    """OpenBLAS on one thread within a ``single_threaded`` block, else on its own count
+    less the cores held (at least one); its own count again when nothing limits it."""
+    if not _limits["single"] and not _limits["held"] and _limits["own"] is None:
+        return
+    lib, now = _openblas(), blas_threads()
+    if lib is None or now is None:
+        return
+    if not _limits["single"] and not _limits["held"]:
+        want, _limits["own"] = _limits["own"], None
+    else:
+        if _limits["own"] is None:
+            _limits["own"] = now
+        want = 1 if _limits["single"] else max(1, _limits["own"] - _limits["held"])
+    if want != now:
+        lib.scipy_openblas_set_num_threads(want)
+
+
+def _cores_held(held):
+    with _limits_lock:
+        _limits["held"] = held
+        _limit()
+
+
+cores.watch(_cores_held)
+
+
+def _forked():
+    """In a forked child, nothing holds a core (``fastae.cores``): OpenBLAS on its count."""
+    global _limits_lock
+    _limits_lock = threading.Lock()
+    _limits["single"], _limits["held"] = 0, 0
+    _limit()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
 
 
 @contextlib.contextmanager
 def single_threaded():
     """Within it, ``gemm`` runs on the calling thread: scipy's OpenBLAS is set to one
-    thread, and back to its own count on the way out (whatever stops the block)."""
-    lib, threads = _openblas(), blas_threads()
-    if lib is None or threads is None or threads <= 1:
-        yield
-        return
-    lib.scipy_openblas_set_num_threads(1)
+    thread, and back to its count on the way out (whatever stops the block). Blocks may
+    overlap, on any threads: the count comes back when the last one ends."""
+    with _limits_lock:
+        _limits["single"] += 1
+        _limit()
     try:
         yield
     finally:
-        lib.scipy_openblas_set_num_threads(threads)
+        with _limits_lock:
+            _limits["single"] -= 1
+            _limit()

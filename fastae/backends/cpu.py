@@ -203,10 +203,10 @@ def eval_parts(n, work):
     """The row bounds ``[(lo, hi), ...]`` of the parts that a pass over ``n`` rows (the
     autoencoder's loss, the classifier's layers; ``work``: its multiply-adds, rows times
     the weights' sizes) runs in, one thread each with BLAS on one thread, or None: in one
-    piece, with BLAS's threads. One part per BLAS thread, each but the last a whole number
-    of ``config.EVAL_BLOCK`` rows (the blocks of the one-piece pass), for a pass of at least
-    ``config.EVAL_PARTS_MIN_WORK``; none with ``config.STEP_PARTS`` False or elementwise
-    kernels on threads of their own."""
+    piece, with BLAS's threads. One part per BLAS thread now (as in ``_part_count``),
+    each but the last a whole number of ``config.EVAL_BLOCK`` rows (the blocks of the
+    one-piece pass), for a pass of at least ``config.EVAL_PARTS_MIN_WORK``; none with
+    ``config.STEP_PARTS`` False or elementwise kernels on threads of their own."""
     if not config.STEP_PARTS or config.KERNEL_THREADS > 1 or work < config.EVAL_PARTS_MIN_WORK:
         return None
     blocks = -(-n // config.EVAL_BLOCK)
@@ -245,7 +245,10 @@ def in_threads(part, bounds):
 
 def _part_count(B):
     """One part per BLAS thread (at most numba's threads, ``config.PARTS_MIN_ROWS`` rows a
-    part at least) for batches of ``B`` rows, or None for fewer than two."""
+    part at least) for batches of ``B`` rows, or None for fewer than two. BLAS's threads
+    now: one fewer for each core held beside the compiled calls (``fastae.cores``: the
+    figure painter's while it draws), whose parts would wait at every step for a thread
+    pushed off its core."""
     parts = min(blas.blas_threads() or 1, numba.get_num_threads(), B // config.PARTS_MIN_ROWS)
     return parts if parts >= 2 else None
 

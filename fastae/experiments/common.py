@@ -75,7 +75,7 @@ def environment():
     import numba
     import scipy
 
-    from ..backends.blas import blas_threads
+    from ..backends.blas import own_threads
 
     return {
         "python": platform.python_version(),
@@ -85,7 +85,7 @@ def environment():
         "numpy": np.__version__,
         "numba": numba.__version__,
         "numba_threads": numba.get_num_threads(),
-        "blas_threads": blas_threads(),
+        "blas_threads": own_threads(),
         "scipy": scipy.__version__,
         "matplotlib": version("matplotlib"),
     }

@@ -7,7 +7,8 @@ first time a process asks for it (:func:`shared`), that draws the figures one af
 other, each saved atomically (``plots.save``), while the run trains on. The painter
 imports matplotlib on the other core meanwhile; the run's own process imports it only to
 help with the figures still waiting when it has finished training (``HELP_AFTER`` in
-``fastae.experiments.record``). A figure looks the same whichever process draws it, but
+``fastae.experiments.record``). While the painter has figures to draw it holds a core
+(``fastae.cores``), which the run's compiled calls leave to it. A figure looks the same whichever process draws it, but
 matplotlib settings changed inside the run's process (``rcParams``) reach only the
 figures drawn there: set them in a ``matplotlibrc`` file, which both read, or set
 ``fastae.config.FIGURE_PROCESS = False``.
@@ -41,6 +42,8 @@ import sys
 import threading
 from pathlib import Path
 
+from .. import cores
+
 #: The painter's program: fastae from the same place as the process that starts it.
 _BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from fastae.plots.painter import serve; serve()"
 
@@ -65,6 +68,7 @@ class Painter:
         self._busy = False  # a job is in the painter's hands
         self._closing = False
         self._next = 0
+        self._holding = False  # a core held (``fastae.cores``) while figures wait or are drawn
         self.alive = True
         threading.Thread(target=self._feed, name="fastae-painter-feed", daemon=True).start()
         threading.Thread(target=self._read, name="fastae-painter-read", daemon=True).start()
@@ -83,6 +87,7 @@ class Painter:
                 return None
             self._pending[number] = (sketch, path)
             self._waiting.append((number, job))
+            self._hold_while_drawing()
             self._changed.notify_all()
         return number
 
@@ -96,7 +101,9 @@ class Painter:
                 return None
             number, _ = self._waiting[mine[-1]]
             del self._waiting[mine[-1]]
-            return self._pending.pop(number)
+            job = self._pending.pop(number)
+            self._hold_while_drawing()
+            return job
 
     def wait(self, numbers):
         """Wait until the jobs ``numbers`` are done; returns ``[(sketch, path)]`` of those
@@ -105,6 +112,7 @@ class Painter:
             self._changed.wait_for(lambda: not self.alive or not any(n in self._pending for n in numbers))
             undone = [self._pending.pop(n) for n in numbers if n in self._pending]
             undone += [self._failed.pop(n) for n in numbers if n in self._failed]
+            self._hold_while_drawing()
         return undone
 
     def close(self):
@@ -153,12 +161,22 @@ class Painter:
                 job = self._pending.pop(number, None)
                 if error is not None and job is not None:
                     self._failed[number] = job
+                self._hold_while_drawing()
                 self._changed.notify_all()
 
     def _ended(self):
         with self._changed:
             self.alive = False
+            self._hold_while_drawing()
             self._changed.notify_all()
+
+    def _hold_while_drawing(self):
+        """Hold a core (``fastae.cores``) while the painter has figures to draw, release it
+        when it has none or has ended (called with ``_changed`` held)."""
+        drawing = self.alive and bool(self._pending)
+        if drawing != self._holding:
+            self._holding = drawing
+            (cores.hold if drawing else cores.release)()
 
 
 _shared = None
