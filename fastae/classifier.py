@@ -7,7 +7,7 @@ import numpy as np
 from . import config as _config
 from . import io, mapped, stopping
 from .autoencoder import Autoencoder
-from .backends.records import ADAM, SGD, Augment, Cursor, Optim, Schedule
+from .backends.records import ADAM, SGD, Augment, Cursor, Schedule, optim
 from .checks import check_choice, check_data, check_not_masked, check_positive_int, check_probability, check_rate
 from .checks import check_shift, check_sizes
 from .history import History
@@ -270,8 +270,8 @@ class StackedClassifier(Model):
                 start = time.perf_counter()
                 order = epoch_order(self.seed, self.epochs_trained, n)[None, :]
                 epoch_lr = lr if cosine_epochs is None else cosine_lr(lr, self.epochs_trained, cosine_epochs)
-                adam = (0.9, 0.999, 1e-8) if optimizer == "adam" else (None, None, None)  # None: no Adam compiled
-                opt = Optim(OPTIMIZERS[optimizer], epoch_lr, *adam)
+                adam = (0.9, 0.999, 1e-8) if optimizer == "adam" else None  # None: no Adam compiled
+                opt = optim(OPTIMIZERS[optimizer], epoch_lr, adam)
                 snap = self._snapshot()
                 ahead.follow(order, at[1], stop)
                 loss, hits = self.backend.train_classifier(

@@ -667,6 +667,28 @@ def test_a_classifier_loop_with_sgd_compiles_no_adam(cold_first_fit):
     assert compiled["optimize"] == 1 and compiled["_sgd_span"] > 0 and compiled["_adam_span"] == 0, compiled
 
 
+def test_a_classifier_loop_with_adam_compiles_no_sgd(tmp_path):
+    """Adam's record has None for SGD's rate: in a process with an empty numba cache, an
+    Adam fit's update compiles Adam's step alone, once."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json\n"
+        "import numpy as np\n"
+        "from fastae import StackedClassifier\n"
+        "from fastae.backends import cpu_updates\n"
+        "StackedClassifier([9, 4], 3, seed=0).fit(np.random.default_rng(1).random((6, 9)), np.arange(6) % 3, 1, "
+        "0.01, optimizer='adam')\n"
+        "print(json.dumps({n: len(getattr(cpu_updates, n).overloads) for n in ('optimize', '_sgd_span', "
+        "'_adam_span')}))\n"
+    )
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True).stdout
+    assert json.loads(out) == {"optimize": 1, "_sgd_span": 0, "_adam_span": 1}, out
+
+
 def test_the_classifier_loops_take_tuples_not_typed_lists(cold_first_fit):
     """The steps take a classifier's parameters, moments and buffers as tuples: no compiled
     loop has a typed list among its arguments (whose helpers a first fit would compile)."""

@@ -61,8 +61,8 @@ def _rows_part(lo, hi, weights, biases, X, labels, rows, aug, stream, split, ws,
 def _step_span(param, grad, m, v, lo, hi, opt, t):
     """The optimiser's step on the elements ``lo:hi`` of ``param`` flattened."""
     n = param.size
-    optimize(param.reshape(n)[lo:hi], grad.reshape(n)[lo:hi], m.reshape(n)[lo:hi], v.reshape(n)[lo:hi], opt.lr,
-             opt.beta1, opt.beta2, opt.eps, t, np.int64(1))
+    optimize(param.reshape(n)[lo:hi], grad.reshape(n)[lo:hi], m.reshape(n)[lo:hi], v.reshape(n)[lo:hi], opt.sgd_lr,
+             opt.lr, opt.beta1, opt.beta2, opt.eps, t, np.int64(1))
 
 
 @njit(inline="always", **JIT)

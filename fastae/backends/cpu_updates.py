@@ -59,10 +59,12 @@ def adam(param, grad, m, v, lr, beta1, beta2, eps, t, n_blocks):
 
 
 @blocked
-def optimize(param, grad, m, v, lr, beta1, beta2, eps, t, n_blocks):
-    """One optimiser step on one parameter: ``sgd`` when ``beta1`` is None (known as a
-    loop compiles: Adam's step is then not compiled), else ``adam`` step ``t``."""
-    if beta1 is None:
-        _sgd_step(param, grad, lr, n_blocks)
-    else:
+def optimize(param, grad, m, v, sgd_lr, lr, beta1, beta2, eps, t, n_blocks):
+    """One optimiser step on one parameter: ``sgd`` at ``sgd_lr`` where that is not None
+    (SGD's ``records.Optim``), else ``adam`` step ``t`` at ``lr`` where ``beta1`` is not
+    None. Each branch is guarded by an argument that is None when it is not taken, so a
+    loop compiles one of the two steps."""
+    if sgd_lr is not None:
+        _sgd_step(param, grad, sgd_lr, n_blocks)
+    elif beta1 is not None:
         _adam_step(param, grad, m, v, lr, beta1, beta2, eps, t, n_blocks)

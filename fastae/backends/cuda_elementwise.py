@@ -344,9 +344,9 @@ def adam(param, grad, m, v, lr, beta1, beta2, eps, t, n_blocks):
     dev.launch(_adam, *_launch(param.size), _flat(param), _flat(grad), _flat(m), _flat(v), lr_t, beta1, beta2, eps)
 
 
-def optimize(param, grad, m, v, lr, beta1, beta2, eps, t, n_blocks):
-    """The CPU's ``optimize``: ``sgd`` when ``beta1`` is None, else ``adam``."""
-    if beta1 is None:
-        sgd(param, grad, lr, n_blocks)
-    else:
+def optimize(param, grad, m, v, sgd_lr, lr, beta1, beta2, eps, t, n_blocks):
+    """The CPU's ``optimize``: ``sgd`` at ``sgd_lr`` where that is not None, else ``adam``."""
+    if sgd_lr is not None:
+        sgd(param, grad, sgd_lr, n_blocks)
+    elif beta1 is not None:
         adam(param, grad, m, v, lr, beta1, beta2, eps, t, n_blocks)

@@ -22,9 +22,19 @@ GRADIENT = 2
 #: target and weight, the noise seed.
 AEHyper = namedtuple("AEHyper", "loss_kind corruption rho beta seed")
 
-#: An optimiser: ``kind`` (SGD or ADAM), learning rate, and Adam's constants (None for
-#: SGD: known as a loop compiles, Adam's step is then not compiled).
-Optim = namedtuple("Optim", "kind lr beta1 beta2 eps")
+#: An optimiser: ``kind`` (SGD or ADAM), learning rate, Adam's constants (None for SGD),
+#: and ``sgd_lr``, SGD's rate (the learning rate again; None for Adam). numba drops a
+#: branch on an argument that is None as a loop compiles, and only on such an argument, so
+#: each branch of ``optimize`` is guarded by one: a loop compiles its optimiser's step
+#: alone (an Adam fit compiled SGD's step too while ``beta1`` alone chose).
+Optim = namedtuple("Optim", "kind lr beta1 beta2 eps sgd_lr")
+
+
+def optim(kind, lr, adam=None):
+    """The ``Optim`` of ``kind`` at rate ``lr``; ``adam``: Adam's ``(beta1, beta2, eps)``
+    (None for SGD and GRADIENT)."""
+    beta1, beta2, eps = (None, None, None) if adam is None else adam
+    return Optim(kind, lr, beta1, beta2, eps, lr if adam is None else None)
 
 #: Optimiser state of a classifier: Adam's moments per parameter (lists shaped like the
 #: weights and the biases) and the step count ``t`` (a 1-element int64 host array).

@@ -83,10 +83,11 @@ def layer_step(weights, biases, l, ws, P, split, n_blocks, opt, moments, t):
 
 
 def update(param, grad, m, v, opt, t, n_blocks):
-    """One optimiser step on one parameter: SGD (Adam's constants None), or Adam step ``t``.
+    """One optimiser step on one parameter: SGD (Adam's constants None), or Adam step ``t``
+    (``opt.sgd_lr`` None), each compiled alone (``records.Optim``).
     Over the arrays flattened, so that a weight and a bias share one compiled step."""
     k.optimize(param.reshape(param.size), grad.reshape(grad.size), m.reshape(m.size), v.reshape(v.size),  # noqa: F821
-               opt.lr, opt.beta1, opt.beta2, opt.eps, t, n_blocks)
+               opt.sgd_lr, opt.lr, opt.beta1, opt.beta2, opt.eps, t, n_blocks)
 
 
 def classifier_epochs(weights, biases, X, labels, sched, opt, state, aug, cursor, history, tuning, parts, whole,
@@ -147,7 +148,7 @@ def classifier_grads(weights, biases, X, labels, n_blocks, ws):
     k.copy(ws.xin, X)  # noqa: F821
     moments = (ws.dWs, ws.dWs, ws.dbs, ws.dbs)  # not read: GRADIENT updates nothing
     classifier_step(weights, biases, labels, k.arange(P), ws, None, n_blocks,  # noqa: F821
-                    Optim(GRADIENT, 0.0, None, None, None), moments, np.int64(0))
+                    Optim(GRADIENT, 0.0, None, None, None, 0.0), moments, np.int64(0))
     return k.get_sums(ws.sums)[0] / P  # noqa: F821
 
 
