@@ -2,7 +2,7 @@
 calls to leave to it.
 
 The figure painter (``fastae.plots.painter``), a second process, holds one core while it
-imports matplotlib and while it has figures to draw. On a 2-core machine a matrix product
+has figures to draw. On a 2-core machine a matrix product
 split across both cores then waits, at every step, for the thread that the painter has
 pushed off its core: Q2's 144-hidden models trained 3-4 times slower beside a busy
 process with BLAS on two threads than on one, and on a quiet machine one thread was no
