@@ -689,6 +689,33 @@ def test_a_classifier_loop_with_adam_compiles_no_sgd(tmp_path):
     assert json.loads(out) == {"optimize": 1, "_sgd_span": 0, "_adam_span": 1}, out
 
 
+def test_a_loop_with_squared_error_compiles_no_cross_entropy(tmp_path):
+    """Cross-entropy is None in the records, and ``cross_entropy`` is None for squared
+    error: in a process with an empty numba cache, a squared-error fit compiles the
+    output delta's squared error alone, not the cross-entropy's function."""
+    import subprocess
+    import sys
+
+    code = (
+        "import gc\n"
+        "import numpy as np\n"
+        "from numba.core.registry import CPUDispatcher\n"
+        "from fastae import Autoencoder\n"
+        "Autoencoder(9, 4, loss='mse', seed=0).fit(np.random.default_rng(0).random((6, 9)), 1, 0.1, 3)\n"
+        "names = set()\n"
+        "for d in gc.get_objects():\n"
+        "    try:\n"
+        "        if isinstance(d, CPUDispatcher) and d.overloads:\n"
+        "            names.add(d.py_func.__name__)\n"
+        "    except ReferenceError:  # a dead weak proxy among the objects\n"
+        "        pass\n"
+        "print(sorted(n for n in names if 'sigmoid' in n))\n"
+    )
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True).stdout
+    assert "'_sigmoid_f32'" in out and "_sigmoid_ce_f32" not in out, out
+
+
 def test_the_classifier_loops_take_tuples_not_typed_lists(cold_first_fit):
     """The steps take a classifier's parameters, moments and buffers as tuples: no compiled
     loop has a typed list among its arguments (whose helpers a first fit would compile)."""

@@ -21,8 +21,8 @@ import numpy as np
 from numba import njit, prange
 
 from .blas import gemm
-from .cpu_elementwise import (JIT, _bias_sigmoid_rows, _hidden_delta_rows, _output_delta_rows, _span, kl_penalty,
-                              span, sum64)
+from .cpu_elementwise import (JIT, _bias_sigmoid_rows, _hidden_delta_rows, _output_delta_rows, _span,
+                              cross_entropy, kl_penalty, span, sum64)
 from .cpu_gathers import gather_corrupt
 from .cpu_updates import sgd
 
@@ -56,7 +56,8 @@ def _forward_part(lo, hi, W, b, c, X, rows, stream, hp, ws, hidden_sum, visible_
     gemm(1.0, X_part, False, W, False, 0.0, H)
     _bias_sigmoid_rows(0, hi - lo, H, b)
     gemm(1.0, H, False, W, True, 0.0, D)
-    _output_delta_rows(0, hi - lo, D, ws.loss_rows[lo:hi], c, X, rows[lo:hi], hp.loss_kind, 1.0 / P)
+    _output_delta_rows(0, hi - lo, D, ws.loss_rows[lo:hi], c, X, rows[lo:hi], hp.loss_kind,
+                       cross_entropy(hp.loss_kind), 1.0 / P)
     _add_rows(hidden_sum, H)
     _add_rows(visible_sum, D)
 
