@@ -667,12 +667,20 @@ def test_a_classifier_loop_with_sgd_compiles_no_adam(cold_first_fit):
     assert compiled["optimize"] == 1 and compiled["_sgd_span"] > 0 and compiled["_adam_span"] == 0, compiled
 
 
+def output_of_a_cold_process(code, cache):
+    """The standard output of ``code`` run by a fresh interpreter with the numba cache
+    ``cache`` (an empty directory: everything compiles)."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
+    return subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True).stdout
+
+
 def test_a_classifier_loop_with_adam_compiles_no_sgd(tmp_path):
     """Adam's record has None for SGD's rate: in a process with an empty numba cache, an
     Adam fit's update compiles Adam's step alone, once."""
     import json
-    import subprocess
-    import sys
 
     code = (
         "import json\n"
@@ -684,8 +692,7 @@ def test_a_classifier_loop_with_adam_compiles_no_sgd(tmp_path):
         "print(json.dumps({n: len(getattr(cpu_updates, n).overloads) for n in ('optimize', '_sgd_span', "
         "'_adam_span')}))\n"
     )
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
-    out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True).stdout
+    out = output_of_a_cold_process(code, tmp_path)
     assert json.loads(out) == {"optimize": 1, "_sgd_span": 0, "_adam_span": 1}, out
 
 
@@ -693,9 +700,6 @@ def test_a_loop_with_squared_error_compiles_no_cross_entropy(tmp_path):
     """Cross-entropy is None in the records, and ``cross_entropy`` is None for squared
     error: in a process with an empty numba cache, a squared-error fit compiles the
     output delta's squared error alone, not the cross-entropy's function."""
-    import subprocess
-    import sys
-
     code = (
         "import gc\n"
         "import numpy as np\n"
@@ -711,8 +715,7 @@ def test_a_loop_with_squared_error_compiles_no_cross_entropy(tmp_path):
         "        pass\n"
         "print(sorted(n for n in names if 'sigmoid' in n))\n"
     )
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
-    out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True).stdout
+    out = output_of_a_cold_process(code, tmp_path)
     assert "'_sigmoid_f32'" in out and "_sigmoid_ce_f32" not in out, out
 
 
