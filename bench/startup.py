@@ -19,7 +19,8 @@ prints the median of ``--runs`` runs and its target on a quiet 2-core machine:
 With ``--against``, every measurement alternates between this checkout and another one
 (each with its own ``.venv``), so that the two are compared side by side on the same,
 possibly busy, machine. Besides wall seconds each line shows the CPU seconds of the
-process, which a busy machine inflates less. Nothing outside temporary directories is
+process (with its helpers': the first compiles' ``compile_ahead`` helper), which a busy
+machine inflates less. Nothing outside temporary directories is
 written.
 """
 import argparse
@@ -34,25 +35,12 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(HERE))
+
+from fastae.backends.compile_ahead import FIRST_CALLS  # noqa: E402
 
 #: The public API's first calls: name -> the call (numpy as np, fastae's models imported).
-API_CALLS = {
-    "Autoencoder float32, cross-entropy": "Autoencoder(9, 4, sparsity=(0.1, 0.5)).fit(np.random.rand(5, 9), 2, 0.1)",
-    "Autoencoder float64, cross-entropy": (
-        "Autoencoder(9, 4, sparsity=(0.1, 0.5), dtype='float64').fit(np.random.rand(5, 9), 2, 0.1)"
-    ),
-    "Autoencoder float32, squared error, mini-batch": (
-        "Autoencoder(100, 49, loss='mse').fit(np.random.rand(100, 100), 2, 0.1, 32)"
-    ),
-    "StackedClassifier SGD": (
-        "StackedClassifier([64, 32], 10).fit(np.random.rand(256, 64), np.arange(256) % 10, 1, 0.1, 32, "
-        "optimizer='sgd')"
-    ),
-    "StackedClassifier Adam": (
-        "StackedClassifier([64, 32], 10).fit(np.random.rand(256, 64), np.arange(256) % 10, 1, 0.001, 32, "
-        "optimizer='adam')"
-    ),
-}
+API_CALLS = FIRST_CALLS
 
 API_PROGRAM = """
 import time

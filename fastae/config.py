@@ -118,6 +118,11 @@ CUDA_MAX_BLOCKS = 1024
 #: a shared-memory slice): a 16 x 16 block computes a 64 x 64 tile of C, 16 deep at a time.
 CUDA_GEMM_TILE = (16, 16, 4, 4, 16)
 
+#: A loop's first compile runs beside a helper process that compiles the loop's kernels
+#: from the other end of their list (``backends.compile_ahead``), on a machine with two
+#: cores or more. False compiles everything in the calling process.
+COMPILE_AHEAD = True
+
 #: Runs (``fastae run``, ``fastae train``) hand their figures to a second Python process,
 #: which draws them while the run goes on (``fastae.plots.painter``); the run's own process
 #: imports matplotlib only to help with the last few. False draws every figure in the

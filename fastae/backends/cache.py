@@ -7,8 +7,14 @@ them can crash. The locator installed here wraps whichever locator numba would p
 fastae's backend modules and adds a hash of all of their sources (and ``config.py``) to
 the stamp: any change there recompiles every kernel once. Other code's caching is left
 alone.
+
+fastae's saves also take a lock in the cache directory (``locked_saves``): a second
+process may compile fastae's kernels into the same cache at the same time
+(``compile_ahead.py``).
 """
+import functools
 import hashlib
+import os
 from pathlib import Path
 
 _BACKENDS = Path(__file__).resolve().parent
@@ -67,3 +73,37 @@ def install():
             return None
 
     classes.insert(0, FastaeLocator)
+    locked_saves(caching, stamp)
+
+
+#: The lock file that fastae's cache saves take, in the cache's directory.
+LOCK_NAME = "fastae-save.lock"
+
+
+def locked_saves(caching, stamp):
+    """Make each save of a fastae kernel into numba's cache hold an exclusive ``fcntl``
+    lock on ``LOCK_NAME`` in its directory. numba's save reads the function's index, adds
+    the entry (a new data file's name) and writes the index back: two processes saving
+    two signatures of one function at once could both take the same data file, and
+    one's index entry would then load the other's code. Other code's saves, and a
+    platform without ``fcntl``, keep numba's own."""
+    try:
+        import fcntl
+    except ImportError:
+        return
+    cache_file = getattr(caching, "IndexDataCacheFile", None)
+    save = getattr(cache_file, "save", None)
+    if save is None or getattr(save, "fastae", False):
+        return
+
+    @functools.wraps(save)
+    def locked(self, key, data):
+        own = getattr(self, "_source_stamp", None)  # fastae's locator stamps (numba's stamp, stamp)
+        if not (isinstance(own, tuple) and own[-1:] == (stamp,)):
+            return save(self, key, data)
+        with open(os.path.join(self._cache_path, LOCK_NAME), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return save(self, key, data)
+
+    locked.fastae = True
+    cache_file.save = locked

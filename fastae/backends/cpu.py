@@ -22,7 +22,7 @@ from numba.core.registry import CPUDispatcher
 
 from .. import config
 from ..stopping import StoppedBeforeStart, interruptible, run_in_worker
-from . import blas, cpu_elementwise, cpu_gathers, cpu_kernels, cpu_sparse, cpu_updates, mathfn, steps
+from . import blas, compile_ahead, cpu_elementwise, cpu_gathers, cpu_kernels, cpu_sparse, cpu_updates, mathfn, steps
 from .base import Backend, sparsity_term
 from .cpu_kernels import JIT
 
@@ -301,7 +301,8 @@ def _fingerprints(args):
 def compile_for(loop, args):
     """Make ``loop``'s code for the types of ``args`` ready (numba compiles it, or loads it
     from its on-disk cache); returns the seconds it took (0 when it was ready) and whether
-    it was compiled."""
+    it was compiled. A compile that the plan of ``compile_ahead`` lists runs beside a
+    helper process that compiles the loop's kernels from the other end."""
     key = _fingerprints(args)
     if key is not None and (loop, key) in _ready:
         return 0.0, False
@@ -316,9 +317,11 @@ def compile_for(loop, args):
                              ("compiling fastae's kernels (first run only; 5-20 s a model)",))
     notice.daemon = True
     notice.start()
+    helper = compile_ahead.start(loop, sig)
     try:
         loop.compile(sig)
     finally:
+        compile_ahead.stop(helper)
         notice.cancel()
     if key is not None:
         _ready.add((loop, key))
