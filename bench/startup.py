@@ -19,9 +19,8 @@ prints the median of ``--runs`` runs and its target on a quiet 2-core machine:
 With ``--against``, every measurement alternates between this checkout and another one
 (each with its own ``.venv``), so that the two are compared side by side on the same,
 possibly busy, machine. Besides wall seconds each line shows the CPU seconds of the
-process (with its helpers': the first compiles' ``compile_ahead`` helper), which a busy
-machine inflates less. Nothing outside temporary directories is
-written.
+process and of the compile helper it starts (``fastae/backends/compile_ahead.py``), which
+a busy machine inflates less. Nothing outside temporary directories is written.
 """
 import argparse
 import contextlib

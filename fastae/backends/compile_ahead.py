@@ -127,7 +127,10 @@ def start(loop, sig):
     except ImportError:
         return None
     key = plan_key(loop, sig)
-    if key not in plan() or _on_disk(loop, sig):
+    try:
+        if key not in plan() or _on_disk(loop, sig):
+            return None
+    except AttributeError:  # a numba whose cache is laid out otherwise: compile alone
         return None
     import numba
 
