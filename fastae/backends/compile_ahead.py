@@ -15,10 +15,10 @@ Each process loads from the cache what the other has saved, so they meet about h
 without the helper: numba saves and loads the same libraries (with their LLVM modules,
 which the loop links in).
 
-Both processes save into one cache index a function, so fastae's saves take a lock
-there (``cache.py``): numba's own save reads the index, adds its entry and writes it
-back, and two processes saving two signatures of one function at once could otherwise
-give both the same data file.
+Both processes save into the same index file of each function, so fastae's saves take
+a lock in the cache's directory (``cache.py``): numba's own save reads the index, adds
+its entry and writes it back, and two processes saving two signatures of one function
+at once could otherwise give both the same data file.
 
 A plan that no longer matches the code costs nothing but the helper's work: a kernel it
 compiled for types the loop does not call is never loaded. ``python -m
@@ -190,7 +190,7 @@ def record(statement):
     from fastae import Autoencoder, StackedClassifier
 
     config.COMPILE_AHEAD = False
-    loops, stack = {}, []  # stack: (plan list or None, recorded above) of each compile in progress
+    loops, stack = {}, []  # stack: (its loop's list, a kernel above it recorded) of each compile in progress
 
     def kernel(dispatcher):
         f = dispatcher.py_func
