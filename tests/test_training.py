@@ -81,6 +81,23 @@ def test_denoising_fit_matches_naive(batch_size):
     np.testing.assert_allclose(model.W, expected_W, rtol=1e-9, atol=1e-12)
 
 
+def loops_run(monkeypatch, name):
+    """A list that gets the parts and whole arguments (before the work buffers) of each
+    training loop ``name`` that the CPU backend runs from now on."""
+    from fastae.backends import cpu
+
+    loops = []
+    run = cpu.CPUBackend.run
+
+    def spy(self, loop, *args, **kwargs):
+        if getattr(loop, "py_func", loop).__name__ == name:
+            loops.append(args[-3:-1])
+        return run(self, loop, *args, **kwargs)
+
+    monkeypatch.setattr(cpu.CPUBackend, "run", spy)
+    return loops
+
+
 @pytest.mark.parametrize("loss, corruption, sparsity", [("cross_entropy", 0.3, (0.1, 0.4)), ("mse", 0.0, None)],
                          ids=["ce-noise-sparse", "mse-plain"])
 def test_a_step_in_parts_matches_naive(monkeypatch, loss, corruption, sparsity):
@@ -89,15 +106,7 @@ def test_a_step_in_parts_matches_naive(monkeypatch, loss, corruption, sparsity):
     from fastae.backends import cpu
 
     monkeypatch.setattr(cpu, "step_parts", lambda X, W, batch_size, tuning, work: 3)
-    loops = []  # each training loop's parts and whole arguments (before its work buffers)
-    run = cpu.CPUBackend.run
-
-    def spy(self, loop, *args, **kwargs):
-        if getattr(loop, "py_func", loop).__name__ == "ae_epochs":
-            loops.append(args[-3:-1])
-        return run(self, loop, *args, **kwargs)
-
-    monkeypatch.setattr(cpu.CPUBackend, "run", spy)
+    loops = loops_run(monkeypatch, "ae_epochs")
     X = np.random.default_rng(2).random((40, 13))
     model = Autoencoder(13, 5, loss=loss, corruption=corruption, sparsity=sparsity, seed=5, dtype=np.float64)
     expected_losses, expected_W = naive_fit(model, X, 3, 0.2, 16)
@@ -312,15 +321,7 @@ def test_a_classifier_step_in_parts_matches_the_whole_step(monkeypatch, optimize
         history = model.fit(X, y, 3, 0.05, 16, optimizer=optimizer, corruption=corruption, shift=shift)
         return model, history
 
-    loops = []  # each training loop's parts and whole arguments (before its work buffers)
-    run = cpu.CPUBackend.run
-
-    def spy(self, loop, *args, **kwargs):
-        if getattr(loop, "py_func", loop).__name__ == "classifier_epochs":
-            loops.append(args[-3:-1])
-        return run(self, loop, *args, **kwargs)
-
-    monkeypatch.setattr(cpu.CPUBackend, "run", spy)
+    loops = loops_run(monkeypatch, "classifier_epochs")
     whole, whole_history = fit()
     monkeypatch.setattr(cpu, "classifier_parts", lambda X, weights, batch_size, work: 3)
     parts, parts_history = fit()
