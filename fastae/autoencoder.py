@@ -168,12 +168,28 @@ class Autoencoder(Model):
 
         Bytes and memory-mapped files are read ``EVAL_CHUNK`` rows at a time (without a
         ``mask``; the KL term is then computed in float64 on the host)."""
+        return self.loss_on(X, mask)()
+
+    def loss_on(self, X, mask=None):
+        """``loss(X, mask)`` as a function of no arguments, of the parameters at each
+        call: ``X`` is checked, scaled and masked, and its split found, once (a validation
+        set measured after every epoch; change neither ``X`` nor ``mask`` meanwhile).
+        Without a ``mask`` the noise is drawn afresh at every call, and bytes and mapped
+        files are read ``EVAL_CHUNK`` rows at a time at every call."""
         X, Xd = self._data(X)
         if mask is None and self._in_chunks(X):
-            return self._chunked_loss(X, Xd)
+            return lambda: self._chunked_loss(X, Xd)
         Xf = self._as_float(Xd)
-        loss, _, _ = self.backend.ae_loss(self.W, self.b, self.c, self._corrupted(Xf, mask), Xf, self._hyper())
-        return float(loss)
+        drawn = mask is None and self.corruption > 0.0
+        seen = None if drawn else self._corrupted(Xf, mask)
+        tuning = None if drawn else self.backend.tuning(seen, _config.EVAL_BLOCK)
+
+        def loss():
+            Xt = self._corrupted(Xf, None) if drawn else seen
+            value, _, _ = self.backend.ae_loss(self.W, self.b, self.c, Xt, Xf, self._hyper(), tuning)
+            return float(value)
+
+        return loss
 
     def loss_and_grads(self, X, mask=None):
         """Loss and its gradients ``{"W", "b", "c"}`` on ``X`` taken as one batch.

@@ -255,7 +255,7 @@ class StackedClassifier(Model):
             cosine_epochs = check_positive_int(cosine_epochs, "cosine_epochs")
         if eval_sets is not None and not isinstance(eval_sets, dict):
             raise ValueError("eval_sets: expected a dict of name -> (X, y)")
-        evals = {name: self._inputs(*xy, host=True) for name, xy in (eval_sets or {}).items()}
+        evals = {name: self._accuracy_on(*xy) for name, xy in (eval_sets or {}).items()}
         if self._opt_state is None or self._opt_state[0] != optimizer:
             self._opt_state = (optimizer, self.backend.optimizer_state(self.weights, self.biases))
         history = {"loss": [], "train_accuracy": [], "seconds": [], **{f"accuracy_{k}": [] for k in evals}}
@@ -292,12 +292,8 @@ class StackedClassifier(Model):
                 at[:] = 0
                 self.epochs_trained += 1
                 record = {"loss": float(loss[0]), "train_accuracy": float(hits[0] / n)}
-                for name, (Xe_host, Xe, ye) in evals.items():
-                    if self._in_chunks(Xe_host):  # bytes or a mapped file: from the host, a chunk at a time
-                        record[f"accuracy_{name}"] = self._eval_accuracy(Xe_host, Xe, ye)
-                    else:
-                        record[f"accuracy_{name}"] = self.backend.classifier_accuracy(self.weights, self.biases, Xe,
-                                                                                      ye)
+                for name, accuracy in evals.items():
+                    record[f"accuracy_{name}"] = accuracy()
                 record["seconds"] = seconds
                 for k, v in record.items():
                     history[k].append(v)
@@ -306,6 +302,20 @@ class StackedClassifier(Model):
             if stop[0]:  # in the last batch, or in the last callback: the work is done and kept
                 raise stopping.TrainingInterrupted(self, History(history), stop[0])
         return History(history)
+
+    def _accuracy_on(self, X, y):
+        """The accuracy on ``(X, y)`` as a function of no arguments, of the parameters at
+        each call (``fit``'s evaluation sets, measured after every epoch): ``X`` is checked,
+        scaled to the model's floats and split once. A mapped file, and bytes whose floats
+        would take more than ``config.EVAL_FLOATS_MAX`` bytes, are read ``EVAL_CHUNK`` rows
+        at a time at every call instead."""
+        X_host, X, y = self._inputs(X, y, host=True)
+        if self._in_chunks(X_host) and (mapped.is_mapped(X_host)
+                                        or X_host.size * self.dtype.itemsize > _config.EVAL_FLOATS_MAX):
+            return lambda: self._eval_accuracy(X_host, X, y)
+        X = self._as_float(X)
+        tuning = self.backend.tuning(X, _config.EVAL_BLOCK)
+        return lambda: self.backend.classifier_accuracy(self.weights, self.biases, X, y, tuning)
 
     def _eval_accuracy(self, X_host, X, y):
         y, hits = self.backend.to_host(y), 0

@@ -91,6 +91,12 @@ SPLIT_MIN_TAIL = 0.125
 #: forward pass read from the host at a time, outside training.
 EVAL_CHUNK = 4096
 
+#: A training call's evaluation sets of bytes (``StackedClassifier.fit``'s ``eval_sets``)
+#: are scaled to floats once for the whole call when their floats take at most this many
+#: bytes (MNIST's 10,000 test images: 31 MB), and read ``EVAL_CHUNK`` rows at a time after
+#: every epoch otherwise.
+EVAL_FLOATS_MAX = 2**26
+
 #: Rows the compiled passes over a data set (the autoencoder's loss, the classifier's
 #: layers) take at a time, so that their buffers stay in the caches: the classifier's
 #: forward pass over 4,096 MNIST images (split as in training) took 44 ms in blocks of

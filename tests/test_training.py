@@ -477,6 +477,72 @@ def test_passes_in_parts_match_the_one_piece_passes(monkeypatch, data):
         np.testing.assert_array_equal(after[name], value, err_msg=name)
 
 
+def tuning_calls(monkeypatch):
+    """A list that gets the row count of every input that the CPU backend finds the split
+    of (``Backend.tuning``) from now on."""
+    from fastae.backends import base
+
+    rows = []
+    tuning = base.Backend.tuning
+    monkeypatch.setattr(base.Backend, "tuning", lambda self, X, B: rows.append(X.shape[0]) or tuning(self, X, B))
+    return rows
+
+
+@pytest.mark.parametrize("data", ["split", "bytes"])
+def test_a_loss_prepared_once_is_the_loss_of_the_parameters_at_each_call(monkeypatch, data):
+    """``loss_on(X, mask)`` masks and splits ``X`` once, then gives ``loss(X, mask)`` of the
+    parameters of each call, to the bit; without a mask it draws fresh noise at every
+    call as ``loss`` does, and bytes go in host chunks at every call."""
+    from conftest import skewed_sparse
+
+    monkeypatch.setattr(config, "EVAL_CHUNK", 300)
+    rng = np.random.default_rng(11)
+    X = skewed_sparse(rng, 700, 36, np.float64)
+    if data == "bytes":
+        X = np.round(X * 255).astype(np.uint8)
+    mask = (rng.random(X.shape) > 0.2).astype(np.float64)
+    ae, twin = (Autoencoder(36, 8, corruption=0.2, sparsity=(0.1, 0.4), seed=3, dtype=np.float64) for _ in range(2))
+    splits = tuning_calls(monkeypatch)
+    masked = ae.loss_on(X, mask=mask)
+    assert splits == [700]
+    first = masked()
+    assert splits == [700] and first == twin.loss(X, mask=mask)
+    ae.fit(X, 1, 0.1, 64)
+    twin.fit(X, 1, 0.1, 64)
+    del splits[:]
+    assert masked() == twin.loss(X, mask=mask) != first
+    assert splits == [700]  # the twin's loss found its split; the prepared one did not again
+    drawn = ae.loss_on(X)
+    assert [drawn(), drawn()] == [twin.loss(X), twin.loss(X)]  # the same noise streams, one each call
+    assert drawn() != twin.loss(X, mask=np.ones_like(mask))
+
+
+@pytest.mark.parametrize("floats_max", [config.EVAL_FLOATS_MAX, 0], ids=["scaled once", "in chunks"])
+def test_evaluation_sets_of_bytes_give_the_accuracy_of_each_epoch(monkeypatch, floats_max):
+    """``fit``'s evaluation sets of bytes, scaled and split once for the call (or, when
+    their floats would take more than ``EVAL_FLOATS_MAX`` bytes, read a chunk at a time
+    after every epoch), give after each epoch the accuracy that ``accuracy`` measures
+    then, in chunks of bytes."""
+    from conftest import skewed_sparse
+
+    from fastae import StackedClassifier
+
+    monkeypatch.setattr(config, "EVAL_CHUNK", 300)
+    monkeypatch.setattr(config, "EVAL_FLOATS_MAX", floats_max)
+    rng = np.random.default_rng(12)
+    X = np.round(skewed_sparse(rng, 900, 36) * 255).astype(np.uint8)
+    y = (X[:, :3].argmax(axis=1) + (X[:, 3] > 100)) % 3
+    model = StackedClassifier([36, 8, 5], 3, seed=1)
+    measured = []
+    splits = tuning_calls(monkeypatch)
+    history = model.fit(X[:600], y[:600], 4, 0.5, 32, eval_sets={"val": (X[600:], y[600:])},
+                        callback=lambda done, h: measured.append(model.accuracy(X[600:], y[600:])))
+    assert history["accuracy_val"] == measured and len(set(measured)) > 1
+    once = [300] + [600, 300] * 4  # the set's split, then each epoch's training and accuracy
+    chunked = [600, 300, 300] * 4  # each epoch's training, evaluation and accuracy
+    assert splits == (once if floats_max else chunked)
+
+
 def test_a_pass_in_parts_waits_for_every_part(monkeypatch):
     """A part that fails: the error reaches the caller once the other parts are done, and
     BLAS runs on its own thread count again; while one pass runs in parts, a second runs

@@ -240,8 +240,8 @@ class Backend(abc.ABC):
         self.steps.layers(self.step_list(weights), self.step_list(biases), X, tuning.n_blocks, tuning.split,
                           self.step_work(ws), self.step_list(outs))
 
-    def classifier_accuracy(self, weights, biases, X, y):
+    def classifier_accuracy(self, weights, biases, X, y, tuning=None):
         """The share of the rows of ``X`` (on the device) whose largest logit is at their
-        label ``y``."""
-        logits = self.to_host(self.classifier_layers(weights, biases, X)[-1])
+        label ``y`` (``tuning`` as in ``classifier_layers``)."""
+        logits = self.to_host(self.classifier_layers(weights, biases, X, tuning)[-1])
         return float((logits.argmax(axis=1) == self.to_host(y)).mean())

@@ -69,9 +69,10 @@ class CUDABackend(Backend):
     def schedule(self, sched):
         return sched._replace(orders=cuda_device.to_device(sched.orders))
 
-    def classifier_accuracy(self, weights, biases, X, y):
+    def classifier_accuracy(self, weights, biases, X, y, tuning=None):
         """On the device, ``config.EVAL_CHUNK`` rows at a time: the forward pass, then the
-        softmax kernel counts the hits; only the count comes back."""
+        softmax kernel counts the hits; only the count comes back (the GPU never splits
+        its input: ``tuning`` is not read)."""
         k = self.kernels
         n, top = X.shape[0], len(weights) - 1
         ws = k.classifier_work(weights, min(config.EVAL_CHUNK, n), None)

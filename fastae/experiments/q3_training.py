@@ -28,12 +28,13 @@ def train_autoencoder(name, X, X_val, n_hidden, corruption, epochs, cfg, seed, e
         model, history = start
     first = model.epochs_trained
     val_mask = model.corrupt(np.ones(X_val.shape, model.dtype))  # one noise draw: the curve shows learning, not noise
+    val_loss = model.loss_on(X_val, mask=val_mask)  # masked and split once for the stage
 
     def progress(done, losses):
         seconds = losses["seconds"][-1]  # training only: no compilation, no validation loss
         history["loss"].append(float(losses[-1]))
         history["seconds"].append(seconds)
-        history["val_loss"].append(model.loss(X_val, mask=val_mask))
+        history["val_loss"].append(val_loss())
         echo(epoch_line(name, first + done, epochs, f"loss {losses[-1]:.4f}, val loss {history['val_loss'][-1]:.4f}",
                         seconds, X.shape[0], (epochs - first - done) * sum(history["seconds"]) / len(history["seconds"])))
 
