@@ -413,6 +413,37 @@ def test_split_loss_matches_the_dense_one(monkeypatch, as_bytes):
     np.testing.assert_allclose(split_losses, dense_losses, rtol=1e-12)
 
 
+@pytest.mark.parametrize("data", ["split", "dense", "bytes"])
+def test_the_passes_follow_eval_block_set_at_run_time(monkeypatch, data):
+    """``config.EVAL_BLOCK`` changed after the passes compiled: the autoencoder's loss and
+    the classifier's layers take the new blocks (their buffers' rows) to the same results
+    in float64, in one piece and in parts (the compiled loops had kept the block of their
+    compile and overran buffers sized for a smaller one)."""
+    from conftest import skewed_sparse
+
+    from fastae import StackedClassifier
+
+    rng = np.random.default_rng(13)
+    X = skewed_sparse(rng, 700, 36, np.float64)
+    if data == "bytes":
+        X = np.round(X * 255).astype(np.uint8)
+    if data == "dense":
+        monkeypatch.setattr(config, "SPLIT_TAIL_DENSITY", 0.0)
+    mask = (rng.random(X.shape) > 0.2).astype(np.float64)
+    ae = Autoencoder(36, 8, sparsity=(0.1, 0.4), seed=3, dtype=np.float64)
+    clf = StackedClassifier([36, 8, 5], 3, seed=1, dtype=np.float64)
+
+    def passes():
+        return [ae.loss(X, mask=mask), ae.loss(X), *clf.layers(X)]
+
+    want = passes()
+    monkeypatch.setattr(config, "EVAL_PARTS_MIN_WORK", 0)
+    for block in (32, 100, 1000):
+        monkeypatch.setattr(config, "EVAL_BLOCK", block)
+        for got, expected in zip(passes(), want, strict=True):
+            np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15, err_msg=f"block {block}")
+
+
 def test_which_passes_run_in_parts(monkeypatch):
     """One part per BLAS thread, each a whole number of ``EVAL_BLOCK`` rows but the last;
     not a pass of one block, a small pass, threaded kernels, the parts off, or a single

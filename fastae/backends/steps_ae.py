@@ -3,7 +3,6 @@ update, the epoch loop (with the CPU's sparse split), and the loss and gradients
 whole data set. Bound to a kernel namespace ``k`` by ``steps.build``."""
 import numpy as np  # noqa: F401  (numba resolves np in the compiled source)
 
-from ..config import EVAL_BLOCK
 from .records import Augment
 from .steps_batches import batch_rows, epoch_rows, stop_before, stopped
 
@@ -137,10 +136,11 @@ def ae_grads(W, b, c, Xt, X, hp, n_blocks, ws):
 
 def ae_loss(W, b, c, Xt, X, hp, n_blocks, split, ws):
     """The ``ae_step`` loss over all rows of ``Xt`` (targets ``X``), without gradients,
-    ``EVAL_BLOCK`` rows at a time; ``rho_hat`` is the mean over all rows. A sparse input
-    is split as in training (``split``, a ``Tuning``'s: ``W`` and ``c`` in its column
-    order while the loop runs; ``ws``: ``k.ae_work`` for ``min(EVAL_BLOCK, n)`` rows, with
-    ``clean`` for a split input). ``split`` is an argument of its own, not a ``Tuning``'s
+    as many rows at a time as ``ws`` holds; ``rho_hat`` is the mean over all rows. A
+    sparse input is split as in training (``split``, a ``Tuning``'s: ``W`` and ``c`` in
+    its column order while the loop runs; ``ws``: ``k.ae_work`` for ``min(EVAL_BLOCK,
+    n)`` rows, with ``clean`` for a split input; the loop reads its block from ``ws``, so
+    that it follows ``config.EVAL_BLOCK`` set at run time). ``split`` is an argument of its own, not a ``Tuning``'s
     field, so that numba drops the branch a loss over an input without a split never
     takes (an argument that is None, and only that). Returns ``(loss, reconstruction
     term, rho_hat)``."""
@@ -162,8 +162,9 @@ def block_loss(W, b, c, Xt, X, hp, split, n_blocks, ws):
     # The input as it is, no noise, drawn with the types of training without noise: its
     # compiled draw serves both.
     plain, stream = Augment(None, 0, 1, 0), np.int64(0)
-    for start in range(0, n, EVAL_BLOCK):
-        stop = min(start + EVAL_BLOCK, n)
+    block = max(ws.loss_rows.shape[0], 1)  # the rows its buffers hold
+    for start in range(0, n, block):
+        stop = min(start + block, n)
         P = stop - start
         H, D = ws.hg[:P], ws.xd[P : 2 * P]
         if split is None:

@@ -9,7 +9,6 @@ arrays (tuples on the CPU), shared with the model, updated in place.
 """
 import numpy as np  # noqa: F401  (numba resolves np in the compiled source)
 
-from ..config import EVAL_BLOCK
 from .records import GRADIENT, Augment, Optim
 from .steps_batches import batch_rows, epoch_rows, stop_before, stopped
 
@@ -153,12 +152,12 @@ def classifier_grads(weights, biases, X, labels, n_blocks, ws):
 
 
 def layers(weights, biases, X, n_blocks, split, ws, outs):
-    """Every layer's output for all rows of ``X``, ``EVAL_BLOCK`` rows at a time: the
-    sigmoid layers, then the logits. A sparse input is split as in training (``split``,
-    an argument of its own as in ``steps_ae.ae_loss``; the rows of the first weight
-    reordered while the loop runs): MNIST's first product then takes 344 of its 784
-    columns. ``ws``: ``k.classifier_work`` for ``min(EVAL_BLOCK, n)`` rows; ``outs[l]``:
-    layer ``l``'s ``n`` outputs, filled."""
+    """Every layer's output for all rows of ``X``, as many rows at a time as ``ws``
+    holds: the sigmoid layers, then the logits. A sparse input is split as in training
+    (``split``, an argument of its own as in ``steps_ae.ae_loss``; the rows of the first
+    weight reordered while the loop runs): MNIST's first product then takes 344 of its
+    784 columns. ``ws``: ``k.classifier_work`` for ``min(EVAL_BLOCK, n)`` rows (its block,
+    as in ``ae_loss``); ``outs[l]``: layer ``l``'s ``n`` outputs, filled."""
     k.to_split_order(weights[0], split)  # noqa: F821
     block_layers(weights, biases, X, split, n_blocks, ws, outs)
     k.from_split_order(weights[0], split)  # noqa: F821
@@ -170,8 +169,9 @@ def block_layers(weights, biases, X, split, n_blocks, ws, outs):
     rows = k.arange(n)  # noqa: F821
     plain = Augment(None, 0, 1, 0)  # no noise (not compiled); draw never looks at the shift
     top = len(weights) - 1
-    for start in range(0, n, EVAL_BLOCK):
-        stop = min(start + EVAL_BLOCK, n)
+    block = max(ws.loss_rows.shape[0], 1)  # the rows its buffers hold
+    for start in range(0, n, block):
+        stop = min(start + block, n)
         P = stop - start
         if split is None:
             forward(weights, biases, X[start:stop], P, ws.acts, ws.tail, split, n_blocks)
