@@ -413,17 +413,15 @@ def test_split_loss_matches_the_dense_one(monkeypatch, as_bytes):
     np.testing.assert_allclose(split_losses, dense_losses, rtol=1e-12)
 
 
-@pytest.mark.parametrize("data", ["split", "dense", "bytes"])
-def test_the_passes_follow_eval_block_set_at_run_time(monkeypatch, data):
-    """``config.EVAL_BLOCK`` changed after the passes compiled: the autoencoder's loss and
-    the classifier's layers take the new blocks (their buffers' rows) to the same results
-    in float64, in one piece and in parts (the compiled loops had kept the block of their
-    compile and overran buffers sized for a smaller one)."""
+def pass_models(monkeypatch, data, seed):
+    """``(X, mask, autoencoder, classifier)`` in float64 for the passes over a data set:
+    a sparse input of 700 rows and 36 columns that the passes split (``split``), the same
+    without a split (``dense``), or as bytes (``bytes``)."""
     from conftest import skewed_sparse
 
     from fastae import StackedClassifier
 
-    rng = np.random.default_rng(13)
+    rng = np.random.default_rng(seed)
     X = skewed_sparse(rng, 700, 36, np.float64)
     if data == "bytes":
         X = np.round(X * 255).astype(np.uint8)
@@ -432,6 +430,16 @@ def test_the_passes_follow_eval_block_set_at_run_time(monkeypatch, data):
     mask = (rng.random(X.shape) > 0.2).astype(np.float64)
     ae = Autoencoder(36, 8, sparsity=(0.1, 0.4), seed=3, dtype=np.float64)
     clf = StackedClassifier([36, 8, 5], 3, seed=1, dtype=np.float64)
+    return X, mask, ae, clf
+
+
+@pytest.mark.parametrize("data", ["split", "dense", "bytes"])
+def test_the_passes_follow_eval_block_set_at_run_time(monkeypatch, data):
+    """``config.EVAL_BLOCK`` changed after the passes compiled: the autoencoder's loss and
+    the classifier's layers take the new blocks (their buffers' rows) to the same results
+    in float64, in one piece and in parts (the compiled loops had kept the block of their
+    compile and overran buffers sized for a smaller one)."""
+    X, mask, ae, clf = pass_models(monkeypatch, data, 13)
 
     def passes():
         return [ae.loss(X, mask=mask), ae.loss(X), *clf.layers(X)]
@@ -474,20 +482,9 @@ def test_passes_in_parts_match_the_one_piece_passes(monkeypatch, data):
     the classifier's layers, in three uneven row parts on threads, against the same
     passes in one piece, in float64; every parameter ends as it was (a split input
     reorders them while a part runs)."""
-    from conftest import skewed_sparse
-
-    from fastae import StackedClassifier
     from fastae.backends import cpu
 
-    rng = np.random.default_rng(9)
-    X = skewed_sparse(rng, 700, 36, np.float64)
-    if data == "bytes":
-        X = np.round(X * 255).astype(np.uint8)
-    if data == "dense":
-        monkeypatch.setattr(config, "SPLIT_TAIL_DENSITY", 0.0)
-    mask = (rng.random(X.shape) > 0.2).astype(np.float64)
-    ae = Autoencoder(36, 8, sparsity=(0.1, 0.4), seed=3, dtype=np.float64)
-    clf = StackedClassifier([36, 8, 5], 3, seed=1, dtype=np.float64)
+    X, mask, ae, clf = pass_models(monkeypatch, data, 9)
     before = {**ae.params(), **{f"clf {k}": v for k, v in clf.params().items()}}
     before = {name: value.copy() for name, value in before.items()}
 

@@ -140,10 +140,10 @@ def ae_loss(W, b, c, Xt, X, hp, n_blocks, split, ws):
     sparse input is split as in training (``split``, a ``Tuning``'s: ``W`` and ``c`` in
     its column order while the loop runs; ``ws``: ``k.ae_work`` for ``min(EVAL_BLOCK,
     n)`` rows, with ``clean`` for a split input; the loop reads its block from ``ws``, so
-    that it follows ``config.EVAL_BLOCK`` set at run time). ``split`` is an argument of its own, not a ``Tuning``'s
-    field, so that numba drops the branch a loss over an input without a split never
-    takes (an argument that is None, and only that). Returns ``(loss, reconstruction
-    term, rho_hat)``."""
+    that it follows ``config.EVAL_BLOCK`` set at run time). ``split`` is an argument of
+    its own, not a ``Tuning``'s field, so that numba drops the branch a loss over an
+    input without a split never takes (an argument that is None, and only that).
+    Returns ``(loss, reconstruction term, rho_hat)``."""
     k.to_split_order(W, split)  # noqa: F821
     k.to_split_order(c, split)  # noqa: F821
     loss, recon, rho_hat = block_loss(W, b, c, Xt, X, hp, split, n_blocks, ws)
